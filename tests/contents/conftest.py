@@ -91,7 +91,8 @@ class PostgresStorage:
         return cls(admin_url, database, user_url.render_as_string(hide_password=False))
 
     async def drop(self, cluster_url: URL) -> None:
-        await _run_autocommit(cluster_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        statement = f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'
+        await _run_autocommit(cluster_url, statement)
 
 
 @dataclass

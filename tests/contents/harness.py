@@ -174,6 +174,10 @@ async def start_jupyter_server(
     return server
 
 
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
 def _model_body(content: Any, type_: str, format_: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {"type": type_, "content": content}
     if format_ is not None:
@@ -228,7 +232,7 @@ class ContentsClient:
         return await self.save(path, _model_body(text, "file", "text"))
 
     async def save_bytes(self, path: str, data: bytes) -> httpx.Response:
-        return await self.save(path, _model_body(base64.b64encode(data).decode("ascii"), "file", "base64"))
+        return await self.save(path, _model_body(b64(data), "file", "base64"))
 
     async def save_notebook(self, path: str, notebook: Any) -> httpx.Response:
         return await self.save(path, _model_body(notebook, "notebook", "json"))
@@ -265,7 +269,7 @@ class ContentsClient:
 
     async def send_chunk(self, path: str, data: bytes, number: int) -> httpx.Response:
         """One chunk as JupyterLab sends it: base64 file content with its ``chunk`` number."""
-        body = _model_body(base64.b64encode(data).decode("ascii"), "file", "base64")
+        body = _model_body(b64(data), "file", "base64")
         body["chunk"] = number
         return await self.save(path, body)
 
