@@ -47,6 +47,8 @@ USER = "bench"
 SMALL_FILE = "small.bin"
 BIG_FILE = "big.bin"
 MIB = 1024 * 1024
+# The plain file contents manager (streams /files/ downloads) for every system.
+FILE_CONTENTS_MANAGER = "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager"
 
 
 # --------------------------------------------------------------------------- processes
@@ -100,7 +102,11 @@ async def wait_for_http(url: str, headers: dict[str, str], proc: subprocess.Pope
 
 def server_args(root: Path) -> list[str]:
     """The single-user server options every deployment uses (same server, same config)."""
-    args = [f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
+    args = [
+        f"--ServerApp.root_dir={root}",
+        f"--ServerApp.contents_manager_class={FILE_CONTENTS_MANAGER}",
+        "--ServerApp.open_browser=False",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--allow-root")
     return args
@@ -283,7 +289,7 @@ def proxy_pid(jupyterhub_process: subprocess.Popen) -> int:
 
 GILHUB_CONFIG = """\
 c = get_config()  # noqa
-c.ServerManager.server_args = {args!r}
+c.Spawner.args = {args!r}
 """
 
 
@@ -304,8 +310,10 @@ def run_gilhub_cli(argv: list[str], work: Path, stdin: str | None = None) -> str
 @contextlib.asynccontextmanager
 async def gilhub(root: Path, work: Path) -> AsyncIterator[Hub]:
     work = work / "gilhub"
-    work.mkdir()
-    (work / "gilhub_config.py").write_text(GILHUB_CONFIG.format(args=server_args(root)))
+    # gilhub runs the server in its per-user scratch directory, where make_root put the files.
+    assert root == gilhub_root(work.parent)
+    config = GILHUB_CONFIG.format(args=server_args(root))
+    (work / "gilhub_config.py").write_text(config)
     run_gilhub_cli(["user", "add", USER, "--password-stdin"], work, stdin=secrets.token_hex(16))
     token = run_gilhub_cli(["token", USER], work).strip().splitlines()[-1].strip()
     port = free_port()
@@ -473,9 +481,14 @@ class Settings:
     systems: list[str]
 
 
+def gilhub_root(work: Path) -> Path:
+    """The server root every system shares: gilhub's scratch directory for the bench user."""
+    return work / "gilhub" / "scratch" / USER
+
+
 def make_root(work: Path, big_mib: int) -> Path:
-    root = work / "root"
-    root.mkdir()
+    root = gilhub_root(work)
+    root.mkdir(parents=True)
     (root / SMALL_FILE).write_bytes(os.urandom(100 * 1024))
     block = os.urandom(MIB)
     with (root / BIG_FILE).open("wb") as out:
