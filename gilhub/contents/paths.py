@@ -1,0 +1,59 @@
+"""Validation of API paths before they reach a query.
+
+API paths are relative, ``/``-separated, with ``''`` for the root. Anything
+that could name something outside the user's tree, or that no file system
+would accept, is refused with HTTP 400 here, so queries only ever see
+normalised paths.
+"""
+
+from __future__ import annotations
+
+from tornado.web import HTTPError
+
+MAX_COMPONENT_LENGTH = 255
+MAX_PATH_LENGTH = 4096
+_FORBIDDEN_CHARACTERS = {"\x00": "a NUL byte", "\\": "a backslash"}
+
+
+def normalize(path: str) -> str:
+    """Return ``path`` without surrounding slashes, or raise HTTP 400 saying why."""
+    for character, description in _FORBIDDEN_CHARACTERS.items():
+        if character in path:
+            raise HTTPError(400, f"Invalid path: it contains {description}")
+    if path.startswith("//") or (len(path) > 1 and path[1] == ":"):
+        raise HTTPError(400, f"Invalid path {path!r}: absolute paths are not allowed")
+    stripped = path.strip("/")
+    if len(stripped.encode("utf-8")) > MAX_PATH_LENGTH:
+        raise HTTPError(400, f"Invalid path: longer than {MAX_PATH_LENGTH} bytes")
+    if not stripped:
+        return ""
+    for component in stripped.split("/"):
+        if component in ("", ".", ".."):
+            raise HTTPError(400, f"Invalid path {path!r}: empty, '.' or '..' component")
+        if len(component.encode("utf-8")) > MAX_COMPONENT_LENGTH:
+            raise HTTPError(
+                400, f"Invalid path: name longer than {MAX_COMPONENT_LENGTH} bytes: {component!r}"
+            )
+    return stripped
+
+
+def split(path: str) -> tuple[str, str]:
+    """``'a/b/c'`` -> ``('a/b', 'c')``; ``'c'`` -> ``('', 'c')``."""
+    parent, _, name = path.rpartition("/")
+    return parent, name
+
+
+def ancestors(path: str) -> list[str]:
+    """Every directory above ``path``, root (``''``) first, ``path`` excluded."""
+    parts = path.split("/")[:-1] if path else []
+    return [""] + ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def is_hidden(path: str) -> bool:
+    """A path is hidden when any of its components starts with a dot."""
+    return any(part.startswith(".") for part in path.strip("/").split("/"))
+
+
+def is_within(path: str, directory: str) -> bool:
+    """Is ``path`` equal to ``directory`` or inside it?"""
+    return directory == "" or path == directory or path.startswith(directory + "/")

@@ -1,0 +1,132 @@
+"""PostgreSQL roles for user servers: one login role per gilhub user.
+
+A user's server connects to the database as that user's role, never as the
+hub's superuser. The role holds no privilege of its own: it is a member of
+the database's group role (created by ``sql/002_contents.sql``), which may use
+the ``contents`` schema and nothing else, and row-level security narrows that
+to the rows the role owns.
+
+Role names are cluster-wide, so they are derived from the database (the
+prefix stored in ``contents.settings``) and from the user name reduced to
+safe characters, plus a digest whenever that reduction changed the name.
+User-supplied names never reach SQL text except through
+:class:`psycopg.sql.Identifier`.
+
+Every function takes the hub's superuser ``AsyncEngine``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from psycopg import sql
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gilhub.contents import query
+
+_UNSAFE = re.compile(r"[^a-z0-9_]")
+_MAX_NAME_PART = 40
+
+
+def role_name(prefix: str, user_name: str) -> str:
+    """The login role for ``user_name``: ``<prefix>_u_<safe name>[_<digest>]``."""
+    safe = _UNSAFE.sub("_", user_name.lower())[:_MAX_NAME_PART]
+    if safe != user_name or not safe:
+        digest = hashlib.sha256(user_name.encode("utf-8")).hexdigest()[:6]
+        safe = f"{safe}_{digest}"
+    return f"{prefix}_u_{safe}"
+
+
+async def _settings(conn: AsyncConnection) -> tuple[str, str]:
+    row = (await conn.execute(text("SELECT role_prefix, group_role FROM contents.settings"))).one()
+    return row.role_prefix, row.group_role
+
+
+async def _execute(conn: AsyncConnection, statement: sql.Composable) -> None:
+    """Run a statement composed with psycopg's identifier quoting."""
+    raw = await conn.get_raw_connection()
+    await conn.exec_driver_sql(statement.as_string(raw.driver_connection))
+
+
+async def _role_exists(conn: AsyncConnection, role: str) -> bool:
+    found = await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+    return found.first() is not None
+
+
+async def ensure_user_role(engine: AsyncEngine, user_name: str) -> str:
+    """Create (if missing) the login role of ``user_name``; return its name."""
+    async with engine.connect() as conn:
+        prefix, group = await _settings(conn)
+        role = role_name(prefix, user_name)
+        await conn.commit()
+        if not await _role_exists(conn, role):
+            try:
+                await _execute(
+                    conn,
+                    sql.SQL(
+                        "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
+                        " NOREPLICATION NOBYPASSRLS INHERIT"
+                    ).format(sql.Identifier(role)),
+                )
+                await conn.commit()
+            except (IntegrityError, ProgrammingError):
+                # Created meanwhile by another process (duplicate role).
+                await conn.rollback()
+                if not await _role_exists(conn, role):
+                    raise
+        await _execute(
+            conn, sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role))
+        )
+        await query.make_directories(conn, role, "")
+        await conn.commit()
+    return role
+
+
+async def issue_role_password(engine: AsyncEngine, role: str) -> str:
+    """Give ``role`` a fresh random password and return it.
+
+    Only a SCRAM verifier, computed here by libpq, is sent to the server, so
+    the password itself never appears in SQL text or server logs.
+    """
+    password = secrets.token_urlsafe(32)
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        verifier = raw.driver_connection.pgconn.encrypt_password(
+            password.encode("utf-8"), role.encode("utf-8"), b"scram-sha-256"
+        )
+        await _execute(
+            conn,
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(verifier.decode("ascii"))
+            ),
+        )
+        await conn.commit()
+    return password
+
+
+async def drop_user_role(engine: AsyncEngine, user_name: str) -> None:
+    """Delete the user's storage rows, end its sessions and drop its role."""
+    async with engine.connect() as conn:
+        prefix, _ = await _settings(conn)
+        role = role_name(prefix, user_name)
+        await query.delete_owner(conn, role)
+        await conn.commit()
+        if not await _role_exists(conn, role):
+            return
+        await conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"),
+            {"r": role},
+        )
+        await _execute(conn, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        await _execute(conn, sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        await conn.commit()
+
+
+def user_database_url(admin_url: URL, role: str, password: str) -> URL:
+    """The URL a user server connects with: the hub's database, the user's role."""
+    return admin_url.set(username=role, password=password)
