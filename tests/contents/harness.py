@@ -178,6 +178,12 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _quote_segment(segment: str) -> str:
+    if segment in (".", ".."):
+        return segment.replace(".", "%2E")
+    return quote(segment, safe="")
+
+
 def _model_body(content: Any, type_: str, format_: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {"type": type_, "content": content}
     if format_ is not None:
@@ -204,8 +210,14 @@ class ContentsClient:
         return "/".join(part for part in (self.home, *names) if part)
 
     def url(self, path: str, *suffix: str) -> str:
-        tail = "".join(f"/{quote(part, safe='')}" for part in suffix)
-        return f"{self.server.url}api/contents/{quote(path, safe='/')}{tail}"
+        """The URL of ``path``, each segment percent-encoded.
+
+        ``.`` and ``..`` segments are encoded too (``%2E%2E``): httpx would
+        otherwise resolve them before sending, and the server must see them.
+        """
+        segments = [_quote_segment(part) for part in path.split("/")]
+        tail = "".join(f"/{_quote_segment(part)}" for part in suffix)
+        return f"{self.server.url}api/contents/{'/'.join(segments)}{tail}"
 
     async def request(
         self, method: str, path: str, *suffix: str, body: Any = None, **params: Any
