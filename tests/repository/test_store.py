@@ -22,9 +22,7 @@ ADMIN = store.Actor("root", is_admin=True)
 async def push(engine: AsyncEngine, path: str, content: bytes, author: str, base, **kw):
     prepared = prepare_push(path, content, strip=kw.pop("strip", True), max_size=MAX)
     async with engine.begin() as conn:
-        return await store.push(
-            conn, path=path, prepared=prepared, author=author, base=base, **kw
-        )
+        return await store.push(conn, path=path, prepared=prepared, author=author, base=base, **kw)
 
 
 async def test_push_creates_versions_and_identical_content_adds_none(engine):
@@ -95,8 +93,12 @@ async def test_outputs_are_stripped_unless_kept_and_origin_is_not_stored(engine)
         ("x.ipynb", b"{not json", BadRequest, "not valid JSON"),
         ("x.ipynb", b'{"a": 1}', BadRequest, "not a notebook"),
         ("x.ipynb", b"\xff\xfe", BadRequest, "not UTF-8"),
-        ("x.ipynb", b'{"cells": 3, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}',
-         BadRequest, "not valid"),
+        (
+            "x.ipynb",
+            b'{"cells": 3, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}',
+            BadRequest,
+            "not valid",
+        ),
         ("x.ipynb", b" " * (MAX + 1), TooLarge, "at most"),
     ],
 )
@@ -107,8 +109,20 @@ def test_bad_content_is_refused_clearly(path, content, error, match):
 
 @pytest.mark.parametrize(
     "path",
-    ["", "../etc/passwd", "a/../../b", "/abs/path", "C:/windows", "a\\b", "a\x00b", "a//b",
-     "./a", "a/", " a", "x" * 2000],
+    [
+        "",
+        "../etc/passwd",
+        "a/../../b",
+        "/abs/path",
+        "C:/windows",
+        "a\\b",
+        "a\x00b",
+        "a//b",
+        "./a",
+        "a/",
+        " a",
+        "x" * 2000,
+    ],
 )
 def test_paths_that_escape_or_are_malformed_are_refused(path):
     with pytest.raises(BadRequest):
@@ -124,21 +138,34 @@ async def test_kind_must_match_the_path(engine):
             await store.push(conn, path="e/x.ipynb", prepared=file_content, author="a", base=None)
     prepared = prepare_push("e/notes.txt", b"plain text", strip=True, max_size=MAX)
     async with engine.begin() as conn:
-        result = await store.push(conn, path="e/notes.txt", prepared=prepared, author="a", base=None)
+        result = await store.push(
+            conn, path="e/notes.txt", prepared=prepared, author="a", base=None
+        )
     assert result.entry.kind == "file"
 
 
 async def test_search_finds_cell_text_path_tags_author_and_message(engine):
     await push(
-        engine, "plasma/langmuir/density.ipynb",
+        engine,
+        "plasma/langmuir/density.ipynb",
         notebook_bytes("electron_temperature = fit_iv(curve)", markdown="Langmuir probe sweeps"),
-        "dora", None, message="calibrated against the reference",
+        "dora",
+        None,
+        message="calibrated against the reference",
     )
     async with engine.begin() as conn:
         await store.set_tags(conn, "plasma/langmuir/density.ipynb", ["Probe", "iv-curve"], ALICE)
     async with engine.connect() as conn:
-        for words in ["sweeps", "langmuir", "probe", "iv-curve", "dora", "calibrated",
-                      "electron_temperature", "density"]:
+        for words in [
+            "sweeps",
+            "langmuir",
+            "probe",
+            "iv-curve",
+            "dora",
+            "calibrated",
+            "electron_temperature",
+            "density",
+        ]:
             hits = await store.search(conn, words)
             assert [h.entry.path for h in hits] == ["plasma/langmuir/density.ipynb"], words
         assert await store.search(conn, "nonexistentword") == []
