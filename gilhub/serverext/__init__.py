@@ -1,0 +1,62 @@
+"""gilhub's jupyter_server extension, enabled in every user server the hub starts.
+
+It does two things jupyter_server does not do by itself:
+
+- **TCP_NODELAY on kernel WebSockets.** jupyter_server leaves Nagle's
+  algorithm on, so a small kernel reply can wait for the peer's delayed ACK
+  (about 40 ms on Linux): a cell's round trip takes ~48 ms instead of ~7 ms.
+  The kernel WebSocket connection class configured in the server is wrapped
+  in a subclass that sets the option when the socket opens.
+- **The server token stays out of the browser.** JupyterLab copies the
+  server's token into the page it serves. Behind gilhub the browser is
+  authenticated by the hub, which adds the token to each request it forwards,
+  so the token is removed from the page configuration once every extension
+  has loaded.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from tornado.ioloop import IOLoop
+
+_CONNECTION_CLASS_SETTING = "kernel_websocket_connection_class"
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "gilhub.serverext"}]
+
+
+def with_nodelay(connection_class: type) -> type:
+    """A subclass of ``connection_class`` that disables Nagle's algorithm on connect."""
+
+    class NoDelayKernelConnection(connection_class):  # type: ignore[misc, valid-type]
+        def connect(self, *args: Any, **kwargs: Any) -> Any:
+            handler = self.websocket_handler
+            handler.set_nodelay(True)
+            stream = handler.ws_connection.stream if handler.ws_connection else None
+            if stream is not None and stream.socket is not None:
+                value = stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                self.log.debug("gilhub: kernel websocket TCP_NODELAY=%d", value)
+            return super().connect(*args, **kwargs)
+
+    NoDelayKernelConnection.__qualname__ = f"NoDelay{connection_class.__name__}"
+    return NoDelayKernelConnection
+
+
+def _hide_token_from_pages(settings: dict[str, Any]) -> None:
+    page_config = settings.get("page_config_data")
+    if page_config is not None and "token" in page_config:
+        page_config["token"] = ""
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    settings = serverapp.web_app.settings
+    configured = (
+        settings.get(_CONNECTION_CLASS_SETTING) or serverapp.kernel_websocket_connection_class
+    )
+    settings[_CONNECTION_CLASS_SETTING] = with_nodelay(configured)
+    # Runs once the loop starts, i.e. after JupyterLab has filled its page config.
+    IOLoop.current().add_callback(_hide_token_from_pages, settings)
+    serverapp.log.info("gilhub server extension loaded")

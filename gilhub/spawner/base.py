@@ -1,0 +1,141 @@
+"""The pluggable spawner API.
+
+A spawner starts, watches and stops one user's ``jupyter_server``. The
+:class:`~gilhub.servers.ServerManager` owns everything generic (tokens, the
+``servers`` table, readiness, progress, culling) and asks the spawner only to
+run a process somewhere and say where it listens. A site that outgrows one
+machine subclasses :class:`Spawner` (a Slurm job, a Kubernetes pod) and sets
+``GilHub.spawner_class``; :class:`~gilhub.spawner.local.LocalProcessSpawner`
+is the default.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from traitlets import Any as AnyTrait
+from traitlets import Dict, Float, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+
+class Spawner(LoggingConfigurable):
+    """Start, poll and stop one user's server. Subclasses implement the ``async`` methods."""
+
+    user = AnyTrait(help="The gilhub.users.User whose server this is.")
+    hub = AnyTrait(help="The GilHub application.")
+
+    cmd = List(
+        Unicode(),
+        default_value=[sys.executable, "-m", "jupyter_server"],
+        config=True,
+        help="Command that starts the single-user server (the arguments gilhub adds follow it).",
+    )
+    args = List(
+        Unicode(),
+        config=True,
+        help="Extra command-line arguments for the server (never put secrets here).",
+    )
+    environment = Dict(
+        value_trait=Unicode(),
+        config=True,
+        help="Extra environment variables for the server.",
+    )
+    start_timeout = Float(
+        60.0, config=True, help="Seconds a server may take to answer before the start fails."
+    )
+    contents_manager_class = Unicode(
+        "gilhub.contents.PostgresContentsManager",
+        config=True,
+        help="Dotted name of the server's contents manager.",
+    )
+
+    # Set by the ServerManager before start(); secrets travel only in the environment.
+    token = Unicode(help="The server's API token (goes into JUPYTER_TOKEN).")
+    db_url = Unicode(help="The user's database URL with its role password (GILHUB_DB_URL).")
+
+    @property
+    def base_url(self) -> str:
+        return user_url(self.hub, self.user.name)
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.hub.data_dir) / "logs" / f"{self.user.name}.log"
+
+    def get_env(self) -> dict[str, str]:
+        """The server's environment: nothing of the hub's own secrets, plus the user's."""
+        env = _inherited_environment()
+        env.update(self.environment)
+        env.update(
+            JUPYTER_TOKEN=self.token,
+            GILHUB_DB_URL=self.db_url,
+            GILHUB_USER=self.user.name,
+            JUPYTERHUB_USER=self.user.name,
+        )
+        return env
+
+    def get_args(self, port: int) -> list[str]:
+        """Non-secret settings of the server, as ``--Class.trait=value`` arguments."""
+        return [
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.base_url={self.base_url}",
+            "--ServerApp.open_browser=False",
+            # The hub forwards the browser's Host and Origin; the server listens on
+            # loopback only and needs its token, so the Host check adds nothing.
+            "--ServerApp.allow_remote_access=True",
+            f"--ServerApp.contents_manager_class={self.contents_manager_class}",
+            "--ServerApp.jpserver_extensions=gilhub.serverext=True",
+            *self.args,
+        ]
+
+    async def start(self) -> tuple[str, int]:
+        """Start the server; return the (host, port) it will listen on."""
+        raise NotImplementedError
+
+    async def poll(self) -> int | None:
+        """``None`` while the server's process lives, else its exit code (or 1 if unknown)."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """End the server's process (tree) for good."""
+        raise NotImplementedError
+
+    def retry_start(self) -> bool:
+        """After the process exited before answering: try :meth:`start` again?"""
+        return False
+
+    def log_tail(self, lines: int = 40) -> list[str]:
+        """The last lines of the server's output, for the error page."""
+        return []
+
+    def get_state(self) -> dict[str, Any]:
+        """What a restarted hub needs to find this server again (stored as JSON)."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned."""
+
+
+def user_url(hub: Any, user_name: str) -> str:
+    """The path of a user's server on the hub: ``{base_url}user/NAME/``."""
+    base_url = getattr(hub, "base_url", "/") or "/"
+    return f"{base_url.rstrip('/')}/user/{user_name}/"
+
+
+# Variables a child server needs to run and nothing else: the hub's own
+# environment may hold its database password or other secrets.
+_INHERITED_VARIABLES = (
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TEMP", "TMP",
+    "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "USERPROFILE",
+    "APPDATA", "LOCALAPPDATA", "PROGRAMDATA", "PROGRAMFILES", "NUMBER_OF_PROCESSORS",
+    "VIRTUAL_ENV", "CONDA_PREFIX", "JUPYTER_PATH", "JUPYTER_DATA_DIR",
+    "JUPYTER_CONFIG_PATH", "LD_LIBRARY_PATH", "PYTHONPATH",
+)  # fmt: skip
+
+
+def _inherited_environment() -> dict[str, str]:
+    return {name: os.environ[name] for name in _INHERITED_VARIABLES if name in os.environ}

@@ -1,0 +1,179 @@
+"""Starting and ending user-server processes, on POSIX and on Windows.
+
+Two platform differences shape this module:
+
+- **Starting.** psycopg's async mode needs a selector event loop, so on Windows
+  the hub runs ``WindowsSelectorEventLoopPolicy`` (see :mod:`gilhub.db.engine`),
+  and that loop cannot run asyncio subprocesses (only the Proactor loop can).
+  On Windows a child is therefore started with :class:`subprocess.Popen` and
+  awaited through :func:`asyncio.to_thread`; on POSIX with
+  :func:`asyncio.create_subprocess_exec`.
+- **Ending.** Windows has no SIGTERM for a console process tree: the child is
+  started in a new process group (``CREATE_NEW_PROCESS_GROUP``), asked to stop
+  with ``CTRL_BREAK_EVENT`` sent to that group, and whatever survives is
+  terminated with psutil (TerminateProcess, like ``taskkill /T /F``). On POSIX
+  the child leads a session of its own (``start_new_session``, so a Ctrl-C
+  at the hub's terminal does not reach it and it survives a hub restart); its
+  whole tree gets SIGTERM through psutil, then SIGKILL.
+
+No POSIX-only name is touched at import time or on the Windows path.
+:func:`is_windows` is the single switch between the two paths (tests patch it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+
+def is_windows() -> bool:
+    return sys.platform == "win32"
+
+
+@dataclass
+class ChildProcess:
+    """A started child: its pid and a way to learn its exit code."""
+
+    pid: int
+    create_time: float
+    _waiter: asyncio.Task[int] = field(repr=False)
+
+    @property
+    def returncode(self) -> int | None:
+        if not self._waiter.done():
+            return None
+        return self._waiter.result()
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._waiter)
+
+
+def _process_create_time(pid: int) -> float:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        # Already gone: a time no live process can match.
+        return 0.0
+
+
+async def start_process(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    log_path: Path,
+    user: str | None = None,
+    group: int | None = None,
+) -> ChildProcess:
+    """Start ``cmd`` with stdout and stderr appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:  # noqa: ASYNC230 - opening, not reading
+        if is_windows():
+            popen = _start_windows(cmd, env=env, cwd=cwd, log=log)
+            pid, waiter = popen.pid, asyncio.to_thread(popen.wait)
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=user,
+                group=group,
+            )
+            pid, waiter = proc.pid, proc.wait()
+    return ChildProcess(pid, _process_create_time(pid), asyncio.ensure_future(waiter))
+
+
+def _start_windows(cmd: Sequence[str], *, env: dict[str, str], cwd: Path, log) -> subprocess.Popen:
+    flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
+    return subprocess.Popen(
+        list(cmd),
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        creationflags=flags,
+    )
+
+
+def find_process(pid: int | None, create_time: float | None) -> psutil.Process | None:
+    """The live process ``pid``, if it is still the one started at ``create_time``.
+
+    Comparing the start time guards against the pid having been reused by an
+    unrelated process since the hub recorded it.
+    """
+    if not pid:
+        return None
+    try:
+        process = psutil.Process(pid)
+        if create_time and abs(process.create_time() - create_time) > 1.0:
+            return None
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except psutil.Error:
+        return None
+    return process
+
+
+def _process_tree(process: psutil.Process) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.Error):
+        return [process, *process.children(recursive=True)]
+    return [process]
+
+
+def _ask_to_stop(process: psutil.Process, tree: list[psutil.Process]) -> None:
+    if is_windows():
+        import signal
+
+        # Delivered to every process of the child's group (CREATE_NEW_PROCESS_GROUP).
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+        return
+    for member in tree:
+        with contextlib.suppress(psutil.Error):
+            member.terminate()
+
+
+async def terminate_tree(
+    process: psutil.Process, *, child: ChildProcess | None = None, grace: float = 5.0
+) -> None:
+    """Ask the process and its descendants to stop; kill what is left after ``grace`` s.
+
+    ``child`` is the hub's own handle when ``process`` is its child: the hub's
+    event loop reaps that one, so it is awaited through the handle rather than
+    by psutil (two reapers of one pid would race).
+    """
+    tree = _process_tree(process)
+    _ask_to_stop(process, tree)
+    alive = await _wait_gone(tree, child, grace)
+    for member in alive:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    if alive:
+        await _wait_gone(alive, child if tree[0] in alive else None, grace)
+
+
+async def _wait_gone(
+    tree: list[psutil.Process], child: ChildProcess | None, timeout: float
+) -> list[psutil.Process]:
+    """Wait up to ``timeout`` s for ``tree`` to end; return the members still alive."""
+    others = tree[1:] if child is not None else tree
+    _, alive = await asyncio.to_thread(psutil.wait_procs, others, timeout=timeout)
+    if child is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(child.wait(), timeout)
+        if child.returncode is None:
+            alive.insert(0, tree[0])
+    return alive
