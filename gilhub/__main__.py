@@ -1,0 +1,5 @@
+"""``python -m gilhub`` is the ``gilhub`` command."""
+
+from gilhub.app import main
+
+main()

@@ -1,0 +1,38 @@
+"""Base of the REST API handlers: JSON in, JSON out, JSON errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tornado.web import HTTPError
+
+from gilhub.handlers.base import BaseHandler
+
+
+class APIHandler(BaseHandler):
+    """Errors come back as ``{"status": code, "message": "..."}``; never a redirect."""
+
+    is_api = True
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+
+    def get_json_body(self) -> Any:
+        """The request body parsed as JSON (``None`` when empty); 400 when malformed."""
+        if not self.request.body:
+            return None
+        try:
+            return json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise HTTPError(400, "Request body is not valid JSON.") from error
+
+    def write_json(self, model: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(model, default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        message = self.error_message(kwargs.get("exc_info")) or self.error_reason(status_code)
+        self.finish(json.dumps({"status": status_code, "message": message}))

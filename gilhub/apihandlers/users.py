@@ -1,0 +1,348 @@
+"""``/hub/api/…``: the JupyterHub-compatible subset of the REST API.
+
+Shapes follow JupyterHub's so that tools written for it (jupyterhub-idle-culler
+among them) work against gilhub: users with a ``servers`` dict whose default
+server is named ``""``, ``pending`` as ``"spawn"``/``"stop"``, ISO 8601 UTC
+times, optional pagination (``Accept: application/jupyterhub-pagination+json``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import text
+from tornado.iostream import StreamClosedError
+from tornado.web import HTTPError
+
+from gilhub import __version__
+from gilhub.apihandlers.base import APIHandler
+from gilhub.auth.passwords import generate_password
+from gilhub.auth.tokens import TokenInfo, create_token, delete_token, list_tokens
+from gilhub.handlers.base import admin_required, login_required
+from gilhub.handlers.login import password_problem
+from gilhub.users import (
+    USERNAME_RULE,
+    InvalidUsername,
+    User,
+    UserExists,
+    create_user,
+    list_users,
+    set_admin,
+    set_password,
+)
+
+#: The JupyterHub REST API version whose subset gilhub implements.
+JUPYTERHUB_API_VERSION = "5.2.0"
+PAGINATION_MEDIA_TYPE = "application/jupyterhub-pagination+json"
+PENDING = {"starting": "spawn", "stopping": "stop"}
+STATE_FILTERS = {
+    "ready": {"running"},
+    "active": {"running", "starting", "stopping"},
+    "inactive": {"stopped"},
+}
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def latest(*moments: datetime | None) -> datetime | None:
+    present = [moment for moment in moments if moment is not None]
+    return max(present) if present else None
+
+
+class HubAPIHandler(APIHandler):
+    def server_model(self, user: User) -> dict[str, Any]:
+        status = self.hub.servers.status(user.name)
+        return {
+            "name": "",
+            "ready": status.state == "running",
+            "pending": PENDING.get(status.state),
+            "stopped": status.state == "stopped",
+            "url": status.url,
+            "progress_url": f"{self.hub.hub_prefix}api/users/{user.name}/server/progress",
+            "started": isoformat(status.started),
+            "last_activity": isoformat(status.last_activity),
+            "user_options": {},
+            "state": {},
+        }
+
+    def user_model(self, user: User) -> dict[str, Any]:
+        server = self.server_model(user)
+        status = self.hub.servers.status(user.name)
+        return {
+            "kind": "user",
+            "name": user.name,
+            "admin": user.is_admin,
+            "roles": ["admin"] if user.is_admin else ["user"],
+            "groups": [],
+            "server": server["url"] if server["ready"] else None,
+            "pending": server["pending"],
+            "created": isoformat(user.created),
+            "last_activity": isoformat(latest(user.last_activity, status.last_activity)),
+            "servers": {} if server["stopped"] else {"": server},
+        }
+
+    def body_object(self) -> dict[str, Any]:
+        body = self.get_json_body()
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise HTTPError(400, "Request body must be a JSON object.")
+        return body
+
+
+class RootAPIHandler(HubAPIHandler):
+    async def get(self) -> None:
+        self.write_json({"version": JUPYTERHUB_API_VERSION, "gilhub_version": __version__})
+
+
+class InfoAPIHandler(HubAPIHandler):
+    @login_required
+    async def get(self) -> None:
+        self.write_json(
+            {
+                "version": JUPYTERHUB_API_VERSION,
+                "gilhub_version": __version__,
+                "python": sys.version,
+                "authenticator": {"class": "gilhub", "version": __version__},
+                "spawner": {"class": "gilhub", "version": __version__},
+            }
+        )
+
+
+class HealthHandler(HubAPIHandler):
+    """Unauthenticated liveness: the hub answers and its database does."""
+
+    async def get(self) -> None:
+        try:
+            async with self.hub.db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as error:  # any database failure means "unhealthy"
+            raise HTTPError(503, "The database is not answering.") from error
+        self.write_json({"status": "ok"})
+
+
+class SelfAPIHandler(HubAPIHandler):
+    @login_required
+    async def get(self) -> None:
+        user = self.current_user
+        assert user is not None
+        self.write_json({**self.user_model(user), "scopes": ["inherit"]})
+
+
+class UserListAPIHandler(HubAPIHandler):
+    """Admins list everyone; other users see only themselves."""
+
+    @login_required
+    async def get(self) -> None:
+        me = self.current_user
+        assert me is not None
+        if me.is_admin:
+            async with self.hub.db.connect() as conn:
+                users = await list_users(conn)
+        else:
+            users = [me]
+        state = self.get_argument("state", "")
+        if state:
+            if state not in STATE_FILTERS:
+                raise HTTPError(400, f"state must be one of {', '.join(STATE_FILTERS)}.")
+            wanted = STATE_FILTERS[state]
+            users = [u for u in users if self.hub.servers.status(u.name).state in wanted]
+        self.write_page([self.user_model(u) for u in users])
+
+    def write_page(self, items: list[dict[str, Any]]) -> None:
+        offset = self.int_argument("offset", 0)
+        limit = self.int_argument("limit", 200)
+        page = items[offset : offset + limit]
+        if PAGINATION_MEDIA_TYPE not in self.request.headers.get("Accept", ""):
+            self.write_json(page)
+            return
+        next_offset = offset + limit
+        next_info = None
+        if next_offset < len(items):
+            next_url = f"{self.request.protocol}://{self.request.host}{self.request.path}"
+            query = {k: v[-1].decode() for k, v in self.request.query_arguments.items()}
+            query.update(offset=str(next_offset), limit=str(limit))
+            next_info = {
+                "offset": next_offset,
+                "limit": limit,
+                "url": next_url + "?" + "&".join(f"{k}={v}" for k, v in query.items()),
+            }
+        self.write_json(
+            {
+                "items": page,
+                "_pagination": {
+                    "offset": offset,
+                    "limit": limit,
+                    "total": len(items),
+                    "next": next_info,
+                },
+            }
+        )
+
+    def int_argument(self, name: str, default: int) -> int:
+        value = self.get_argument(name, str(default))
+        if not value.isdigit():
+            raise HTTPError(400, f"{name} must be a non-negative integer.")
+        return int(value)
+
+
+class UserAPIHandler(HubAPIHandler):
+    @login_required
+    async def get(self, name: str) -> None:
+        self.write_json(self.user_model(await self.permitted_user(name)))
+
+    @admin_required
+    async def post(self, name: str) -> None:
+        """Create a user. Body (optional): ``{"admin": bool, "password": str}``; without a
+        password a random one is set and returned once as ``password``."""
+        body = self.body_object()
+        password = body.get("password") or generate_password()
+        if not isinstance(password, str) or password_problem(password):
+            raise HTTPError(400, password_problem(str(password)) or "Invalid password.")
+        try:
+            async with self.hub.db.begin() as conn:
+                user = await create_user(conn, name, password, admin=bool(body.get("admin")))
+        except InvalidUsername as error:
+            raise HTTPError(400, f"Invalid user name: {USERNAME_RULE}.") from error
+        except UserExists as error:
+            raise HTTPError(409, f"User {name} already exists.") from error
+        model = self.user_model(user)
+        if not body.get("password"):
+            model["password"] = password
+        self.write_json(model, status=201)
+
+    @admin_required
+    async def patch(self, name: str) -> None:
+        """Change ``admin`` and/or ``password``."""
+        user = await self.permitted_user(name)
+        body = self.body_object()
+        async with self.hub.db.begin() as conn:
+            if "admin" in body:
+                if user.id == self.current_user.id and not body["admin"]:  # type: ignore[union-attr]
+                    raise HTTPError(400, "You cannot revoke your own admin rights.")
+                await set_admin(conn, user.name, bool(body["admin"]))
+            if "password" in body:
+                problem = password_problem(str(body["password"]))
+                if problem:
+                    raise HTTPError(400, problem)
+                await set_password(conn, user.name, str(body["password"]))
+        self.write_json(self.user_model(await self.permitted_user(name)))
+
+    @admin_required
+    async def delete(self, name: str) -> None:
+        user = await self.permitted_user(name)
+        if user.id == self.current_user.id:  # type: ignore[union-attr]
+            raise HTTPError(400, "You cannot remove your own account.")
+        await self.hub.remove_user(user)
+        self.set_status(204)
+        self.finish()
+
+
+class ServerAPIHandler(HubAPIHandler):
+    @login_required
+    async def post(self, name: str) -> None:
+        """Start the server: 201 when it is running, 202 while it starts."""
+        user = await self.permitted_user(name)
+        if self.hub.servers.status(user.name).state == "running":
+            raise HTTPError(400, f"{user.name}'s server is already running.")
+        await self.hub.servers.start(user)
+        running = self.hub.servers.status(user.name).state == "running"
+        self.set_status(201 if running else 202)
+        self.finish()
+
+    @login_required
+    async def delete(self, name: str) -> None:
+        """Stop the server: 204 once stopped, 202 while it stops."""
+        user = await self.permitted_user(name)
+        await self.hub.servers.stop(user)
+        stopped = self.hub.servers.status(user.name).state == "stopped"
+        self.set_status(204 if stopped else 202)
+        self.finish()
+
+
+class ProgressAPIHandler(HubAPIHandler):
+    """Spawn progress as ``text/event-stream`` (what the spawn-pending page listens to)."""
+
+    @login_required
+    async def get(self, name: str) -> None:
+        user = await self.permitted_user(name)
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("X-Accel-Buffering", "no")
+        try:
+            async for event in self.hub.servers.progress(user.name):
+                self.write(f"data: {json.dumps(event)}\n\n")
+                await self.flush()
+        except StreamClosedError:
+            return
+        self.finish()
+
+
+class TokenListAPIHandler(HubAPIHandler):
+    @login_required
+    async def get(self, name: str) -> None:
+        user = await self.permitted_user(name)
+        async with self.hub.db.connect() as conn:
+            tokens = await list_tokens(conn, user.id)
+        self.write_json({"api_tokens": [token_model(token) for token in tokens]})
+
+    @login_required
+    async def post(self, name: str) -> None:
+        """Body (optional): ``{"note": str, "expires_in": seconds}``. The token is in the
+        answer once and never again."""
+        user = await self.permitted_user(name)
+        body = self.body_object()
+        note = body.get("note") or "Requested via API"
+        expires_in = body.get("expires_in")
+        if not isinstance(note, str) or len(note) > 1000:
+            raise HTTPError(400, "note must be a string of at most 1000 characters.")
+        if expires_in is not None and (not isinstance(expires_in, int) or expires_in <= 0):
+            raise HTTPError(400, "expires_in must be a positive number of seconds.")
+        async with self.hub.db.begin() as conn:
+            new = await create_token(
+                conn, user.id, note, timedelta(seconds=expires_in) if expires_in else None
+            )
+        self.write_json({"token": new.token, **token_model(new.info)}, status=201)
+
+
+class TokenAPIHandler(HubAPIHandler):
+    @login_required
+    async def get(self, name: str, token_id: str) -> None:
+        user = await self.permitted_user(name)
+        async with self.hub.db.connect() as conn:
+            tokens = await list_tokens(conn, user.id)
+        for token in tokens:
+            if str(token.id) == token_id:
+                self.write_json(token_model(token))
+                return
+        raise HTTPError(404, "No such token.")
+
+    @login_required
+    async def delete(self, name: str, token_id: str) -> None:
+        user = await self.permitted_user(name)
+        async with self.hub.db.begin() as conn:
+            deleted = token_id.isdigit() and await delete_token(conn, user.id, int(token_id))
+        if not deleted:
+            raise HTTPError(404, "No such token.")
+        self.set_status(204)
+        self.finish()
+
+
+def token_model(token: TokenInfo) -> dict[str, Any]:
+    return {
+        "kind": "api_token",
+        "id": str(token.id),
+        "user": token.user,
+        "prefix": token.prefix,
+        "note": token.note,
+        "scopes": token.scopes,
+        "created": isoformat(token.created),
+        "last_activity": isoformat(token.last_used),
+        "expires_at": isoformat(token.expires),
+    }

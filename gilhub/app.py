@@ -1,0 +1,497 @@
+"""The ``gilhub`` command: the hub process and its subcommands.
+
+``gilhub`` alone runs the hub: it opens the database (the embedded PostgreSQL
+in the data directory unless ``db_url`` is set), applies the migrations, loads
+the persistent hub secret, creates the first admin on the very first start,
+re-adopts running user servers, and serves pages, API and proxy with Tornado.
+
+Configuration follows Jupyter's conventions: traits set in ``gilhub_config.py``
+(in the current directory, the data directory, or ``--config``) and on the
+command line (which wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tornado.httpserver import HTTPServer
+from tornado.log import access_log
+from tornado.web import Application as TornadoApplication
+from tornado.web import StaticFileHandler
+from traitlets import (
+    Bool,
+    Dict,
+    Float,
+    Instance,
+    Integer,
+    TraitType,
+    Unicode,
+    Union,
+    default,
+    validate,
+)
+from traitlets.config import Application, catch_config_error
+
+from gilhub import __version__
+from gilhub.auth.passwords import generate_password
+from gilhub.auth.secrets_store import claim_once, get_or_create_secret
+from gilhub.auth.throttle import LoginThrottle
+from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqlalchemy_url
+from gilhub.db.engine import use_selector_loop_on_windows
+from gilhub.resources import static_dir, templates_dir
+from gilhub.users import User, create_user, delete_user
+
+CONFIG_FILE_NAME = "gilhub_config.py"
+FIRST_ADMIN = "admin"
+
+#: Modules whose module-level ``handlers`` list is served, and the parts not yet
+#: written that may be missing (their absence is logged, not fatal).
+HANDLER_MODULES = ("gilhub.handlers", "gilhub.apihandlers")
+OPTIONAL_HANDLER_MODULES = (
+    "gilhub.proxy",
+    "gilhub.repository.handlers",
+    "gilhub.bibliography.handlers",
+)
+
+#: Other parts' command-line tools, imported only when asked for.
+PART_SUBCOMMANDS = {
+    "storage": ("gilhub.contents.cli.StorageApp", "Manage notebook storage."),
+    "repo": ("gilhub.repository.cli.RepoApp", "Work with the shared notebook repository."),
+    "bib": ("gilhub.bibliography.cli.BibApp", "Work with the lab bibliography."),
+}
+
+#: Links to the hub's other services shown in the page header, by the module providing them.
+SERVICE_LINKS = {
+    "gilhub.repository.handlers": ("Repository", "repo"),
+    "gilhub.bibliography.handlers": ("Bibliography", "bib"),
+}
+
+
+class HubStartError(RuntimeError):
+    """The hub cannot start; the message says why in one line."""
+
+
+class PathTrait(TraitType):
+    """A filesystem path, given as ``str`` or ``Path``, held as an absolute ``Path``."""
+
+    info_text = "a filesystem path"
+
+    def validate(self, obj: Any, value: Any) -> Path:
+        if isinstance(value, (str, Path)) and str(value):
+            return Path(value).expanduser().absolute()
+        self.error(obj, value)
+
+
+class GilHub(Application):
+    """A lightweight multi-user notebook hub with notebooks stored in PostgreSQL."""
+
+    name = "gilhub"
+    version = __version__
+    description = __doc__
+    examples = """
+    gilhub                                  # run the hub on http://127.0.0.1:8000/
+    gilhub --ip=0.0.0.0 --port=8080 --data-dir=/srv/gilhub
+    gilhub --db-url=postgresql://gilhub@dbhost/gilhub
+    gilhub user add alice --password-stdin  # then type the password
+    gilhub token alice                      # print a new API token for alice
+    """
+
+    aliases = {
+        "ip": "GilHub.ip",
+        "port": "GilHub.port",
+        "data-dir": "GilHub.data_dir",
+        "db-url": "GilHub.db_url",
+        "config": "GilHub.config_file",
+        "base-url": "GilHub.base_url",
+        "log-level": "Application.log_level",
+    }
+    flags = {
+        "debug": ({"Application": {"log_level": 10}}, "Log everything, for debugging."),
+        "generate-config": (
+            {"GilHub": {"generate_config": True}},
+            f"Write a default {CONFIG_FILE_NAME} with every option commented out.",
+        ),
+    }
+    subcommands = {
+        "user": ("gilhub.cli.UserApp", "Add, list and remove users."),
+        "token": ("gilhub.cli.TokenApp", "Print a new API token for a user."),
+        **PART_SUBCOMMANDS,
+    }
+
+    ip = Unicode("127.0.0.1", config=True, help="The address the hub listens on.")
+    port = Integer(8000, config=True, help="The port the hub listens on (0: any free port).")
+    base_url = Unicode("/", config=True, help="The URL prefix of the whole hub.")
+    data_dir = PathTrait(
+        config=True,
+        help="Where the hub keeps its files (the embedded PostgreSQL cluster among them).",
+    )
+    db_url = Union(
+        [Instance(URL), Unicode()],
+        default_value="",
+        config=True,
+        help="""URL of a PostgreSQL database to use instead of the embedded one,
+        e.g. postgresql://gilhub:secret@dbhost:5432/gilhub. The role must be able to
+        create roles (each user's server logs in with a role of its own).
+        Once the hub has started this holds the URL in use (a SQLAlchemy URL).""",
+    )
+    config_file = Unicode(
+        "", config=True, help=f"The configuration file (default: {CONFIG_FILE_NAME})."
+    )
+    generate_config = Bool(False, config=True, help="Write the default config file and exit.")
+    trust_xheaders = Bool(
+        False,
+        config=True,
+        help="""Trust X-Forwarded-Proto/X-Real-Ip from a reverse proxy in front of the hub.
+        Enable only behind such a proxy: otherwise clients could claim any address.""",
+    )
+    session_max_age_days = Float(14.0, config=True, help="How long a login lasts, in days.")
+    login_max_failures = Integer(
+        5, config=True, help="Failed logins for one user name before its logins are paused."
+    )
+    login_max_failures_per_address = Integer(
+        30,
+        config=True,
+        help="Failed logins from one client address before its logins are paused "
+        "(higher: a lab may share one address).",
+    )
+    login_failure_window = Float(
+        300.0, config=True, help="Seconds over which failed logins are counted."
+    )
+    tornado_settings = Dict(config=True, help="Extra settings for the Tornado application.")
+
+    db = Instance(AsyncEngine, allow_none=True, help="The superuser engine (after start).")
+    secret = Instance(bytes, allow_none=True, help="The persistent hub secret (after start).")
+    servers = Instance("gilhub.servers.ServerManager", allow_none=True)
+    bound_port = Integer(0, help="The port the hub actually listens on (after start).")
+
+    @validate("base_url")
+    def _valid_base_url(self, proposal: Any) -> str:
+        value = "/" + proposal["value"].strip("/") + "/"
+        return "/" if value == "//" else value
+
+    @property
+    def hub_prefix(self) -> str:
+        return self.base_url + "hub/"
+
+    @default("data_dir")
+    def _default_data_dir(self) -> Path:
+        return Path.cwd() / "gilhub-data"
+
+    @default("log_level")
+    def _default_log_level(self) -> int:
+        return 20
+
+    @default("log_format")
+    def _default_log_format(self) -> str:
+        return "[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.embedded: Any = None
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates_dir())),
+            autoescape=True,
+            enable_async=False,
+        )
+        self.nav_links: list[tuple[str, str]] = []
+        self.http_server: HTTPServer | None = None
+        self._stop_requested: asyncio.Event | None = None
+
+    # -- configuration --------------------------------------------------
+
+    @catch_config_error
+    def initialize(self, argv: list[str] | None = None) -> None:
+        super().initialize(argv)
+        self.load_config_files()
+        self._route_tornado_logs()
+        if self.subapp is not None:
+            # flags given after the subcommand (gilhub user list --data-dir X) configure the hub
+            for app in self._subapp_chain():
+                self.update_config(app.cli_config)
+
+    def _route_tornado_logs(self) -> None:
+        """Tornado's access and error logs go through the hub's log (one format, one level)."""
+        for name in ("tornado.access", "tornado.application", "tornado.general"):
+            logger = logging.getLogger(name)
+            logger.parent = self.log
+            logger.propagate = True
+            logger.setLevel(self.log.level)
+
+    def _subapp_chain(self) -> list[Application]:
+        chain, app = [], self.subapp
+        while app is not None:
+            chain.append(app)
+            app = app.subapp
+        return chain
+
+    def load_config_files(self) -> None:
+        if self.config_file:
+            path = Path(self.config_file).expanduser()
+            self.load_config_file(path.name, path=[str(path.parent.resolve())])
+            return
+        # later files override earlier ones; the command line overrides both
+        for directory in (self.data_dir, Path.cwd()):
+            if (directory / CONFIG_FILE_NAME).is_file():
+                self.load_config_file(CONFIG_FILE_NAME, path=[str(directory)])
+
+    def initialize_subcommand(self, subc: str, argv: list[str] | None = None) -> None:
+        try:
+            super().initialize_subcommand(subc, argv)
+        except ImportError as error:
+            self.exit_with_error(f"'gilhub {subc}' is not available in this install ({error}).")
+
+    def exit_with_error(self, message: str) -> None:
+        print(f"gilhub: {message}", file=sys.stderr)
+        self.exit(1)
+
+    # -- database -------------------------------------------------------
+
+    async def open_database(self) -> AsyncEngine:
+        """Connect (starting the embedded cluster if no ``db_url``) and migrate.
+
+        Raises :class:`DatabaseUnavailable` with a one-line reason.
+        """
+        if self.db_url:
+            url = sqlalchemy_url(self.db_url)
+        else:
+            self.embedded = await asyncio.to_thread(self._start_embedded)
+            url = self.embedded.url
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            await apply_migrations(engine)
+        except (SQLAlchemyError, OSError) as error:
+            await engine.dispose()
+            where = url.render_as_string(hide_password=True)
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise DatabaseUnavailable(f"cannot use the database at {where}: {reason}") from error
+        self.db_url = url
+        self.db = engine
+        return engine
+
+    def _start_embedded(self) -> Any:
+        from gilhub.db.embedded import start_embedded
+
+        self.log.info("Starting the embedded PostgreSQL in %s", self.data_dir / "postgres")
+        try:
+            return start_embedded(self.data_dir)
+        except Exception as error:  # the wheel raises plain exceptions of several kinds
+            raise DatabaseUnavailable(f"cannot start the embedded PostgreSQL: {error}") from error
+
+    async def close_database(self) -> None:
+        if self.db is not None:
+            await self.db.dispose()
+            self.db = None
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+            self.embedded = None
+
+    @property
+    def login_throttle(self) -> LoginThrottle:
+        return LoginThrottle(
+            max_failures_per_user=self.login_max_failures,
+            max_failures_per_address=self.login_max_failures_per_address,
+            window=timedelta(seconds=self.login_failure_window),
+        )
+
+    async def create_first_admin(self) -> None:
+        """On the very first start (of this database), create ``admin`` and print its password."""
+        assert self.db is not None
+        password = generate_password()
+        async with self.db.begin() as conn:
+            if not await claim_once(conn, "first-admin-created"):
+                return
+            await create_user(conn, FIRST_ADMIN, password=password, admin=True)
+        print(
+            f"\n  gilhub: created the administrator account '{FIRST_ADMIN}' with the one-time\n"
+            f"  password: {password}\n"
+            "  It is shown only this once: log in and change it (Change password).\n",
+            flush=True,
+        )
+
+    async def remove_user(self, user: User) -> None:
+        """Stop the user's server, then delete the account and its stored notebooks."""
+        assert self.db is not None and self.servers is not None
+        await self.servers.stop(user)
+        async with self.db.begin() as conn:
+            await delete_user(conn, user.name)
+
+    # -- web application ------------------------------------------------
+
+    def collect_handlers(self) -> list[tuple]:
+        handlers: list[tuple] = []
+        self.nav_links = []
+        for module_name in HANDLER_MODULES + OPTIONAL_HANDLER_MODULES:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as error:
+                if module_name not in OPTIONAL_HANDLER_MODULES or error.name not in _parents(
+                    module_name
+                ):
+                    raise
+                self.log.info("%s is not installed; its pages are not served", module_name)
+                continue
+            handlers.extend(getattr(module, "handlers", []))
+            if module_name in SERVICE_LINKS:
+                title, path = SERVICE_LINKS[module_name]
+                self.nav_links.append((title, self.hub_prefix + path))
+        return [self._prefixed(spec) for spec in handlers]
+
+    def _prefixed(self, spec: tuple) -> tuple:
+        pattern, *rest = spec
+        return (self.base_url + pattern.lstrip("/"), *rest)
+
+    def make_tornado_app(self) -> TornadoApplication:
+        from gilhub.handlers.base import NotFoundHandler
+
+        assert self.secret is not None
+        static_prefix = self.hub_prefix + "static/"
+        handlers = self.collect_handlers()
+        handlers.append((static_prefix + "(.*)", StaticFileHandler, {"path": str(static_dir())}))
+        settings = {
+            "hub": self,
+            "xsrf_cookies": True,
+            "xsrf_cookie_kwargs": {"path": self.base_url, "samesite": "Lax"},
+            "cookie_secret": self.secret,
+            "template_path": str(templates_dir()),
+            "static_path": str(static_dir()),
+            "static_url_prefix": static_prefix,
+            "default_handler_class": NotFoundHandler,
+            "log_function": self._log_request,
+            "websocket_ping_interval": 30,
+            **self.tornado_settings,
+        }
+        return TornadoApplication(handlers, **settings)
+
+    def _log_request(self, handler: Any) -> None:
+        status = handler.get_status()
+        log = access_log.info if status < 400 else access_log.warning
+        if status < 300 and self.log_level > 10:
+            log = access_log.debug
+        request = handler.request
+        log(
+            "%d %s %s (%s) %.1fms",
+            status,
+            request.method,
+            request.path,
+            request.remote_ip,
+            1000 * request.request_time(),
+        )
+
+    # -- running --------------------------------------------------------
+
+    async def start_hub(self) -> None:
+        """Open the database, adopt servers and listen; returns once serving."""
+        from gilhub.servers import ServerManager
+
+        await self.open_database()
+        assert self.db is not None
+        async with self.db.begin() as conn:
+            self.secret = await get_or_create_secret(conn, "cookie-secret")
+        await self.create_first_admin()
+        self.servers = ServerManager(hub=self, parent=self)
+        await self.servers.restore()
+        self.http_server = HTTPServer(
+            self.make_tornado_app(), xheaders=self.trust_xheaders, max_body_size=1 << 40
+        )
+        sockets = self._bind()
+        self.http_server.add_sockets(sockets)
+        self.bound_port = sockets[0].getsockname()[1]
+        self.log.info("gilhub %s is listening on %s", __version__, self.public_url)
+
+    def _bind(self) -> list:
+        from tornado.netutil import bind_sockets
+
+        try:
+            return bind_sockets(self.port, self.ip or None)
+        except OSError as error:
+            raise HubStartError(
+                f"cannot listen on {self.ip}:{self.port}: {error.strerror}"
+            ) from error
+
+    @property
+    def public_url(self) -> str:
+        host = self.ip if self.ip not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.bound_port}{self.base_url}"
+
+    async def stop_hub(self) -> None:
+        """Stop serving; user servers are left running (see ServerManager.shutdown)."""
+        if self.http_server is not None:
+            self.http_server.stop()
+            await self.http_server.close_all_connections()
+            self.http_server = None
+        if self.servers is not None:
+            await self.servers.shutdown()
+            self.servers = None
+        await self.close_database()
+
+    async def run(self) -> None:
+        self._stop_requested = asyncio.Event()
+        self._install_signal_handlers()
+        try:
+            await self.start_hub()
+            await self._stop_requested.wait()
+            self.log.info("Shutting down")
+        finally:
+            await self.stop_hub()
+
+    def request_stop(self) -> None:
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for name in ("SIGINT", "SIGTERM"):
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                loop.add_signal_handler(signum, self.request_stop)
+            except (NotImplementedError, RuntimeError):  # Windows: no loop signal handlers
+                signal.signal(signum, lambda *_: loop.call_soon_threadsafe(self.request_stop))
+
+    def start(self) -> None:
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        if self.generate_config:
+            self.write_default_config()
+            return
+        use_selector_loop_on_windows()
+        try:
+            asyncio.run(self.run())
+        except (DatabaseUnavailable, HubStartError) as error:
+            self.exit_with_error(str(error))
+        except KeyboardInterrupt:
+            pass
+
+    def write_default_config(self) -> None:
+        path = Path(self.config_file or CONFIG_FILE_NAME)
+        if path.exists():
+            self.exit_with_error(f"{path} exists; not overwriting it.")
+        path.write_text(self.generate_config_file(), encoding="utf-8")
+        print(f"Wrote {path}")
+
+
+def _parents(module_name: str) -> set[str]:
+    parts = module_name.split(".")
+    return {".".join(parts[: i + 1]) for i in range(len(parts))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    GilHub.launch_instance(argv)

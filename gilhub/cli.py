@@ -1,0 +1,206 @@
+"""``gilhub user …`` and ``gilhub token``: account management from the command line.
+
+These talk to the database directly, with the same configuration as the hub
+(``--data-dir``, ``--db-url``, ``--config``, ``gilhub_config.py``), so they work
+whether or not the hub is running. Other parts' subcommands (``storage``,
+``repo``, ``bib``) build on :class:`HubCommand` too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from traitlets import Bool, Unicode
+from traitlets.config import Application
+
+from gilhub import __version__
+from gilhub.auth.passwords import generate_password
+from gilhub.auth.tokens import create_token
+from gilhub.db import DatabaseUnavailable
+from gilhub.db.engine import use_selector_loop_on_windows
+from gilhub.handlers.login import password_problem
+from gilhub.users import (
+    USERNAME_RULE,
+    InvalidUsername,
+    UserExists,
+    create_user,
+    delete_user,
+    get_user_by_name,
+    list_users,
+)
+
+if TYPE_CHECKING:
+    from gilhub.app import GilHub
+
+HUB_ALIASES = {
+    "data-dir": "GilHub.data_dir",
+    "db-url": "GilHub.db_url",
+    "config": "GilHub.config_file",
+    "log-level": "Application.log_level",
+}
+
+
+class CommandFailed(Exception):
+    """Ends a subcommand with this message on stderr and exit status 1."""
+
+
+class HubCommand(Application):
+    """A ``gilhub`` subcommand that works on the hub's database.
+
+    Subclasses implement :meth:`run` (async, given the superuser engine with
+    migrations applied) and raise :class:`CommandFailed` for user errors.
+    """
+
+    version = __version__
+    aliases = HUB_ALIASES
+    #: positional arguments: how many, and their names for messages
+    arguments: tuple[str, ...] = ()
+
+    @property
+    def hub(self) -> GilHub:
+        from gilhub.app import GilHub
+
+        app = self.parent
+        while app is not None and not isinstance(app, GilHub):
+            app = app.parent
+        if app is None:
+            raise RuntimeError(f"{type(self).__name__} must run as a subcommand of gilhub")
+        return app
+
+    def start(self) -> None:
+        if len(self.extra_args) != len(self.arguments):
+            expected = " ".join(a.upper() for a in self.arguments) or "no arguments"
+            self.fail(f"expected {expected}; see --help")
+        use_selector_loop_on_windows()
+        try:
+            asyncio.run(self.with_database(self.run))
+        except (CommandFailed, DatabaseUnavailable) as error:
+            self.fail(str(error))
+
+    def fail(self, message: str) -> None:
+        print(f"gilhub {self.name}: {message}", file=sys.stderr)
+        self.exit(1)
+
+    async def with_database(self, action: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
+        engine = await self.hub.open_database()
+        try:
+            return await action(engine)
+        finally:
+            await self.hub.close_database()
+
+    async def run(self, engine: AsyncEngine) -> None:
+        raise NotImplementedError
+
+
+class UserAddApp(HubCommand):
+    name = "user add"
+    description = """Add a user. Without --password-stdin a random password is
+    generated and printed once."""
+    examples = (
+        "gilhub user add alice\necho 'long secret' | gilhub user add bob --admin --password-stdin"
+    )
+    arguments = ("name",)
+    flags = {
+        "admin": ({"UserAddApp": {"admin": True}}, "Make the user an administrator."),
+        "password-stdin": (
+            {"UserAddApp": {"password_stdin": True}},
+            "Read the password from standard input (a prompt when it is a terminal).",
+        ),
+    }
+    admin = Bool(False, config=True, help="Make the new user an administrator.")
+    password_stdin = Bool(False, config=True, help="Read the password from standard input.")
+
+    def read_password(self) -> str | None:
+        if not self.password_stdin:
+            return None
+        if sys.stdin.isatty():
+            return getpass.getpass("Password: ")
+        return sys.stdin.readline().rstrip("\r\n")
+
+    async def run(self, engine: AsyncEngine) -> None:
+        name = self.extra_args[0]
+        password = self.read_password()
+        generated = password is None
+        password = generate_password() if password is None else password
+        if password_problem(password):
+            raise CommandFailed(password_problem(password))
+        try:
+            async with engine.begin() as conn:
+                await create_user(conn, name, password, self.admin)
+        except InvalidUsername as error:
+            raise CommandFailed(f"invalid user name: {USERNAME_RULE}") from error
+        except UserExists as error:
+            raise CommandFailed(f"user {name} already exists") from error
+        kind = "administrator" if self.admin else "user"
+        print(f"Added {kind} {name}.")
+        if generated:
+            print(f"Password (shown only now): {password}")
+
+
+class UserListApp(HubCommand):
+    name = "user list"
+    description = "List users: name, admin, created, last activity."
+
+    async def run(self, engine: AsyncEngine) -> None:
+        async with engine.connect() as conn:
+            users = await list_users(conn)
+        width = max([len(u.name) for u in users] + [4])
+        print(f"{'NAME':<{width}}  ADMIN  CREATED           LAST ACTIVITY")
+        for user in users:
+            created = user.created.strftime("%Y-%m-%d %H:%M") if user.created else "-"
+            active = user.last_activity.strftime("%Y-%m-%d %H:%M") if user.last_activity else "-"
+            admin = "yes" if user.is_admin else "no"
+            print(f"{user.name:<{width}}  {admin:<5}  {created:<16}  {active}")
+
+
+class UserRemoveApp(HubCommand):
+    name = "user remove"
+    description = "Remove a user with their sessions, tokens and stored notebooks."
+    arguments = ("name",)
+
+    async def run(self, engine: AsyncEngine) -> None:
+        name = self.extra_args[0]
+        async with engine.begin() as conn:
+            if not await delete_user(conn, name):
+                raise CommandFailed(f"no user named {name}")
+        print(f"Removed {name}.")
+
+
+class UserApp(Application):
+    name = "user"
+    description = "Add, list and remove gilhub users."
+    version = __version__
+    subcommands = {
+        "add": ("gilhub.cli.UserAddApp", UserAddApp.description),
+        "list": ("gilhub.cli.UserListApp", UserListApp.description),
+        "remove": ("gilhub.cli.UserRemoveApp", UserRemoveApp.description),
+    }
+
+    def start(self) -> None:
+        if self.subapp is None:
+            print("gilhub user: say add, list or remove (see --help)", file=sys.stderr)
+            self.exit(1)
+        self.subapp.start()
+
+
+class TokenApp(HubCommand):
+    name = "token"
+    description = "Print a new API token for a user (shown once: store it)."
+    examples = "gilhub token alice --note 'idle culler'"
+    arguments = ("name",)
+    aliases = {**HUB_ALIASES, "note": "TokenApp.note"}
+    note = Unicode("Created on the command line", config=True, help="What the token is for.")
+
+    async def run(self, engine: AsyncEngine) -> None:
+        name = self.extra_args[0]
+        async with engine.begin() as conn:
+            user = await get_user_by_name(conn, name)
+            if user is None:
+                raise CommandFailed(f"no user named {name}")
+            new = await create_token(conn, user.id, self.note)
+        print(new.token)

@@ -1,0 +1,210 @@
+"""What every hub page and API handler shares: who is asking, pages, errors.
+
+A request is authenticated either by the signed session cookie
+``gilhub-session`` (browsers) or by ``Authorization: token <t>`` (scripts).
+A request that presents a token is authenticated by that token alone, never by
+a cookie sent alongside it; it is therefore exempt from the XSRF check, which
+only protects cookie-authenticated requests (a foreign page cannot make a
+browser add an ``Authorization`` header).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+from tornado.log import app_log
+from tornado.web import HTTPError, RequestHandler
+
+from gilhub import __version__
+from gilhub.auth.sessions import user_for_session
+from gilhub.auth.tokens import user_for_token
+from gilhub.users import User, get_user_by_name
+
+if TYPE_CHECKING:
+    from gilhub.app import GilHub
+
+SESSION_COOKIE = "gilhub-session"
+
+HandlerT = TypeVar("HandlerT", bound="BaseHandler")
+HandlerMethod = Callable[..., Awaitable[Any] | Any]
+
+
+class BaseHandler(RequestHandler):
+    """Base of every handler under ``/hub/`` (and of the proxy's)."""
+
+    #: API handlers answer errors in JSON and never redirect to the login page.
+    is_api = False
+    #: "cookie", "token" or None once :meth:`prepare` has run.
+    auth_method: str | None = None
+
+    @property
+    def hub(self) -> GilHub:
+        return self.settings["hub"]
+
+    @property
+    def current_user(self) -> User | None:  # type: ignore[override]
+        return super().current_user
+
+    @current_user.setter
+    def current_user(self, user: User | None) -> None:
+        self._current_user = user
+
+    def get_current_user(self) -> User | None:
+        return None  # resolved asynchronously in prepare()
+
+    # -- authentication -------------------------------------------------
+
+    def token_from_header(self) -> str | None:
+        scheme, _, value = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() in ("token", "bearer") and value.strip():
+            return value.strip()
+        return None
+
+    def check_xsrf_cookie(self) -> None:
+        if self.token_from_header() is not None:
+            return
+        super().check_xsrf_cookie()
+
+    async def prepare(self) -> None:
+        self.current_user = await self.authenticate()
+
+    async def authenticate(self) -> User | None:
+        token = self.token_from_header()
+        if token is not None:
+            async with self.hub.db.begin() as conn:
+                user = await user_for_token(conn, token)
+            self.auth_method = "token" if user else None
+            return user
+        session_id = self.session_id()
+        if session_id is None:
+            return None
+        async with self.hub.db.begin() as conn:
+            user = await user_for_session(conn, session_id)
+        self.auth_method = "cookie" if user else None
+        return user
+
+    def session_id(self) -> str | None:
+        value = self.get_signed_cookie(SESSION_COOKIE, max_age_days=self.hub.session_max_age_days)
+        return value.decode("ascii", "replace") if value else None
+
+    def set_session_cookie(self, session_id: str) -> None:
+        self.set_signed_cookie(
+            SESSION_COOKIE,
+            session_id,
+            expires_days=self.hub.session_max_age_days,
+            path=self.hub.base_url,
+            httponly=True,
+            samesite="Lax",
+            secure=self.request.protocol == "https",
+        )
+
+    def clear_session_cookie(self) -> None:
+        self.clear_cookie(SESSION_COOKIE, path=self.hub.base_url)
+
+    async def permitted_user(self, name: str) -> User:
+        """The user ``name`` if the current user may act on it (itself, or any as admin).
+
+        404 when there is no such user, 403 when it is someone else's.
+        """
+        me = self.current_user
+        if me is None:
+            raise HTTPError(403, "Login required.")
+        if name == me.name:
+            return me
+        if not me.is_admin:
+            raise HTTPError(403, "You may act only on your own account.")
+        async with self.hub.db.connect() as conn:
+            user = await get_user_by_name(conn, name)
+        if user is None:
+            raise HTTPError(404, "No such user.")
+        return user
+
+    def login_url_for(self, next_url: str) -> str:
+        return f"{self.hub.hub_prefix}login?{urlencode({'next': next_url})}"
+
+    # -- pages ----------------------------------------------------------
+
+    def template_namespace(self) -> dict[str, Any]:
+        return {
+            "current_user": self.current_user,
+            "xsrf_form_html": lambda: Markup(self.xsrf_form_html()),
+            "xsrf_token": self.xsrf_token.decode("ascii"),
+            "hub_prefix": self.hub.hub_prefix,
+            "base_url": self.hub.base_url,
+            "static_url": self.static_url,
+            "nav_links": self.hub.nav_links,
+            "version": __version__,
+        }
+
+    def render_template(self, name: str, **context: Any) -> Awaitable[None]:
+        """Render ``templates/name`` (autoescaped) and finish the response with it."""
+        html = self.hub.templates.get_template(name).render(**self.template_namespace(), **context)
+        return self.finish(html)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.render_template(
+            "error.html",
+            status_code=status_code,
+            reason=self.error_reason(status_code),
+            message=self.error_message(kwargs.get("exc_info")),
+        )
+
+    def error_reason(self, status_code: int) -> str:
+        try:
+            return HTTPStatus(status_code).phrase
+        except ValueError:
+            return self._reason
+
+    def error_message(self, exc_info: Any) -> str:
+        """The message meant for people: an HTTPError's text, never a traceback."""
+        exception = exc_info[1] if exc_info else None
+        if isinstance(exception, HTTPError) and exception.log_message:
+            return (
+                exception.log_message % exception.args if exception.args else exception.log_message
+            )
+        return ""
+
+
+class NotFoundHandler(BaseHandler):
+    """Everything no other handler claims."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        raise HTTPError(404, "There is nothing at this address.")
+
+
+def login_required(method: HandlerMethod) -> HandlerMethod:
+    """Let only logged-in users through: browsers are sent to the login page
+    (``GET``/``HEAD``), API calls and other methods get 403."""
+
+    @functools.wraps(method)
+    async def wrapper(self: BaseHandler, *args: Any, **kwargs: Any) -> Any:
+        if self.current_user is None:
+            if self.request.method in ("GET", "HEAD") and not self.is_api:
+                self.redirect(self.login_url_for(self.request.uri or self.hub.hub_prefix))
+                return None
+            raise HTTPError(403, "Login required.")
+        result = method(self, *args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    return wrapper
+
+
+def admin_required(method: HandlerMethod) -> HandlerMethod:
+    """Like :func:`login_required`, and the user must be an admin (else 403)."""
+
+    @functools.wraps(method)
+    async def check_admin(self: BaseHandler, *args: Any, **kwargs: Any) -> Any:
+        if not self.current_user.is_admin:  # type: ignore[union-attr]
+            app_log.warning("non-admin %s refused at %s", self.current_user.name, self.request.path)  # type: ignore[union-attr]
+            raise HTTPError(403, "This page is for administrators.")
+        result = method(self, *args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    return login_required(check_admin)

@@ -1,0 +1,111 @@
+"""The dashboard and the pages around starting and stopping a user's server."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from gilhub.auth.redirects import safe_next
+from gilhub.handlers.base import BaseHandler, login_required
+
+
+class RootHandler(BaseHandler):
+    async def get(self) -> None:
+        self.redirect(self.hub.hub_prefix + "home")
+
+
+class HomeHandler(BaseHandler):
+    """The front page: my server (start, stop, open, its state) and the hub's services."""
+
+    @login_required
+    async def get(self) -> None:
+        user = self.current_user
+        assert user is not None
+        self.render_template("home.html", server=self.hub.servers.status(user.name))
+
+
+class ServerPageHandler(BaseHandler):
+    """Pages about one user's server, reachable by that user and by admins."""
+
+    def next_url(self, default: str) -> str:
+        return safe_next(self.get_argument("next", None), default)
+
+    def next_query(self, default: str) -> str:
+        return urlencode({"next": self.next_url(default)})
+
+    def pending_url(self, name: str, default_next: str) -> str:
+        return f"{self.hub.hub_prefix}spawn-pending/{name}?{self.next_query(default_next)}"
+
+
+class SpawnHandler(ServerPageHandler):
+    """``/hub/spawn/NAME``: "your server is not running: start it", and the start itself."""
+
+    @login_required
+    async def get(self, name: str) -> None:
+        user = await self.permitted_user(name)
+        status = self.hub.servers.status(user.name)
+        if status.state == "running":
+            self.redirect(self.next_url(status.url))
+        elif status.state == "starting":
+            self.redirect(self.pending_url(user.name, status.url))
+        else:
+            self.render_template(
+                "spawn.html", owner=user, server=status, next_query=self.next_query(status.url)
+            )
+
+    @login_required
+    async def post(self, name: str) -> None:
+        user = await self.permitted_user(name)
+        await self.hub.servers.start(user)
+        self.redirect(self.pending_url(user.name, self.hub.servers.status(user.name).url))
+
+
+class SpawnPendingHandler(ServerPageHandler):
+    """Progress while starting (EventSource), or the error with the log's last lines."""
+
+    @login_required
+    async def get(self, name: str) -> None:
+        user = await self.permitted_user(name)
+        status = self.hub.servers.status(user.name)
+        next_url = self.next_url(status.url)
+        if status.state == "running":
+            self.redirect(next_url)
+        elif status.state == "starting":
+            self.render_template(
+                "spawn_pending.html",
+                owner=user,
+                server=status,
+                next_url=next_url,
+                progress_url=f"{self.hub.hub_prefix}api/users/{user.name}/server/progress",
+            )
+        elif status.error:
+            self.set_status(500)
+            self.render_template(
+                "spawn_failed.html",
+                owner=user,
+                server=status,
+                next_query=self.next_query(status.url),
+            )
+        else:
+            self.redirect(f"{self.hub.hub_prefix}spawn/{user.name}?{self.next_query(status.url)}")
+
+
+class StopHandler(ServerPageHandler):
+    @login_required
+    async def post(self, name: str) -> None:
+        user = await self.permitted_user(name)
+        await self.hub.servers.stop(user)
+        self.redirect(self.next_url(self.hub.hub_prefix + "home"))
+
+
+class UserRedirectHandler(BaseHandler):
+    """``/hub/user-redirect/PATH`` -> ``/user/ME/PATH``: links that work for everyone."""
+
+    @login_required
+    async def get(self, path: str) -> None:
+        user = self.current_user
+        assert user is not None
+        raw_path = self.request.path.split("/user-redirect/", 1)[1]
+        target = f"{self.hub.base_url}user/{user.name}/{raw_path.lstrip('/')}"
+        if self.request.query:
+            target += "?" + self.request.query
+        self.redirect(safe_next(target, self.hub.hub_prefix + "home"))

@@ -1,0 +1,172 @@
+"""gilhub's people: the ``users`` table and the queries on it.
+
+Every function takes an ``AsyncConnection``; the caller owns the transaction.
+Creating a user also creates the PostgreSQL role its server will log in with
+(:func:`gilhub.contents.roles.ensure_user_role`); removing one drops it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gilhub.auth.passwords import hash_password
+
+USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+USERNAME_RULE = (
+    "a user name is 1 to 64 characters: lowercase letters, digits, '.', '_' or '-', "
+    "starting with a letter or digit"
+)
+
+
+class InvalidUsername(ValueError):
+    """The name does not follow :data:`USERNAME_RULE`."""
+
+
+class UserExists(ValueError):
+    """A user of that name already exists."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    is_admin: bool
+    db_role: str | None
+    created: datetime | None = None
+    last_activity: datetime | None = None
+
+
+def is_valid_username(name: object) -> bool:
+    return isinstance(name, str) and USERNAME_PATTERN.fullmatch(name) is not None
+
+
+def check_username(name: object) -> str:
+    if not is_valid_username(name):
+        raise InvalidUsername(USERNAME_RULE)
+    return name  # type: ignore[return-value]
+
+
+_FIELDS = ("id", "name", "is_admin", "db_role", "created", "last_activity")
+_COLUMNS = ", ".join(_FIELDS)
+
+
+def user_columns(table_alias: str) -> str:
+    """The select list that :func:`user_from_row` reads, for queries joining ``users``."""
+    return ", ".join(f"{table_alias}.{field}" for field in _FIELDS)
+
+
+def user_from_row(row: Row | None) -> User | None:
+    if row is None:
+        return None
+    return User(
+        id=row.id,
+        name=row.name,
+        is_admin=row.is_admin,
+        db_role=row.db_role,
+        created=row.created,
+        last_activity=row.last_activity,
+    )
+
+
+async def get_user_by_name(conn: AsyncConnection, name: str) -> User | None:
+    if not is_valid_username(name):
+        return None
+    result = await conn.execute(
+        text(f"SELECT {_COLUMNS} FROM users WHERE name = :name"), {"name": name}
+    )
+    return user_from_row(result.first())
+
+
+async def get_user_by_id(conn: AsyncConnection, user_id: int) -> User | None:
+    result = await conn.execute(
+        text(f"SELECT {_COLUMNS} FROM users WHERE id = :id"), {"id": user_id}
+    )
+    return user_from_row(result.first())
+
+
+async def list_users(conn: AsyncConnection) -> list[User]:
+    result = await conn.execute(text(f"SELECT {_COLUMNS} FROM users ORDER BY name"))
+    return [user_from_row(row) for row in result]  # type: ignore[misc]
+
+
+async def count_users(conn: AsyncConnection) -> int:
+    return (await conn.execute(text("SELECT count(*) FROM users"))).scalar_one()
+
+
+async def get_password_hash(conn: AsyncConnection, name: str) -> str | None:
+    if not is_valid_username(name):
+        return None
+    result = await conn.execute(
+        text("SELECT password_hash FROM users WHERE name = :name"), {"name": name}
+    )
+    return result.scalar_one_or_none()
+
+
+async def create_user(
+    conn: AsyncConnection, name: str, password: str | None = None, admin: bool = False
+) -> User:
+    """Insert the user and create its database role.
+
+    Raises :class:`InvalidUsername` or :class:`UserExists`.
+    """
+    from gilhub.contents.roles import ensure_user_role
+
+    check_username(name)
+    password_hash = await hash_password(password) if password is not None else None
+    result = await conn.execute(
+        text(
+            "INSERT INTO users (name, is_admin, password_hash) VALUES (:name, :admin, :hash)"
+            f" ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}"
+        ),
+        {"name": name, "admin": admin, "hash": password_hash},
+    )
+    user = user_from_row(result.first())
+    if user is None:
+        raise UserExists(f"user {name!r} already exists")
+    role = await ensure_user_role(conn.engine, name)
+    await conn.execute(
+        text("UPDATE users SET db_role = :role WHERE id = :id"), {"role": role, "id": user.id}
+    )
+    return User(user.id, user.name, user.is_admin, role, user.created, user.last_activity)
+
+
+async def delete_user(conn: AsyncConnection, name: str) -> bool:
+    """Remove the user, its sessions, tokens, server record and stored notebooks."""
+    from gilhub.contents.roles import drop_user_role
+
+    result = await conn.execute(
+        text("DELETE FROM users WHERE name = :name RETURNING id"), {"name": name}
+    )
+    if result.first() is None:
+        return False
+    await drop_user_role(conn.engine, name)
+    return True
+
+
+async def set_password(conn: AsyncConnection, name: str, password: str) -> bool:
+    password_hash = await hash_password(password)
+    result = await conn.execute(
+        text("UPDATE users SET password_hash = :hash WHERE name = :name RETURNING id"),
+        {"hash": password_hash, "name": name},
+    )
+    return result.first() is not None
+
+
+async def set_admin(conn: AsyncConnection, name: str, admin: bool) -> bool:
+    result = await conn.execute(
+        text("UPDATE users SET is_admin = :admin WHERE name = :name RETURNING id"),
+        {"admin": admin, "name": name},
+    )
+    return result.first() is not None
+
+
+async def touch_user(conn: AsyncConnection, user_id: int) -> None:
+    await conn.execute(
+        text("UPDATE users SET last_activity = now() WHERE id = :id"), {"id": user_id}
+    )
