@@ -31,6 +31,7 @@ class PreparedContent:
     sha256: str
     size: int
     text: str  # markdown and code cell sources, for search
+    origin: tuple[str, int] | None = None  # where the pushed copy came from
 
 
 def sha256_hex(content: bytes) -> str:
@@ -122,14 +123,14 @@ def prepare_push(repo_path: str, content: bytes, *, strip: bool, max_size: int) 
         text = content.decode("utf-8", errors="ignore")[:MAX_INDEXED_TEXT].replace("\x00", "")
         return PreparedContent("file", content, sha256_hex(content), len(content), text)
     notebook = parse_notebook(content)
+    origin = read_origin(notebook)
     remove_origin(notebook)
     if strip:
         strip_outputs(notebook)
     stored = serialize_notebook(notebook)
     check_size(len(stored), max_size)
-    return PreparedContent(
-        "notebook", stored, sha256_hex(stored), len(stored), cells_text(notebook)
-    )
+    text = cells_text(notebook)
+    return PreparedContent("notebook", stored, sha256_hex(stored), len(stored), text, origin)
 
 
 def with_origin(content: bytes, path: str, version: int) -> bytes:

@@ -1,0 +1,299 @@
+"""Moving files between a user's storage and the repository.
+
+The hub acts for the user as the database superuser, reading and writing the
+user's rows in the ``contents`` schema under their owner role
+(:mod:`gilhub.contents.query`). Parsing and stripping big notebooks runs in a
+thread, outside any transaction, so no row lock is held while the CPU works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from traitlets import Bool, Integer, Unicode
+from traitlets.config import LoggingConfigurable
+
+from gilhub.contents import query as contents
+from gilhub.repository import notebooks, render, store
+from gilhub.repository.errors import BadRequest, Conflict, NotFound
+from gilhub.repository.paths import beside_name, is_notebook, normalize_path
+from gilhub.users import User
+
+MAX_BESIDE_ATTEMPTS = 100
+
+
+class RepositoryConfig(LoggingConfigurable):
+    """Settings of the shared repository (``c.RepositoryConfig.…`` in gilhub_config.py)."""
+
+    max_size = Integer(
+        50 * 1024 * 1024,
+        config=True,
+        help="The largest file (in bytes) the repository accepts; larger pushes get HTTP 413.",
+    )
+    strip_outputs = Bool(
+        True,
+        config=True,
+        help="Strip outputs from notebooks on push unless the push asks to keep them.",
+    )
+    mathjax_url = Unicode(
+        "",
+        config=True,
+        help="MathJax 3 for rendered notebooks (default: the copy served by the hub).",
+    )
+
+
+@dataclass
+class PushOutcome:
+    result: store.PushResult
+    merged: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "entry": self.result.entry.as_json(),
+            "version": self.result.version.as_json(),
+            "created": self.result.created,
+            "merged": self.merged,
+        }
+
+
+@dataclass
+class PullOutcome:
+    path: str  # where the file was written in the user's storage
+    entry: store.Entry
+    version: store.Version
+    written: bool  # False when the user's file already had exactly this content
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "entry": self.entry.as_json(),
+            "version": self.version.as_json(),
+            "written": self.written,
+        }
+
+
+def _owner(user: User) -> str:
+    if not user.db_role:
+        raise BadRequest(f"{user.name} has no notebook storage")
+    return user.db_role
+
+
+async def read_user_file(engine: AsyncEngine, user: User, path: str, max_size: int) -> bytes:
+    """The content of ``path`` in ``user``'s storage (404, or 413 before reading it)."""
+    owner = _owner(user)
+    async with engine.connect() as conn:
+        meta = await contents.read_file(conn, owner, path, with_content=False)
+        if meta is None:
+            raise NotFound(f"you have no file {path!r}", path=path)
+        notebooks.check_size(meta.size, max_size)
+        record = await contents.read_file(conn, owner, path)
+    assert record is not None and record.content is not None
+    return record.content
+
+
+async def _version_content(conn: AsyncConnection, path: str, number: int | None) -> bytes:
+    entry = await store.require_entry(conn, path)
+    version = await store.get_version(conn, entry, number)
+    assert version.content is not None
+    return version.content
+
+
+async def _explain_conflict(engine: AsyncEngine, conflict: Conflict, mine: bytes) -> None:
+    """Add to a push conflict whether nbdime merges the two sides cleanly."""
+    base, head, path = (conflict.details.get(k) for k in ("base", "head", "path"))
+    conflict.details["mergeable"] = False
+    if not base or not head or not is_notebook(path):
+        return
+    async with engine.connect() as conn:
+        base_content = await _version_content(conn, path, base)
+        head_content = await _version_content(conn, path, head)
+    merged = await asyncio.to_thread(render.merge, base_content, mine, head_content)
+    conflict.details["mergeable"] = merged.content is not None
+
+
+async def _write_back_origin(
+    conn: AsyncConnection, user: User, source: str, original: bytes, target: str, number: int
+) -> None:
+    """Record in the user's notebook which version it now is, if they did not change it since."""
+    owner = _owner(user)
+    current = await contents.read_file(conn, owner, source, with_content=False)
+    if current is None or current.sha256 != notebooks.sha256_hex(original):
+        return
+    updated = await asyncio.to_thread(notebooks.with_origin, original, target, number)
+    await contents.write_file(conn, owner, source, updated)
+
+
+async def push_from_storage(
+    engine: AsyncEngine,
+    config: RepositoryConfig,
+    user: User,
+    *,
+    source: str,
+    target: str | None = None,
+    message: str = "",
+    base: int | None = None,
+    keep_outputs: bool | None = None,
+    label: str | None = None,
+) -> PushOutcome:
+    """Push ``source`` from ``user``'s storage to ``target`` in the repository.
+
+    Without an explicit ``base`` a notebook's recorded origin gives it, when
+    the origin is this same repository path. After the push the user's
+    notebook records the new version as its origin, so the next push from it
+    starts from there.
+    """
+    source = normalize_path(source, what="source path")
+    target = normalize_path(target or source, what="repository path")
+    if is_notebook(source) != is_notebook(target):
+        raise BadRequest("a notebook goes to a .ipynb path, and only a notebook does")
+    original = await read_user_file(engine, user, source, config.max_size)
+    strip = config.strip_outputs if keep_outputs is None else not keep_outputs
+    prepared = await asyncio.to_thread(
+        notebooks.prepare_push, target, original, strip=strip, max_size=config.max_size
+    )
+    if base is None and prepared.origin and prepared.origin[0] == target:
+        base = prepared.origin[1]
+    try:
+        async with engine.begin() as conn:
+            result = await store.push(
+                conn,
+                path=target,
+                prepared=prepared,
+                author=user.name,
+                base=base,
+                message=message,
+                label=label,
+            )
+            if prepared.kind == "notebook":
+                number = result.version.number
+                await _write_back_origin(conn, user, source, original, target, number)
+    except Conflict as conflict:
+        conflict.details.update(source=source)
+        await _explain_conflict(engine, conflict, prepared.content)
+        raise
+    return PushOutcome(result)
+
+
+async def merge_preview(
+    engine: AsyncEngine,
+    config: RepositoryConfig,
+    user: User,
+    *,
+    source: str,
+    target: str,
+    base: int,
+) -> tuple[bytes, bytes, bytes, render.MergeResult, store.Entry]:
+    """Base, mine, theirs (the newest version) and nbdime's merge of them."""
+    source = normalize_path(source, what="source path")
+    target = normalize_path(target, what="repository path")
+    if not is_notebook(target):
+        raise BadRequest("only notebooks are merged")
+    original = await read_user_file(engine, user, source, config.max_size)
+    prepared = await asyncio.to_thread(
+        notebooks.prepare_push, target, original, strip=True, max_size=config.max_size
+    )
+    async with engine.connect() as conn:
+        entry = await store.require_entry(conn, target)
+        base_content = await _version_content(conn, target, base)
+        theirs = await _version_content(conn, target, entry.head)
+    merged = await asyncio.to_thread(render.merge, base_content, prepared.content, theirs)
+    return base_content, prepared.content, theirs, merged, entry
+
+
+async def push_merge(
+    engine: AsyncEngine,
+    config: RepositoryConfig,
+    user: User,
+    *,
+    source: str,
+    target: str,
+    base: int,
+    message: str = "",
+) -> PushOutcome:
+    """Push the clean merge of my copy (started from ``base``) with the newest version.
+
+    The merged notebook also replaces my copy, with its origin set to the new
+    version, so that my next push starts from the merge.
+    """
+    *_, merged, entry = await merge_preview(
+        engine, config, user, source=source, target=target, base=base
+    )
+    if merged.content is None:
+        raise Conflict(
+            f"your changes and the newer versions of {target!r} overlap in {merged.conflicts} "
+            "place(s); merge by hand (pull the newest version) or push as a new path",
+            path=target,
+            head=entry.head,
+            mergeable=False,
+        )
+    prepared = await asyncio.to_thread(
+        notebooks.prepare_push, target, merged.content, strip=False, max_size=config.max_size
+    )
+    message = message or f"merge of {user.name}'s changes from version {base}"
+    async with engine.begin() as conn:
+        result = await store.push(
+            conn, path=target, prepared=prepared, author=user.name, base=entry.head, message=message
+        )
+        mine = await asyncio.to_thread(
+            notebooks.with_origin, merged.content, target, result.version.number
+        )
+        await contents.write_file(conn, _owner(user), normalize_path(source), mine)
+    return PushOutcome(result, merged=True)
+
+
+async def _free_path(conn: AsyncConnection, owner: str, path: str) -> str:
+    for attempt in range(2, MAX_BESIDE_ATTEMPTS + 2):
+        candidate = beside_name(path, attempt)
+        if await contents.kind_of(conn, owner, candidate) is None:
+            return candidate
+    raise Conflict(f"too many copies of {path!r} already; choose another path", dest=path)
+
+
+async def pull_to_storage(
+    engine: AsyncEngine,
+    user: User,
+    *,
+    path: str,
+    version: int | None = None,
+    dest: str | None = None,
+    on_exists: str = "fail",
+) -> PullOutcome:
+    """Copy a version (the newest by default) into ``user``'s storage.
+
+    ``on_exists`` decides what happens when ``dest`` is already a file of the
+    user's with other content: ``"fail"`` (409, nothing written),
+    ``"beside"`` (write ``name (2).ipynb``) or ``"overwrite"`` (the user said so).
+    """
+    if on_exists not in ("fail", "beside", "overwrite"):
+        raise BadRequest("on_exists is one of fail, beside, overwrite")
+    path = normalize_path(path, what="repository path")
+    dest = normalize_path(dest or path, what="destination path")
+    if is_notebook(path) != is_notebook(dest):
+        raise BadRequest("a notebook is pulled to a .ipynb path, and only a notebook is")
+    owner = _owner(user)
+    async with engine.connect() as conn:
+        entry = await store.require_entry(conn, path)
+        chosen = await store.get_version(conn, entry, version)
+    assert chosen.content is not None
+    content = chosen.content
+    if entry.kind == "notebook":
+        content = await asyncio.to_thread(notebooks.with_origin, content, path, chosen.number)
+    async with engine.begin() as conn:
+        existing = await contents.read_file(conn, owner, dest, with_content=False)
+        if existing is not None and existing.sha256 == notebooks.sha256_hex(content):
+            return PullOutcome(dest, entry, chosen, written=False)
+        if existing is not None or await contents.kind_of(conn, owner, dest) is not None:
+            if on_exists == "fail":
+                raise Conflict(
+                    f"you already have {dest!r}; overwrite it, or write beside it",
+                    dest=dest,
+                    beside=await _free_path(conn, owner, dest),
+                )
+            if on_exists == "beside":
+                dest = await _free_path(conn, owner, dest)
+        await contents.write_file(conn, owner, dest, content)
+    chosen.content = None
+    return PullOutcome(dest, entry, chosen, written=True)
