@@ -476,6 +476,8 @@ class PostgresContentsManager(AsyncContentsManager):
         self._refuse_hidden(source, status=404)
         target = None if to_path is None else paths.normalize(to_path)
         source_dir, source_name = paths.split(source)
+        if not source or not await self.exists(source):
+            raise HTTPError(404, f"No such file or directory: {source}")
         if target is None:
             target = source_dir
         if await self.dir_exists(target):
@@ -490,7 +492,7 @@ class PostgresContentsManager(AsyncContentsManager):
             raise HTTPError(400, f"Cannot copy {source} into itself ({target})")
         try:
             async with self.transaction() as (conn, owner):
-                if not source or await query.kind_of(conn, owner, source) is None:
+                if await query.kind_of(conn, owner, source) is None:
                     raise HTTPError(404, f"No such file or directory: {source}")
                 if await query.kind_of(conn, owner, target) is not None:
                     raise HTTPError(409, f"File already exists: {target}")

@@ -50,8 +50,14 @@ def ancestors(path: str) -> list[str]:
 
 
 def is_hidden(path: str) -> bool:
-    """A path is hidden when any of its components starts with a dot."""
-    return any(part.startswith(".") for part in path.strip("/").split("/"))
+    """A path is hidden when any of its names starts with a dot.
+
+    ``.`` and ``..`` are not names but invalid components, refused with 400 by
+    :func:`normalize` rather than hidden behind a 404.
+    """
+    return any(
+        part.startswith(".") and part not in (".", "..") for part in path.strip("/").split("/")
+    )
 
 
 def is_within(path: str, directory: str) -> bool:
