@@ -356,8 +356,10 @@ class ServerManager(LoggingConfigurable):
         try:
             await server.spawner.stop()
         finally:
-            server.state, server.upstream, server.nonce = STOPPED, None, None
-            await self._delete_row(server)
+            try:
+                await self._delete_row(server)
+            finally:
+                server.state, server.upstream, server.nonce = STOPPED, None, None
 
     # -- watching ------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _hub_runs_as_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)  # POSIX only
+    return geteuid is not None and geteuid() == 0
 
 
 class LocalProcessSpawner(Spawner):
@@ -51,6 +57,14 @@ class LocalProcessSpawner(Spawner):
         path = Path(self.hub.data_dir) / "scratch" / self.user.name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def get_args(self, port: int) -> list[str]:
+        args = super().get_args(port)
+        if self.process_identity()[0] is None and _hub_runs_as_root():
+            # The server runs under the hub's account, so refusing root would only
+            # make the hub unusable; SystemUserSpawner is the way to avoid root servers.
+            args.append("--ServerApp.allow_root=True")
+        return args
 
     def process_identity(self) -> tuple[str | None, int | None]:
         """(user, group) to run the process as; ``None`` keeps the hub's."""

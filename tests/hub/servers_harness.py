@@ -1,0 +1,84 @@
+"""A real gilhub hub, in the test process, for the spawner and proxy tests.
+
+The hub is gilhub's own :class:`~gilhub.app.GilHub` on a per-module database
+(from ``tests/conftest.py``), listening on a free loopback port; its user
+servers are real ``jupyter_server`` children. Helpers create users and give
+back what a client needs: an API token and a signed session cookie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from tornado.web import create_signed_value
+from traitlets.config import Config
+
+from gilhub.app import GilHub
+from gilhub.auth.sessions import create_session
+from gilhub.auth.tokens import create_token
+from gilhub.handlers.base import SESSION_COOKIE
+from gilhub.users import User, create_user
+
+
+@dataclass
+class Person:
+    user: User
+    token: str
+    cookie: str
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+    @property
+    def token_header(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    @property
+    def cookie_header(self) -> dict[str, str]:
+        return {"Cookie": f"{SESSION_COOKIE}={self.cookie}"}
+
+
+async def start_hub(database_url, data_dir: Path, config: Config | None = None) -> GilHub:
+    hub = GilHub(config=config or Config())
+    hub.db_url = database_url
+    hub.data_dir = data_dir
+    hub.ip, hub.port = "127.0.0.1", 0
+    await hub.start_hub()
+    return hub
+
+
+async def stop_hub(hub: GilHub) -> None:
+    """Stop the hub and every user server it started."""
+    if hub.servers is not None:
+        hub.servers.cleanup_servers = True
+    await hub.stop_hub()
+
+
+async def add_person(hub: GilHub, name: str, *, admin: bool = False) -> Person:
+    async with hub.db.begin() as conn:
+        user = await create_user(conn, name, password=None, admin=admin)
+        token = (await create_token(conn, user.id, note="test")).token
+        session_id = await create_session(conn, user.id, timedelta(hours=1))
+    cookie = create_signed_value(hub.secret, SESSION_COOKIE, session_id).decode()
+    return Person(user, token, cookie)
+
+
+async def wait_for_state(hub: GilHub, name: str, state: str, timeout: float = 90) -> None:
+    """Wait (polling, no time asserted) until NAME's server reaches ``state``."""
+    async with asyncio.timeout(timeout):
+        while hub.servers.status(name).state != state:
+            await asyncio.sleep(0.05)
+
+
+async def start_and_wait(hub: GilHub, user: User) -> list[dict]:
+    """Start a server and collect its progress events until ready or failed."""
+    await hub.servers.start(user)
+    events = []
+    async with asyncio.timeout(120):
+        async for event in hub.servers.progress(user.name):
+            events.append(event)
+    return events

@@ -1,0 +1,258 @@
+"""The spawner and ServerManager with a real hub, real PostgreSQL and real jupyter_servers."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from gilhub.servers import ServerManager
+from gilhub.spawner.local import LocalProcessSpawner
+from tests.hub.servers_harness import (
+    add_person,
+    start_and_wait,
+    start_hub,
+    stop_hub,
+    wait_for_state,
+)
+
+
+@pytest.fixture(scope="module")
+async def hub(database_url, tmp_path_factory):
+    hub = await start_hub(database_url, tmp_path_factory.mktemp("hub"))
+    hub.servers.poll_interval = 0.2
+    try:
+        yield hub
+    finally:
+        await stop_hub(hub)
+
+
+async def server_row(hub, user_id: int):
+    async with hub.db.connect() as conn:
+        result = await conn.execute(
+            text("SELECT * FROM servers WHERE user_id = :id"), {"id": user_id}
+        )
+        return result.mappings().first()
+
+
+def server_process(hub, name: str) -> psutil.Process:
+    pid = hub.servers._servers[name].spawner.get_state()["pid"]
+    return psutil.Process(pid)
+
+
+async def test_start_reports_progress_and_records_the_server(hub):
+    alice = await add_person(hub, "alice")
+    events = await start_and_wait(hub, alice.user)
+
+    assert events[-1]["ready"] and not events[-1]["failed"]
+    assert events[-1]["url"] == "/user/alice/"
+    progress = [event["progress"] for event in events]
+    assert progress == sorted(progress) and progress[-1] == 100
+    status = hub.servers.status("alice")
+    assert status.state == "running" and status.error is None
+    upstream = hub.servers.upstream("alice")
+    row = await server_row(hub, alice.user.id)
+    assert row["state"] == "running" and row["port"] == upstream.port
+    assert row["token_hash"] == hashlib.sha256(upstream.token.encode()).hexdigest()
+    assert row["token_nonce"] and upstream.token not in str(dict(row))
+    assert row["pid"] == server_process(hub, "alice").pid
+
+
+async def test_the_server_refuses_requests_without_its_token(hub):
+    upstream = hub.servers.upstream("alice")
+    url = f"http://127.0.0.1:{upstream.port}/user/alice/api/contents"
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(url)).status_code == 403
+        bad = await client.get(url, headers={"Authorization": "token wrong"})
+        assert bad.status_code == 403
+        good = await client.get(url, headers={"Authorization": f"token {upstream.token}"})
+        assert good.status_code == 200
+
+
+async def test_secrets_travel_only_in_the_environment(hub):
+    process = server_process(hub, "alice")
+    upstream = hub.servers.upstream("alice")
+    hub_password = hub.db_url.password
+    command_line = " ".join(process.cmdline())
+    assert upstream.token not in command_line
+    assert hub_password not in command_line
+    environment = process.environ()
+    assert environment["JUPYTER_TOKEN"] == upstream.token
+    user_url = make_url(environment["GILHUB_DB_URL"])
+    assert user_url.username == hub.servers._servers["alice"].user.db_role
+    assert user_url.username != hub.db_url.username
+    assert user_url.password not in command_line
+    assert not any(hub_password in value for value in environment.values())
+    assert "--ServerApp.ip=127.0.0.1" in process.cmdline()
+
+
+async def test_start_is_idempotent_while_running(hub):
+    alice = hub.servers._servers["alice"].user
+    port = hub.servers.upstream("alice").port
+    await hub.servers.start(alice)
+    assert hub.servers.status("alice").state == "running"
+    assert hub.servers.upstream("alice").port == port
+
+
+async def test_stop_ends_the_whole_process_tree(hub):
+    alice = hub.servers._servers["alice"].user
+    upstream = hub.servers.upstream("alice")
+    async with httpx.AsyncClient(headers={"Authorization": f"token {upstream.token}"}) as client:
+        created = await client.post(f"http://127.0.0.1:{upstream.port}/user/alice/api/kernels")
+        assert created.status_code == 201
+    server = server_process(hub, "alice")
+    tree = [server, *server.children(recursive=True)]
+    assert len(tree) >= 2  # the server and its kernel
+
+    await hub.servers.stop(alice)
+
+    assert hub.servers.status("alice").state == "stopped"
+    assert hub.servers.upstream("alice") is None
+    assert await server_row(hub, alice.id) is None
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    assert alive == []
+    assert [e async for e in hub.servers.progress("alice")][-1]["failed"]
+
+
+class FirstPortTaken(LocalProcessSpawner):
+    """Picks, first, a port that another socket holds (as if taken after the pick)."""
+
+    taken_port = 0
+    picks: list[int] = []
+
+    def pick_port(self) -> int:
+        port = self.taken_port if not self.picks else super().pick_port()
+        self.picks.append(port)
+        return port
+
+
+async def test_a_port_already_taken_means_another_is_used(hub):
+    bob = await add_person(hub, "bob")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        FirstPortTaken.taken_port = holder.getsockname()[1]
+        hub.spawner_class = FirstPortTaken
+        try:
+            events = await start_and_wait(hub, bob.user)
+        finally:
+            del hub.spawner_class
+    assert events[-1]["ready"], events
+    assert FirstPortTaken.picks[0] == FirstPortTaken.taken_port
+    assert hub.servers.upstream("bob").port != FirstPortTaken.taken_port
+    assert any("port was taken" in event["message"] for event in events)
+    await hub.servers.stop(bob.user)
+
+
+class FailingCommand(LocalProcessSpawner):
+    cmd = [sys.executable, "-c", "print('gilhub-test: cannot start <b>'); raise SystemExit(3)"]
+
+
+async def test_a_failing_server_command_is_a_clear_error_with_the_log_tail(hub):
+    carol = await add_person(hub, "carol")
+    hub.spawner_class = FailingCommand
+    try:
+        events = await start_and_wait(hub, carol.user)
+    finally:
+        del hub.spawner_class
+    assert events[-1]["failed"] and not events[-1]["ready"]
+    assert "code 3" in events[-1]["message"]
+    status = hub.servers.status("carol")
+    assert status.state == "stopped" and "code 3" in status.error
+    assert "gilhub-test: cannot start <b>" in status.log_tail
+    assert await server_row(hub, carol.user.id) is None
+    log_file = Path(hub.data_dir) / "logs" / "carol.log"
+    assert "cannot start" in log_file.read_text()
+
+
+class NeverAnswers(LocalProcessSpawner):
+    cmd = [
+        sys.executable,
+        "-c",
+        "import time; print('gilhub-test: sleeping', flush=True); time.sleep(600)",
+    ]
+    start_timeout = 1.5
+
+
+async def test_a_server_that_never_answers_times_out_and_is_ended(hub):
+    dave = await add_person(hub, "dave")
+    hub.spawner_class = NeverAnswers
+    try:
+        events = await start_and_wait(hub, dave.user)
+    finally:
+        del hub.spawner_class
+    assert events[-1]["failed"]
+    assert "did not answer within 1.5 seconds" in events[-1]["message"]
+    assert "gilhub-test: sleeping" in hub.servers.status("dave").log_tail
+    assert not [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if "gilhub-test: sleeping" in " ".join(process.info["cmdline"] or [])
+    ]
+
+
+async def test_a_server_that_dies_is_noticed_and_shown_stopped(hub):
+    erin = await add_person(hub, "erin")
+    assert (await start_and_wait(hub, erin.user))[-1]["ready"]
+    server_process(hub, "erin").kill()
+
+    await wait_for_state(hub, "erin", "stopped")
+    status = hub.servers.status("erin")
+    assert "stopped unexpectedly" in status.error
+    assert await server_row(hub, erin.user.id) is None
+    # ... and can be started again
+    assert (await start_and_wait(hub, erin.user))[-1]["ready"]
+    assert hub.servers.status("erin").error is None
+    await hub.servers.stop(erin.user)
+
+
+async def test_a_restarted_hub_readopts_live_servers_and_forgets_dead_ones(hub):
+    frank = await add_person(hub, "frank")
+    grace = await add_person(hub, "grace")
+    assert (await start_and_wait(hub, frank.user))[-1]["ready"]
+    assert (await start_and_wait(hub, grace.user))[-1]["ready"]
+    frank_upstream = hub.servers.upstream("frank")
+    frank_pid = server_process(hub, "frank").pid
+    grace_process = server_process(hub, "grace")
+
+    old_manager = hub.servers
+    await old_manager.shutdown()  # the hub exits; servers are left running
+    grace_process.kill()
+    grace_process.wait(10)
+    hub.servers = ServerManager(hub=hub, parent=hub)
+    hub.servers.poll_interval = 0.2
+    await hub.servers.restore()
+
+    assert hub.servers.status("frank").state == "running"
+    assert hub.servers.upstream("frank") == frank_upstream
+    assert server_process(hub, "frank").pid == frank_pid
+    assert hub.servers.status("grace").state == "stopped"
+    assert await server_row(hub, grace.user.id) is None
+    # the adopted server (not the hub's child) is still watched and stoppable
+    await hub.servers.stop(frank.user)
+    assert not psutil.pid_exists(frank_pid) or psutil.Process(frank_pid).status() == "zombie"
+    assert await server_row(hub, frank.user.id) is None
+
+
+async def test_idle_servers_are_culled_when_enabled(hub):
+    heidi = await add_person(hub, "heidi")
+    hub.servers.cull_idle_timeout = 1
+    try:
+        assert (await start_and_wait(hub, heidi.user))[-1]["ready"]
+        await wait_for_state(hub, "heidi", "stopped")
+    finally:
+        hub.servers.cull_idle_timeout = 0
+    assert hub.servers.status("heidi").error is None
+    assert await server_row(hub, heidi.user.id) is None
+
+
+async def test_progress_of_a_server_never_started(hub):
+    events = [event async for event in hub.servers.progress("nobody")]
+    assert len(events) == 1 and events[0]["failed"]
