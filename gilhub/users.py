@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gilhub.auth.passwords import hash_password
+from gilhub.tables import users
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 USERNAME_RULE = (
@@ -52,13 +54,15 @@ def check_username(name: object) -> str:
     return name  # type: ignore[return-value]
 
 
-_FIELDS = ("id", "name", "is_admin", "db_role", "created", "last_activity")
-_COLUMNS = ", ".join(_FIELDS)
-
-
-def user_columns(table_alias: str) -> str:
-    """The select list that :func:`user_from_row` reads, for queries joining ``users``."""
-    return ", ".join(f"{table_alias}.{field}" for field in _FIELDS)
+USER_COLUMNS = (
+    users.c.id,
+    users.c.name,
+    users.c.is_admin,
+    users.c.db_role,
+    users.c.created,
+    users.c.last_activity,
+)
+"""What :func:`user_from_row` reads; select these in queries that join ``users``."""
 
 
 def user_from_row(row: Row | None) -> User | None:
@@ -77,34 +81,24 @@ def user_from_row(row: Row | None) -> User | None:
 async def get_user_by_name(conn: AsyncConnection, name: str) -> User | None:
     if not is_valid_username(name):
         return None
-    result = await conn.execute(
-        text(f"SELECT {_COLUMNS} FROM users WHERE name = :name"), {"name": name}
-    )
+    result = await conn.execute(select(*USER_COLUMNS).where(users.c.name == name))
     return user_from_row(result.first())
 
 
 async def get_user_by_id(conn: AsyncConnection, user_id: int) -> User | None:
-    result = await conn.execute(
-        text(f"SELECT {_COLUMNS} FROM users WHERE id = :id"), {"id": user_id}
-    )
+    result = await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))
     return user_from_row(result.first())
 
 
 async def list_users(conn: AsyncConnection) -> list[User]:
-    result = await conn.execute(text(f"SELECT {_COLUMNS} FROM users ORDER BY name"))
+    result = await conn.execute(select(*USER_COLUMNS).order_by(users.c.name))
     return [user_from_row(row) for row in result]  # type: ignore[misc]
-
-
-async def count_users(conn: AsyncConnection) -> int:
-    return (await conn.execute(text("SELECT count(*) FROM users"))).scalar_one()
 
 
 async def get_password_hash(conn: AsyncConnection, name: str) -> str | None:
     if not is_valid_username(name):
         return None
-    result = await conn.execute(
-        text("SELECT password_hash FROM users WHERE name = :name"), {"name": name}
-    )
+    result = await conn.execute(select(users.c.password_hash).where(users.c.name == name))
     return result.scalar_one_or_none()
 
 
@@ -120,19 +114,16 @@ async def create_user(
     check_username(name)
     password_hash = await hash_password(password) if password is not None else None
     result = await conn.execute(
-        text(
-            "INSERT INTO users (name, is_admin, password_hash) VALUES (:name, :admin, :hash)"
-            f" ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}"
-        ),
-        {"name": name, "admin": admin, "hash": password_hash},
+        pg_insert(users)
+        .values(name=name, is_admin=admin, password_hash=password_hash)
+        .on_conflict_do_nothing(index_elements=[users.c.name])
+        .returning(*USER_COLUMNS)
     )
     user = user_from_row(result.first())
     if user is None:
         raise UserExists(f"user {name!r} already exists")
     role = await ensure_user_role(conn.engine, name)
-    await conn.execute(
-        text("UPDATE users SET db_role = :role WHERE id = :id"), {"role": role, "id": user.id}
-    )
+    await conn.execute(update(users).where(users.c.id == user.id).values(db_role=role))
     return User(user.id, user.name, user.is_admin, role, user.created, user.last_activity)
 
 
@@ -140,9 +131,7 @@ async def delete_user(conn: AsyncConnection, name: str) -> bool:
     """Remove the user, its sessions, tokens, server record and stored notebooks."""
     from gilhub.contents.roles import drop_user_role
 
-    result = await conn.execute(
-        text("DELETE FROM users WHERE name = :name RETURNING id"), {"name": name}
-    )
+    result = await conn.execute(delete(users).where(users.c.name == name).returning(users.c.id))
     if result.first() is None:
         return False
     await drop_user_role(conn.engine, name)
@@ -152,21 +141,20 @@ async def delete_user(conn: AsyncConnection, name: str) -> bool:
 async def set_password(conn: AsyncConnection, name: str, password: str) -> bool:
     password_hash = await hash_password(password)
     result = await conn.execute(
-        text("UPDATE users SET password_hash = :hash WHERE name = :name RETURNING id"),
-        {"hash": password_hash, "name": name},
+        update(users)
+        .where(users.c.name == name)
+        .values(password_hash=password_hash)
+        .returning(users.c.id)
     )
     return result.first() is not None
 
 
 async def set_admin(conn: AsyncConnection, name: str, admin: bool) -> bool:
     result = await conn.execute(
-        text("UPDATE users SET is_admin = :admin WHERE name = :name RETURNING id"),
-        {"admin": admin, "name": name},
+        update(users).where(users.c.name == name).values(is_admin=admin).returning(users.c.id)
     )
     return result.first() is not None
 
 
 async def touch_user(conn: AsyncConnection, user_id: int) -> None:
-    await conn.execute(
-        text("UPDATE users SET last_activity = now() WHERE id = :id"), {"id": user_id}
-    )
+    await conn.execute(update(users).where(users.c.id == user_id).values(last_activity=func.now()))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import text
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gilhub.auth.secrets_store import sha256_hex
-from gilhub.users import User, user_columns, user_from_row
+from gilhub.tables import login_sessions, users
+from gilhub.users import USER_COLUMNS, User, user_from_row
 
 # last_seen is refreshed at most this often, so that browsing is not a write per request
 _TOUCH_INTERVAL = timedelta(minutes=5)
@@ -24,35 +25,36 @@ async def create_session(conn: AsyncConnection, user_id: int, lifetime: timedelt
     """Start a session; return the id to put in the cookie."""
     session_id = secrets.token_urlsafe(32)
     await conn.execute(
-        text(
-            "INSERT INTO login_sessions (id_hash, user_id, expires)"
-            " VALUES (:id_hash, :user_id, now() + :lifetime)"
-        ),
-        {"id_hash": sha256_hex(session_id), "user_id": user_id, "lifetime": lifetime},
+        insert(login_sessions).values(
+            id_hash=sha256_hex(session_id), user_id=user_id, expires=func.now() + lifetime
+        )
     )
     return session_id
 
 
 async def user_for_session(conn: AsyncConnection, session_id: str) -> User | None:
     """The user of a live session, refreshing its ``last_seen`` now and then."""
-    result = await conn.execute(
-        text(
-            "WITH touched AS ("
-            "  UPDATE login_sessions SET last_seen = now()"
-            "  WHERE id_hash = :id_hash AND last_seen < now() - :touch)"
-            f" SELECT {user_columns('u')}"
-            " FROM login_sessions s JOIN users u ON u.id = s.user_id"
-            " WHERE s.id_hash = :id_hash AND s.expires > now()"
-        ),
-        {"id_hash": sha256_hex(session_id), "touch": _TOUCH_INTERVAL},
+    id_hash = sha256_hex(session_id)
+    touch = (
+        update(login_sessions)
+        .where(login_sessions.c.id_hash == id_hash)
+        .where(login_sessions.c.last_seen < func.now() - _TOUCH_INTERVAL)
+        .values(last_seen=func.now())
+        .cte("touched")
     )
-    return user_from_row(result.first())
+    query = (
+        select(*USER_COLUMNS)
+        .select_from(login_sessions.join(users, users.c.id == login_sessions.c.user_id))
+        .where(login_sessions.c.id_hash == id_hash)
+        .where(login_sessions.c.expires > func.now())
+        .add_cte(touch)
+    )
+    return user_from_row((await conn.execute(query)).first())
 
 
 async def delete_session(conn: AsyncConnection, session_id: str) -> None:
     await conn.execute(
-        text("DELETE FROM login_sessions WHERE id_hash = :id_hash"),
-        {"id_hash": sha256_hex(session_id)},
+        delete(login_sessions).where(login_sessions.c.id_hash == sha256_hex(session_id))
     )
 
 
@@ -60,12 +62,14 @@ async def delete_user_sessions(
     conn: AsyncConnection, user_id: int, keep: str | None = None
 ) -> None:
     """End every session of a user (after a password change), except ``keep``."""
-    await conn.execute(
-        text("DELETE FROM login_sessions WHERE user_id = :user_id AND id_hash <> :keep"),
-        {"user_id": user_id, "keep": sha256_hex(keep) if keep else ""},
-    )
+    query = delete(login_sessions).where(login_sessions.c.user_id == user_id)
+    if keep is not None:
+        query = query.where(login_sessions.c.id_hash != sha256_hex(keep))
+    await conn.execute(query)
 
 
 async def purge_expired_sessions(conn: AsyncConnection) -> int:
-    result = await conn.execute(text("DELETE FROM login_sessions WHERE expires <= now()"))
+    result = await conn.execute(
+        delete(login_sessions).where(login_sessions.c.expires <= func.now())
+    )
     return result.rowcount

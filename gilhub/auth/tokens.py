@@ -6,14 +6,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gilhub.auth.secrets_store import sha256_hex
-from gilhub.users import User, user_columns, user_from_row
+from gilhub.tables import api_tokens, users
+from gilhub.users import USER_COLUMNS, User, user_from_row
 
-TOKEN_PREFIX = "gh_"
-_DISPLAY_PREFIX_LENGTH = len(TOKEN_PREFIX) + 4
+# Not a secret: a public marker that lets secret scanners recognise leaked gilhub tokens.
+TOKEN_MARKER = "gh_"  # noqa: S105
+_DISPLAY_PREFIX_LENGTH = len(TOKEN_MARKER) + 4
 _TOUCH_INTERVAL = timedelta(minutes=1)
 
 
@@ -37,63 +39,81 @@ class NewToken:
     info: TokenInfo
 
 
-_INFO_COLUMNS = "t.id, u.name, t.prefix, t.note, t.scopes, t.created, t.last_used, t.expires"
+_INFO_COLUMNS = (
+    api_tokens.c.id,
+    users.c.name,
+    api_tokens.c.prefix,
+    api_tokens.c.note,
+    api_tokens.c.scopes,
+    api_tokens.c.created,
+    api_tokens.c.last_used,
+    api_tokens.c.expires,
+)
+_WITH_OWNER = api_tokens.join(users, users.c.id == api_tokens.c.user_id)
 
 
 async def create_token(
     conn: AsyncConnection, user_id: int, note: str = "", expires_in: timedelta | None = None
 ) -> NewToken:
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    result = await conn.execute(
-        text(
-            "WITH t AS ("
-            "  INSERT INTO api_tokens (user_id, token_hash, prefix, note, expires)"
-            "  VALUES (:user_id, :hash, :prefix, :note, now() + CAST(:expires_in AS interval))"
-            "  RETURNING *)"
-            f" SELECT {_INFO_COLUMNS} FROM t JOIN users u ON u.id = t.user_id"
-        ),
-        {
-            "user_id": user_id,
-            "hash": sha256_hex(token),
-            "prefix": token[:_DISPLAY_PREFIX_LENGTH],
-            "note": note,
-            "expires_in": expires_in,
-        },
+    token = TOKEN_MARKER + secrets.token_urlsafe(32)
+    token_id = (
+        await conn.execute(
+            insert(api_tokens)
+            .values(
+                user_id=user_id,
+                token_hash=sha256_hex(token),
+                prefix=token[:_DISPLAY_PREFIX_LENGTH],
+                note=note,
+                expires=func.now() + expires_in if expires_in else None,
+            )
+            .returning(api_tokens.c.id)
+        )
+    ).scalar_one()
+    info = await conn.execute(
+        select(*_INFO_COLUMNS).select_from(_WITH_OWNER).where(api_tokens.c.id == token_id)
     )
-    return NewToken(token=token, info=TokenInfo(*result.one()))
+    return NewToken(token=token, info=TokenInfo(*info.one()))
 
 
 async def user_for_token(conn: AsyncConnection, token: str) -> User | None:
     """The owner of a valid, unexpired token; records its use now and then."""
-    result = await conn.execute(
-        text(
-            "WITH touched AS ("
-            "  UPDATE api_tokens SET last_used = now()"
-            "  WHERE token_hash = :hash"
-            "    AND (last_used IS NULL OR last_used < now() - :touch))"
-            f" SELECT {user_columns('u')}"
-            " FROM api_tokens t JOIN users u ON u.id = t.user_id"
-            " WHERE t.token_hash = :hash AND (t.expires IS NULL OR t.expires > now())"
-        ),
-        {"hash": sha256_hex(token), "touch": _TOUCH_INTERVAL},
+    token_hash = sha256_hex(token)
+    touch = (
+        update(api_tokens)
+        .where(api_tokens.c.token_hash == token_hash)
+        .where(
+            or_(
+                api_tokens.c.last_used.is_(None),
+                api_tokens.c.last_used < func.now() - _TOUCH_INTERVAL,
+            )
+        )
+        .values(last_used=func.now())
+        .cte("touched")
     )
-    return user_from_row(result.first())
+    query = (
+        select(*USER_COLUMNS)
+        .select_from(_WITH_OWNER)
+        .where(api_tokens.c.token_hash == token_hash)
+        .where(or_(api_tokens.c.expires.is_(None), api_tokens.c.expires > func.now()))
+        .add_cte(touch)
+    )
+    return user_from_row((await conn.execute(query)).first())
 
 
 async def list_tokens(conn: AsyncConnection, user_id: int) -> list[TokenInfo]:
     result = await conn.execute(
-        text(
-            f"SELECT {_INFO_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id"
-            " WHERE t.user_id = :user_id ORDER BY t.id"
-        ),
-        {"user_id": user_id},
+        select(*_INFO_COLUMNS)
+        .select_from(_WITH_OWNER)
+        .where(api_tokens.c.user_id == user_id)
+        .order_by(api_tokens.c.id)
     )
     return [TokenInfo(*row) for row in result]
 
 
 async def delete_token(conn: AsyncConnection, user_id: int, token_id: int) -> bool:
     result = await conn.execute(
-        text("DELETE FROM api_tokens WHERE id = :id AND user_id = :user_id RETURNING id"),
-        {"id": token_id, "user_id": user_id},
+        delete(api_tokens)
+        .where(api_tokens.c.id == token_id, api_tokens.c.user_id == user_id)
+        .returning(api_tokens.c.id)
     )
     return result.first() is not None

@@ -1,0 +1,120 @@
+"""A real, running gilhub hub for the hub tests (and anyone who wants one).
+
+Fixture ``hub`` (one per test module): gilhub's own :class:`~gilhub.app.GilHub`
+started in-process, on the test session's event loop, listening on a free
+loopback port, on the module's fresh database (``database_url`` from
+``tests/conftest.py``). Nothing is mocked: real PostgreSQL, real HTTP, and a
+real :class:`~gilhub.servers.ServerManager` whose user servers are real
+``jupyter_server`` children (all stopped at teardown).
+
+``hub`` is a :class:`RunningHub`:
+
+- ``hub.url``: base URL, e.g. ``http://127.0.0.1:PORT`` (the hub serves ``/hub/…``)
+- ``hub.app``: the ``GilHub`` instance (``hub.app.db``, ``hub.app.servers`` …)
+- ``hub.admin_name`` / ``hub.admin_password``: an administrator account
+- ``await hub.add_user(name, password=..., admin=False)``
+- ``await hub.login(name, password)``: an ``httpx.AsyncClient`` logged in through
+  the login form (session cookie + ``_xsrf`` cookie); ``hub.xsrf_headers(client)``
+  gives the ``X-XSRFToken`` header for cookie-authenticated API calls
+- ``await hub.token_for(name)``: a fresh API token (``Authorization: token …``)
+- ``hub.client()``: an anonymous client
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import URL
+from traitlets.config import Config
+
+from gilhub.app import GilHub
+from gilhub.auth.tokens import create_token
+from gilhub.users import User, create_user, get_user_by_name
+
+ADMIN_NAME = "boss"
+ADMIN_PASSWORD = "boss-password-1"
+USER_PASSWORD = "a-good-password"
+_names = itertools.count(1)
+
+
+@dataclass
+class RunningHub:
+    app: GilHub
+    url: str
+    admin_name: str = ADMIN_NAME
+    admin_password: str = ADMIN_PASSWORD
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def client(self, **kwargs) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=self.url, timeout=60, **kwargs)
+        self.clients.append(client)
+        return client
+
+    @staticmethod
+    def unique_name(prefix: str = "user") -> str:
+        return f"{prefix}{next(_names)}"
+
+    async def add_user(
+        self, name: str | None = None, password: str = USER_PASSWORD, admin: bool = False
+    ) -> User:
+        async with self.app.db.begin() as conn:
+            return await create_user(conn, name or self.unique_name(), password, admin=admin)
+
+    async def token_for(self, name: str) -> str:
+        async with self.app.db.begin() as conn:
+            user = await get_user_by_name(conn, name)
+            assert user is not None
+            return (await create_token(conn, user.id, note="test")).token
+
+    @staticmethod
+    def xsrf_token(client: httpx.AsyncClient) -> str:
+        return client.cookies["_xsrf"]
+
+    def xsrf_headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+        return {"X-XSRFToken": self.xsrf_token(client)}
+
+    async def login(self, name: str, password: str, **client_kwargs) -> httpx.AsyncClient:
+        """A client logged in through the real login form."""
+        client = self.client(**client_kwargs)
+        await client.get("/hub/login")
+        response = await client.post(
+            "/hub/login",
+            data={"username": name, "password": password, "_xsrf": self.xsrf_token(client)},
+        )
+        assert response.status_code == 302, response.text
+        return client
+
+    async def close_clients(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+        self.clients.clear()
+
+
+async def start_test_hub(database_url: URL, data_dir: Path, config: Config | None = None) -> GilHub:
+    app = GilHub(config=config or Config())
+    app.db_url = database_url
+    app.data_dir = data_dir
+    app.ip, app.port = "127.0.0.1", 0
+    await app.start_hub()
+    return app
+
+
+@pytest.fixture(scope="module")
+async def hub(
+    database_url: URL, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningHub]:
+    app = await start_test_hub(database_url, tmp_path_factory.mktemp("hub-data"))
+    running = RunningHub(app=app, url=f"http://127.0.0.1:{app.bound_port}")
+    try:
+        await running.add_user(ADMIN_NAME, ADMIN_PASSWORD, admin=True)
+        yield running
+    finally:
+        await running.close_clients()
+        if app.servers is not None:
+            app.servers.cleanup_servers = True
+        await app.stop_hub()
