@@ -1,0 +1,181 @@
+"""Filtering, sorting and paging entries, fast on tens of thousands of them.
+
+A :class:`SearchIndex` is built once per parsed version of the file (see
+:attr:`ParsedLibrary.index`): each entry gets folded (LaTeX-free, accent-free,
+lower-case) search strings, and each sort order is computed once on first use.
+A query is then a linear scan of plain ``in`` tests on prepared strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bibtexparser.middlewares.names import (
+    parse_single_name_into_parts,
+    split_multiple_persons_names,
+)
+
+from gilhub.bibliography.format import fold, year_of
+from gilhub.bibliography.library import BibEntry
+
+SORT_ORDERS = ("author", "year", "title", "key", "type", "file")
+MAX_PER_PAGE = 500
+_YEAR_RANGE = re.compile(r"\s*(\d{1,4})?\s*(?:-|–|\.\.)\s*(\d{1,4})?\s*\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    text: str = ""
+    author: str = ""
+    year: str = ""
+    entry_type: str = ""
+    sort: str = "author"
+    descending: bool = False
+    page: int = 1
+    per_page: int = 50
+
+    def normalized(self) -> Query:
+        return Query(
+            text=self.text.strip(),
+            author=self.author.strip(),
+            year=self.year.strip(),
+            entry_type=self.entry_type.strip().lower(),
+            sort=self.sort if self.sort in SORT_ORDERS else "author",
+            descending=self.descending,
+            page=max(1, self.page),
+            per_page=min(MAX_PER_PAGE, max(1, self.per_page)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    entries: list[BibEntry]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    entry: BibEntry
+    authors: str
+    first_author: str
+    year: int | None
+    everything: str
+
+
+def _year_number(entry: BibEntry) -> int | None:
+    match = re.search(r"\d{4}", year_of(entry))
+    return int(match.group()) if match else None
+
+
+def _first_author(entry: BibEntry) -> str:
+    """The folded last name of the first author (or editor, or the title): the author order."""
+    people = entry.get("author") or entry.get("editor")
+    if people:
+        names = split_multiple_persons_names(people)
+        if names:
+            parts = parse_single_name_into_parts(names[0], strict=False)
+            return fold(" ".join(parts.last + parts.first))
+    return fold(entry.get("organization") or entry.get("title") or entry.key)
+
+
+def _row(entry: BibEntry) -> _Row:
+    people = " ; ".join(fold(entry.get(name)) for name in ("author", "editor") if entry.get(name))
+    searchable = " ".join(
+        [entry.key.casefold(), entry.entry_type, people]
+        + [fold(value) for name, value in entry.fields.items() if name not in ("author", "editor")]
+    )
+    return _Row(entry, people, _first_author(entry), _year_number(entry), searchable)
+
+
+def _year_filter(spec: str) -> tuple[int, int] | None:
+    """``1905``, ``1900-1950``, ``-1950`` or ``2000-`` as an inclusive range."""
+    if spec.isdigit():
+        return int(spec), int(spec)
+    match = _YEAR_RANGE.match(spec)
+    if not match:
+        raise ValueError(f"not a year or a range of years: {spec!r}")
+    low, high = match.groups()
+    return int(low or 0), int(high or 9999)
+
+
+class SearchIndex:
+    def __init__(self, entries: Iterable[BibEntry]) -> None:
+        self._rows = [_row(entry) for entry in entries]
+        self._orders: dict[str, list[int]] = {}
+        self._ranks: dict[str, dict[str, int]] = {}
+        self.types = sorted({row.entry.entry_type for row in self._rows})
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _sort_key(self, order: str):  # noqa: ANN202 - a key function per order
+        if order == "year":
+            return lambda i: (self._rows[i].year or 0, self._rows[i].authors)
+        if order == "title":
+            return lambda i: fold(self._rows[i].entry.get("title"))
+        if order == "key":
+            return lambda i: self._rows[i].entry.key.casefold()
+        if order == "type":
+            return lambda i: (self._rows[i].entry.entry_type, self._rows[i].entry.key.casefold())
+        if order == "author":
+            return lambda i: (self._rows[i].first_author, self._rows[i].year or 0)
+        return lambda i: i
+
+    def _order(self, order: str) -> list[int]:
+        if order not in self._orders:
+            self._orders[order] = sorted(range(len(self._rows)), key=self._sort_key(order))
+        return self._orders[order]
+
+    def position(self, key: str, order: str, descending: bool = False) -> int | None:
+        """Where ``key`` stands (0-based) in the unfiltered list sorted by ``order``."""
+        if order not in self._ranks:
+            self._ranks[order] = {
+                self._rows[index].entry.key: rank for rank, index in enumerate(self._order(order))
+            }
+        rank = self._ranks[order].get(key)
+        if rank is None or not descending:
+            return rank
+        return len(self._rows) - 1 - rank
+
+    def search(self, query: Query) -> Page:
+        """Entries matching every given filter, sorted and cut to one page.
+
+        Raises ValueError for a malformed year filter.
+        """
+        query = query.normalized()
+        terms = fold(query.text).split()
+        author = fold(query.author)
+        years = _year_filter(query.year) if query.year else None
+        matches = [
+            index
+            for index in self._order(query.sort)
+            if self._matches(self._rows[index], terms, author, years, query.entry_type)
+        ]
+        if query.descending:
+            matches.reverse()
+        start = (query.page - 1) * query.per_page
+        selected = [self._rows[i].entry for i in matches[start : start + query.per_page]]
+        return Page(selected, len(matches), query.page, query.per_page)
+
+    @staticmethod
+    def _matches(
+        row: _Row, terms: list[str], author: str, years: tuple[int, int] | None, entry_type: str
+    ) -> bool:
+        if entry_type and row.entry.entry_type != entry_type:
+            return False
+        if years and (row.year is None or not years[0] <= row.year <= years[1]):
+            return False
+        if author and author not in row.authors:
+            return False
+        return all(term in row.everything for term in terms)
+
+
+__all__ = ["MAX_PER_PAGE", "Page", "Query", "SORT_ORDERS", "SearchIndex"]
