@@ -8,10 +8,13 @@ normalised paths.
 
 from __future__ import annotations
 
+import re
+
 from tornado.web import HTTPError
 
 MAX_COMPONENT_LENGTH = 255
 MAX_PATH_LENGTH = 4096
+_WINDOWS_DRIVE = re.compile(r"^/?[A-Za-z]:(/|$)")
 _FORBIDDEN_CHARACTERS = {"\x00": "a NUL byte", "\\": "a backslash"}
 
 
@@ -20,7 +23,7 @@ def normalize(path: str) -> str:
     for character, description in _FORBIDDEN_CHARACTERS.items():
         if character in path:
             raise HTTPError(400, f"Invalid path: it contains {description}")
-    if path.startswith("//") or (len(path) > 1 and path[1] == ":"):
+    if path.startswith("//") or _WINDOWS_DRIVE.match(path):
         raise HTTPError(400, f"Invalid path {path!r}: absolute paths are not allowed")
     stripped = path.strip("/")
     if len(stripped.encode("utf-8")) > MAX_PATH_LENGTH:
