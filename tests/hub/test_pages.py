@@ -1,0 +1,190 @@
+"""The hub's HTML pages: dashboard, admin, spawn flow, errors — as a browser sees them."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+
+import httpx
+import pytest
+
+from tests.hub.conftest import USER_PASSWORD, RunningHub
+
+HTML_NAME = '<img src=x onerror="alert(1)">'
+
+
+@pytest.fixture(scope="module")
+async def admin(hub: RunningHub) -> httpx.AsyncClient:
+    return await hub.login(hub.admin_name, hub.admin_password)
+
+
+async def logged_in_user(hub: RunningHub) -> tuple[str, httpx.AsyncClient]:
+    user = await hub.add_user()
+    return user.name, await hub.login(user.name, USER_PASSWORD)
+
+
+def form(hub: RunningHub, client: httpx.AsyncClient, **fields: str) -> dict[str, str]:
+    return {"_xsrf": hub.xsrf_token(client), **fields}
+
+
+def shown_secret(page: str) -> str:
+    match = re.search(r'<p class="secret" id="secret">([^<]+)</p>', page)
+    assert match, page
+    return match.group(1)
+
+
+async def test_root_leads_to_the_dashboard(hub: RunningHub) -> None:
+    for path in ("/", "/hub/"):
+        response = await hub.client().get(path)
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/hub/home"
+
+
+async def test_dashboard_shows_my_stopped_server(hub: RunningHub) -> None:
+    name, client = await logged_in_user(hub)
+    page = await client.get("/hub/home")
+    assert page.status_code == 200
+    assert "state-stopped" in page.text
+    assert f'action="/hub/spawn/{name}"' in page.text
+    assert "/hub/admin" not in page.text  # not an admin
+    assert "/hub/static/css/gilhub.css" in page.text
+    assert (await client.get("/hub/static/css/gilhub.css")).status_code == 200
+
+
+async def test_unknown_page_is_a_404_page_without_reflection(hub: RunningHub) -> None:
+    response = await hub.client().get("/hub/no-such-page/<script>x</script>")
+    assert response.status_code == 404
+    assert "<script>x" not in response.text
+    assert "404 Not Found" in response.text
+
+
+async def test_admin_page_is_for_admins_only(hub: RunningHub, admin: httpx.AsyncClient) -> None:
+    _, client = await logged_in_user(hub)
+    refused = await client.get("/hub/admin")
+    assert refused.status_code == 403
+    assert "administrators" in refused.text
+    page = await admin.get("/hub/admin")
+    assert page.status_code == 200
+    assert f'data-user="{hub.admin_name}"' in page.text
+
+
+async def test_admin_adds_a_user_with_a_generated_password(
+    hub: RunningHub, admin: httpx.AsyncClient
+) -> None:
+    name = hub.unique_name("new")
+    page = await admin.post("/hub/admin/users", data=form(hub, admin, username=name))
+    assert page.status_code == 200
+    assert f"Added {name}." in page.text
+    password = shown_secret(page.text)
+    assert (await hub.login(name, password)).cookies
+    assert password not in (await admin.get("/hub/admin")).text  # shown once
+    again = await admin.post("/hub/admin/users", data=form(hub, admin, username=name))
+    assert again.status_code == 400 and "already exists" in again.text
+
+
+@pytest.mark.parametrize("bad_name", ["x" * 10_000, HTML_NAME])
+async def test_admin_add_rejects_bad_names_escaped(
+    hub: RunningHub, admin: httpx.AsyncClient, bad_name: str
+) -> None:
+    page = await admin.post("/hub/admin/users", data=form(hub, admin, username=bad_name))
+    assert page.status_code == 400
+    assert "Invalid user name" in page.text
+    assert HTML_NAME not in page.text and "x" * 100 not in page.text
+
+
+async def test_admin_resets_a_password(hub: RunningHub, admin: httpx.AsyncClient) -> None:
+    name, client = await logged_in_user(hub)
+    page = await admin.post(f"/hub/admin/users/{name}/password", data=form(hub, admin))
+    new_password = shown_secret(page.text)
+    assert (await client.get("/hub/api/user")).status_code == 403  # sessions ended
+    assert (await hub.login(name, new_password)).cookies
+
+
+async def test_admin_grants_and_revokes_admin(hub: RunningHub, admin: httpx.AsyncClient) -> None:
+    name, client = await logged_in_user(hub)
+    granted = await admin.post(f"/hub/admin/users/{name}/admin", data=form(hub, admin, value="1"))
+    assert f"{name} is now an admin." in granted.text
+    assert (await client.get("/hub/admin")).status_code == 200
+    await admin.post(f"/hub/admin/users/{name}/admin", data=form(hub, admin, value="0"))
+    assert (await client.get("/hub/admin")).status_code == 403
+    own = await admin.post(
+        f"/hub/admin/users/{hub.admin_name}/admin", data=form(hub, admin, value="0")
+    )
+    assert own.status_code == 400
+
+
+async def test_admin_removes_a_user(hub: RunningHub, admin: httpx.AsyncClient) -> None:
+    name, client = await logged_in_user(hub)
+    page = await admin.post(f"/hub/admin/users/{name}/remove", data=form(hub, admin))
+    assert f"Removed {name}." in page.text
+    assert f'data-user="{name}"' not in page.text
+    assert (await client.get("/hub/home")).status_code == 302  # logged out with the account
+    myself = await admin.post(f"/hub/admin/users/{hub.admin_name}/remove", data=form(hub, admin))
+    assert myself.status_code == 400
+
+
+async def test_spawn_page_offers_to_start_a_stopped_server(hub: RunningHub) -> None:
+    name, client = await logged_in_user(hub)
+    page = await client.get(f"/hub/spawn/{name}", params={"next": f"/user/{name}/lab"})
+    assert page.status_code == 200
+    assert "Your server is not running" in page.text
+    assert "next=%2Fuser%2F" in page.text
+    other, _ = await logged_in_user(hub)
+    assert (await client.get(f"/hub/spawn/{other}")).status_code == 403
+
+
+async def test_user_redirect_goes_to_my_own_server(hub: RunningHub) -> None:
+    name, client = await logged_in_user(hub)
+    response = await client.get("/hub/user-redirect/lab/tree/a.ipynb?reset")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/user/{name}/lab/tree/a.ipynb?reset"
+    anonymous = await hub.client().get("/hub/user-redirect/lab")
+    assert anonymous.headers["Location"].startswith("/hub/login?next=")
+
+
+async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
+    name, client = await logged_in_user(hub)
+    started = await client.post(f"/hub/spawn/{name}", data=form(hub, client))
+    assert started.status_code == 302
+    assert started.headers["Location"].startswith(f"/hub/spawn-pending/{name}?next=")
+    pending = await client.get(started.headers["Location"])
+    if pending.status_code == 200:  # still starting: the page follows the progress stream
+        assert f"/hub/api/users/{name}/server/progress" in pending.text
+    async with asyncio.timeout(90):
+        while hub.app.servers.status(name).state != "running":
+            await asyncio.sleep(0.1)
+    ready = await client.get(started.headers["Location"])
+    assert ready.status_code == 302 and ready.headers["Location"] == f"/user/{name}/"
+    home = await client.get("/hub/home")
+    assert "state-running" in home.text and f'href="/user/{name}/"' in home.text
+    stopped = await client.post(f"/hub/stop/{name}", data=form(hub, client))
+    assert stopped.status_code == 302
+    async with asyncio.timeout(60):
+        while hub.app.servers.status(name).state != "stopped":
+            await asyncio.sleep(0.1)
+
+
+async def test_failed_start_shows_the_log_tail(hub: RunningHub) -> None:
+    name, client = await logged_in_user(hub)
+    failing = [sys.executable, "-c", "print('<b>gilhub-test-boom</b>'); raise SystemExit(3)"]
+    spawner_config = hub.app.config.LocalProcessSpawner
+    saved = spawner_config.get("cmd")
+    spawner_config.cmd = failing
+    try:
+        await client.post(f"/hub/spawn/{name}", data=form(hub, client))
+        async with asyncio.timeout(60):
+            while hub.app.servers.status(name).state != "stopped":
+                await asyncio.sleep(0.1)
+    finally:
+        if saved is None:
+            del spawner_config["cmd"]
+        else:
+            spawner_config.cmd = saved
+    page = await client.get(f"/hub/spawn-pending/{name}")
+    assert page.status_code == 500
+    assert "could not start" in page.text
+    assert "&lt;b&gt;gilhub-test-boom&lt;/b&gt;" in page.text  # the log, escaped
+    assert "Try again" in page.text
+    home = await client.get("/hub/home")
+    assert "The last start failed" in home.text and ">Restart<" in home.text
