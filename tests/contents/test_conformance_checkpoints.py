@@ -102,3 +102,20 @@ async def test_number_of_checkpoints_kept(contents_api: ContentsClient):
         assert sorted(listed) == sorted(ids[-GILHUB_DEFAULT_MAX_CHECKPOINTS:])
     status(await api.restore_checkpoint(path, ids[-1]), 204)
     assert (await api.model(path))["content"] == f"version {len(ids) - 1}"
+
+
+async def test_checkpoint_of_missing_file(contents_api: ContentsClient):
+    """Differs in the code only: gilhub says 404, the file manager fails with a 500."""
+    api = contents_api
+    status(await api.create_checkpoint(api.at("missing.txt")), 500 if api.kind == "file" else 404)
+    assert status(await api.list_checkpoints(api.at("missing.txt")), 200).json() == []
+
+
+async def test_restore_unknown_checkpoint(contents_api: ContentsClient):
+    """Differs in the code only: gilhub says 404, the file manager fails with a 500.
+    Either way the file stays as it was."""
+    api = contents_api
+    status(await api.save_text(api.at("a.txt"), "as it was"), 201)
+    response = await api.restore_checkpoint(api.at("a.txt"), "no-such-checkpoint")
+    status(response, 500 if api.kind == "file" else 404)
+    assert (await api.model(api.at("a.txt")))["content"] == "as it was"
