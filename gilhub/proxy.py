@@ -251,8 +251,9 @@ class UserProxyHandler(BaseHandler):
                 relay = _ResponseRelay(self, stream)
                 sent_body = False
                 try:
-                    sent_body = await self._send_request(stream, upstream)
-                    await HTTP1Connection(stream, True, _UPSTREAM_PARAMS).read_response(relay)
+                    connection = HTTP1Connection(stream, True, _UPSTREAM_PARAMS)
+                    sent_body = await self._send_request(connection, upstream)
+                    await connection.read_response(relay)
                 except StreamClosedError:
                     stream.close()
                     # A pooled connection the server had closed meanwhile: retry once,
@@ -273,9 +274,8 @@ class UserProxyHandler(BaseHandler):
         finally:
             self._refuse_body()
 
-    async def _send_request(self, stream: IOStream, upstream: Upstream) -> bool:
+    async def _send_request(self, connection: HTTP1Connection, upstream: Upstream) -> bool:
         """Write the request; return whether any body bytes were sent."""
-        connection = HTTP1Connection(stream, True, _UPSTREAM_PARAMS)
         start_line = httputil.RequestStartLine(self.request.method, self.request.uri, "HTTP/1.1")
         await connection.write_headers(start_line, self.upstream_headers(upstream))
         sent_body = False

@@ -9,6 +9,9 @@ back what a client needs: an API token and a signed session cookie.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -82,3 +85,54 @@ async def start_and_wait(hub: GilHub, user: User) -> list[dict]:
         async for event in hub.servers.progress(user.name):
             events.append(event)
     return events
+
+
+def hub_url(hub: GilHub, path: str = "", scheme: str = "http") -> str:
+    return f"{scheme}://127.0.0.1:{hub.bound_port}/{path.lstrip('/')}"
+
+
+def execute_request(code: str, session: str) -> dict:
+    """A Jupyter ``execute_request`` in the WebSocket JSON protocol."""
+    return {
+        "header": {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": session,
+            "date": "",
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+        "channel": "shell",
+        "buffers": [],
+    }
+
+
+async def execute(websocket, code: str, session: str) -> tuple[str | None, float]:
+    """Run ``code`` on the kernel behind ``websocket``: (its result, the round trip in s)."""
+    request = execute_request(code, session)
+    started = time.perf_counter()
+    await websocket.send(json.dumps(request))
+    result, round_trip, idle = None, None, False
+    async with asyncio.timeout(60):
+        while round_trip is None or not idle:
+            message = json.loads(await websocket.recv())
+            if message.get("parent_header", {}).get("msg_id") != request["header"]["msg_id"]:
+                continue
+            kind = message["msg_type"]
+            if kind == "execute_result":
+                result = message["content"]["data"]["text/plain"]
+            elif kind == "execute_reply":
+                round_trip = time.perf_counter() - started
+            elif kind == "status" and message["content"]["execution_state"] == "idle":
+                idle = True
+    return result, round_trip
