@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 GILHUB = [sys.executable, "-c", "from gilhub.app import main; main()"]
 
 

@@ -1,0 +1,168 @@
+"""The hub end to end, through its public interfaces only: the REST API and the proxy.
+
+A user's server is started and stopped over ``/hub/api/``, reached over HTTP and a kernel
+WebSocket through ``/user/NAME/``, survives a restart of the hub, and its death is noticed.
+Everything is real: the hub, PostgreSQL, ``jupyter_server`` children, HTTP and WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import psutil
+import pytest
+import websockets
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from tests.hub.conftest import RunningHub, start_test_hub
+from tests.hub.servers_harness import execute
+
+pytestmark = pytest.mark.timeout(300)
+
+
+async def progress_events(client: httpx.AsyncClient, name: str) -> list[dict]:
+    """Follow the server's progress stream (``text/event-stream``) until ready or failed."""
+    events = []
+    async with asyncio.timeout(120):
+        async with client.stream("GET", f"/hub/api/users/{name}/server/progress") as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    events.append(json.loads(line.removeprefix("data:")))
+                    if events[-1]["ready"] or events[-1]["failed"]:
+                        break
+    return events
+
+
+async def start_server(client: httpx.AsyncClient, name: str) -> None:
+    response = await client.post(f"/hub/api/users/{name}/server")
+    assert response.status_code in (201, 202), response.text
+    events = await progress_events(client, name)
+    assert events[-1]["ready"], events
+    assert events[-1]["url"] == f"/user/{name}/"
+
+
+async def server_model(client: httpx.AsyncClient, name: str) -> dict | None:
+    response = await client.get(f"/hub/api/users/{name}")
+    response.raise_for_status()
+    return response.json()["servers"].get("")
+
+
+async def wait_until_gone(client: httpx.AsyncClient, name: str) -> None:
+    """Poll the user's model until it lists no server (no duration is asserted)."""
+    async with asyncio.timeout(90):
+        while await server_model(client, name) is not None:
+            await asyncio.sleep(0.2)
+
+
+async def server_pid(hub: RunningHub, name: str) -> int:
+    """The server's process id, as the hub recorded it in its ``servers`` table."""
+    async with hub.app.db.connect() as conn:
+        pid = await conn.scalar(
+            text("SELECT s.pid FROM servers s JOIN users u ON u.id = s.user_id WHERE u.name = :n"),
+            {"n": name},
+        )
+    assert pid is not None
+    return pid
+
+
+async def new_person(hub: RunningHub) -> tuple[str, httpx.AsyncClient]:
+    """A new user, and a client carrying a fresh API token of theirs."""
+    user = await hub.add_user()
+    token = await hub.token_for(user.name)
+    return user.name, hub.client(headers={"Authorization": f"token {token}"})
+
+
+@pytest.fixture
+async def kernel_socket(hub: RunningHub) -> AsyncIterator:
+    """A running server's kernel WebSocket, opened through the hub's proxy."""
+    name, client = await new_person(hub)
+    await start_server(client, name)
+    response = await client.post(f"/user/{name}/api/kernels", json={"name": "python3"})
+    assert response.status_code == 201, response.text
+    kernel = response.json()["id"]
+    url = f"{hub.url.replace('http', 'ws', 1)}/user/{name}/api/kernels/{kernel}/channels"
+    try:
+        async with websockets.connect(url, additional_headers=client.headers) as socket:
+            yield socket
+    finally:
+        await client.delete(f"/hub/api/users/{name}/server")
+
+
+async def test_api_start_proxy_and_stop(hub: RunningHub) -> None:
+    name, client = await new_person(hub)
+    await start_server(client, name)
+    model = await server_model(client, name)
+    assert model["ready"] and model["url"] == f"/user/{name}/"
+
+    status = await client.get(f"/user/{name}/api/status")
+    assert status.status_code == 200 and "kernels" in status.json()
+    assert (await client.get(f"/user/{name}/api/contents")).status_code == 200
+
+    pid = await server_pid(hub, name)
+    response = await client.delete(f"/hub/api/users/{name}/server")
+    assert response.status_code in (202, 204)
+    await wait_until_gone(client, name)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    stopped = await client.get(f"/user/{name}/api/status")
+    assert stopped.status_code == 503
+    assert "not running" in stopped.json()["message"]
+
+
+async def test_kernel_websocket_round_trip_through_the_hub(kernel_socket) -> None:
+    session = uuid.uuid4().hex
+    result, _ = await execute(kernel_socket, "1+1", session)
+    assert result == "2"
+    result, _ = await execute(kernel_socket, "'é' * 3", session)
+    assert result == "'ééé'"
+
+
+async def test_a_dead_server_is_noticed_and_can_be_started_again(hub: RunningHub) -> None:
+    name, client = await new_person(hub)
+    await start_server(client, name)
+    psutil.Process(await server_pid(hub, name)).kill()
+
+    await wait_until_gone(client, name)
+    assert (await client.get(f"/user/{name}/api/status")).status_code == 503
+    await start_server(client, name)
+    assert (await client.get(f"/user/{name}/api/status")).status_code == 200
+    await client.delete(f"/hub/api/users/{name}/server")
+    await wait_until_gone(client, name)
+
+
+async def test_a_restarted_hub_keeps_running_servers(
+    database_url: URL, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Stop the hub process's work entirely, start a new hub on the same data: same server."""
+    data_dir = tmp_path_factory.mktemp("restarted-hub")
+    first = RunningHub(app=await start_test_hub(database_url, data_dir), url="")
+    second: RunningHub | None = None
+    try:
+        first.url = f"http://127.0.0.1:{first.app.bound_port}"
+        name, client = await new_person(first)
+        await start_server(client, name)
+        pid = await server_pid(first, name)
+        token = client.headers["Authorization"]
+        await first.close_clients()
+        await first.app.stop_hub()  # user servers are left running
+
+        assert psutil.pid_exists(pid)
+        second = RunningHub(app=await start_test_hub(database_url, data_dir), url="")
+        second.url = f"http://127.0.0.1:{second.app.bound_port}"
+        client = second.client(headers={"Authorization": token})
+        model = await server_model(client, name)
+        assert model is not None and model["ready"]
+        assert (await client.get(f"/user/{name}/api/status")).status_code == 200
+        assert await server_pid(second, name) == pid
+    finally:
+        for running in (first, second):
+            if running is not None and running.app.servers is not None:
+                await running.close_clients()
+                running.app.servers.cleanup_servers = True
+                await running.app.stop_hub()
