@@ -1,0 +1,99 @@
+"""The gilhub server extension: TCP_NODELAY on kernel WebSockets, token kept out of pages.
+
+A real hub starts real user servers; a kernel runs ``1`` twenty times over its
+WebSocket through the proxy. The test checks that the server set the socket
+option (the extension reads it back and logs it) and reports the median round
+trip, with and without the extension; it asserts no time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from traitlets.config import Config
+from websockets.asyncio.client import connect as websocket_connect
+
+from gilhub.spawner.local import LocalProcessSpawner
+from tests.hub.servers_harness import (
+    add_person,
+    execute,
+    hub_url,
+    start_and_wait,
+    start_hub,
+    stop_hub,
+)
+
+ROUNDS = 20
+
+
+@pytest.fixture(scope="module")
+async def hub(database_url, tmp_path_factory):
+    config = Config()
+    config.LocalProcessSpawner.args = ["--ServerApp.log_level=DEBUG"]
+    hub = await start_hub(database_url, tmp_path_factory.mktemp("hub"), config)
+    try:
+        yield hub
+    finally:
+        await stop_hub(hub)
+
+
+class WithoutExtension(LocalProcessSpawner):
+    """The same server with gilhub's extension switched off, for comparison."""
+
+    def get_args(self, port: int) -> list[str]:
+        return [*super().get_args(port), "--ServerApp.jpserver_extensions=gilhub.serverext=False"]
+
+
+async def kernel_round_trips(hub, person) -> list[float]:
+    async with httpx.AsyncClient(base_url=hub_url(hub), headers=person.token_header) as client:
+        created = await client.post(f"/user/{person.name}/api/kernels")
+        assert created.status_code == 201, created.text
+    kernel_id = created.json()["id"]
+    url = hub_url(hub, f"/user/{person.name}/api/kernels/{kernel_id}/channels", scheme="ws")
+    session = uuid.uuid4().hex
+    async with websocket_connect(url, additional_headers=person.cookie_header) as websocket:
+        assert (await execute(websocket, "1", session))[0] == "1"  # warm-up
+        trips = []
+        for _ in range(ROUNDS):
+            result, round_trip = await execute(websocket, "1", session)
+            assert result == "1"
+            trips.append(round_trip)
+    return trips
+
+
+def report(extension: str, trips: list[float]) -> None:
+    median_ms = statistics.median(trips) * 1000
+    print(f"\nkernel round trip through gilhub, extension {extension}: median {median_ms:.1f} ms")
+
+
+def server_log(hub, name: str) -> str:
+    return (Path(hub.data_dir) / "logs" / f"{name}.log").read_text()
+
+
+async def test_kernel_websockets_get_tcp_nodelay(hub):
+    alice = await add_person(hub, "alice")
+    assert (await start_and_wait(hub, alice.user))[-1]["ready"]
+
+    trips = await kernel_round_trips(hub, alice)
+
+    assert "gilhub server extension loaded" in server_log(hub, "alice")
+    assert "gilhub: kernel websocket TCP_NODELAY=1" in server_log(hub, "alice")
+    report("on", trips)
+
+
+async def test_round_trip_without_the_extension_for_comparison(hub):
+    bob = await add_person(hub, "bob")
+    hub.spawner_class = WithoutExtension
+    try:
+        assert (await start_and_wait(hub, bob.user))[-1]["ready"]
+    finally:
+        del hub.spawner_class
+
+    trips = await kernel_round_trips(hub, bob)
+
+    assert "TCP_NODELAY" not in server_log(hub, "bob")
+    report("off", trips)
