@@ -214,12 +214,15 @@ class GilHub(Application):
     @catch_config_error
     def initialize(self, argv: list[str] | None = None) -> None:
         super().initialize(argv)
+        # flags given after a subcommand (gilhub user list --data-dir X) configure the hub:
+        # they say where the config file is, and then override it
+        subcommand_flags = [app.cli_config for app in self._subapp_chain()]
+        for flags in subcommand_flags:
+            self.update_config(flags)
         self.load_config_files()
+        for flags in subcommand_flags:
+            self.update_config(flags)
         self._route_tornado_logs()
-        if self.subapp is not None:
-            # flags given after the subcommand (gilhub user list --data-dir X) configure the hub
-            for app in self._subapp_chain():
-                self.update_config(app.cli_config)
 
     def _route_tornado_logs(self) -> None:
         """Tornado's access and error logs go through the hub's log (one format, one level)."""

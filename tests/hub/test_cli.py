@@ -1,0 +1,213 @@
+"""The ``gilhub`` command line, run as real subprocesses against a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gilhub.app import GilHub
+from gilhub.auth.passwords import verify_password
+from gilhub.auth.tokens import user_for_token
+from gilhub.users import get_password_hash, get_user_by_name
+from tests.hub.conftest import RunningHub
+
+
+class Result:
+    def __init__(self, returncode: int, stdout: bytes, stderr: bytes) -> None:
+        self.returncode = returncode
+        self.stdout = stdout.decode()
+        self.stderr = stderr.decode()
+
+
+async def gilhub(*args: str, cwd: Path, stdin: str | None = None) -> Result:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gilhub",
+        *args,
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await process.communicate(stdin.encode() if stdin is not None else b"")
+    return Result(process.returncode, stdout, stderr)
+
+
+def write_config(directory: Path, url: URL) -> Path:
+    """The database URL goes in a config file: secrets never on a command line."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "gilhub_config.py"
+    rendered = url.render_as_string(hide_password=False)
+    path.write_text(f"c.GilHub.db_url = {rendered!r}\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def workdir(database_url: URL, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory whose gilhub_config.py points at the module's database."""
+    directory = tmp_path_factory.mktemp("cli")
+    write_config(directory, database_url)
+    return directory
+
+
+def assert_clean_failure(result: Result, message: str) -> None:
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_help_all_lists_the_options(tmp_path: Path) -> None:
+    result = await gilhub("--help-all", cwd=tmp_path)
+    assert result.returncode == 0
+    for option in ("--ip", "--port", "--data-dir", "--config", "--db-url", "--debug"):
+        assert option in result.stdout
+    assert "user" in result.stdout and "token" in result.stdout
+
+
+async def test_user_add_generates_a_password_shown_once(workdir: Path, engine: AsyncEngine) -> None:
+    result = await gilhub("user", "add", "alice", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    password = re.search(r"Password \(shown only now\): (\S+)", result.stdout).group(1)
+    async with engine.connect() as conn:
+        assert await verify_password(await get_password_hash(conn, "alice"), password)
+        user = await get_user_by_name(conn, "alice")
+    assert user is not None and not user.is_admin and user.db_role
+
+
+async def test_user_add_admin_with_password_from_stdin(workdir: Path, engine: AsyncEngine) -> None:
+    result = await gilhub(
+        "user", "add", "bob", "--admin", "--password-stdin", cwd=workdir, stdin="bobs-secret-pw\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "bobs-secret-pw" not in result.stdout
+    async with engine.connect() as conn:
+        assert await verify_password(await get_password_hash(conn, "bob"), "bobs-secret-pw")
+        assert (await get_user_by_name(conn, "bob")).is_admin
+
+
+async def test_user_add_refuses_bad_input(workdir: Path) -> None:
+    await gilhub("user", "add", "carol", cwd=workdir)
+    assert_clean_failure(await gilhub("user", "add", "carol", cwd=workdir), "already exists")
+    assert_clean_failure(
+        await gilhub("user", "add", "<b>Carol</b>", cwd=workdir), "invalid user name"
+    )
+    short = await gilhub("user", "add", "dora", "--password-stdin", cwd=workdir, stdin="short\n")
+    assert_clean_failure(short, "at least 8 characters")
+    assert_clean_failure(await gilhub("user", "add", cwd=workdir), "expected NAME")
+
+
+async def test_user_list_and_remove(workdir: Path) -> None:
+    await gilhub("user", "add", "erin", cwd=workdir)
+    listing = await gilhub("user", "list", cwd=workdir)
+    assert listing.returncode == 0
+    assert re.search(r"^erin\s+no\s", listing.stdout, re.MULTILINE)
+    assert (await gilhub("user", "remove", "erin", cwd=workdir)).returncode == 0
+    assert "erin" not in (await gilhub("user", "list", cwd=workdir)).stdout
+    assert_clean_failure(await gilhub("user", "remove", "erin", cwd=workdir), "no user named")
+
+
+async def test_token_prints_a_working_token(workdir: Path, engine: AsyncEngine) -> None:
+    await gilhub("user", "add", "frank", cwd=workdir)
+    result = await gilhub("token", "frank", "--note=culler", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    async with engine.connect() as conn:
+        assert (await user_for_token(conn, token)).name == "frank"
+    assert_clean_failure(await gilhub("token", "nobody", cwd=workdir), "no user named")
+
+
+async def test_config_flag_after_the_subcommand(
+    workdir: Path, database_url: URL, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "elsewhere", database_url)
+    await gilhub("user", "add", "gina", cwd=workdir)
+    listing = await gilhub("user", "list", f"--config={config}", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert "gina" in listing.stdout
+
+
+async def test_cli_works_while_the_hub_runs(hub: RunningHub, workdir: Path) -> None:
+    await gilhub("user", "add", "henry", "--password-stdin", cwd=workdir, stdin="henrys-password\n")
+    assert (await hub.login("henry", "henrys-password")).cookies
+
+
+async def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    write_config(tmp_path, URL.create("postgresql+psycopg", "x", "y", "127.0.0.1", 1, "gilhub"))
+    for args in (["user", "list"], []):
+        result = await gilhub(*args, cwd=tmp_path)
+        assert result.returncode == 1
+        assert "cannot use the database at postgresql+psycopg://x:***@127.0.0.1:1/gilhub" in (
+            result.stderr
+        )
+        assert "Traceback" not in result.stderr
+
+
+def test_missing_part_subcommand_is_a_clear_error(capsys: pytest.CaptureFixture) -> None:
+    app = GilHub()
+    app.subcommands = {"ghost": ("gilhub.ghost.cli.GhostApp", "A part not installed.")}
+    with pytest.raises(SystemExit) as exit_info:
+        app.initialize(["ghost"])
+    assert exit_info.value.code == 1
+    assert "'gilhub ghost' is not available" in capsys.readouterr().err
+
+
+@pytest.fixture
+def fresh_database_url(postgres) -> URL:
+    name = f"gilhub_first_start_{os.getpid()}"
+    conninfo = postgres.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield postgres.url.set(database=name)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def run_hub_until_listening(cwd: Path) -> tuple[str, str]:
+    """Start ``gilhub --port 0``, wait for "listening", stop it with SIGTERM (or
+    terminate on Windows); return its stdout and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gilhub",
+        "--port=0",
+        f"--data-dir={cwd / 'data'}",
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stderr_lines: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            while not any("is listening on" in line for line in stderr_lines):
+                line = await process.stderr.readline()
+                assert line, "gilhub exited before listening:\n" + "".join(stderr_lines)
+                stderr_lines.append(line.decode())
+    finally:
+        process.terminate()
+        stdout, rest = await process.communicate()
+    assert process.returncode in (0, -15), "".join(stderr_lines) + rest.decode()
+    return stdout.decode(), "".join(stderr_lines) + rest.decode()
+
+
+async def test_first_start_creates_admin_and_prints_password_once(
+    fresh_database_url: URL, tmp_path: Path
+) -> None:
+    write_config(tmp_path, fresh_database_url)
+    first_out, first_err = await run_hub_until_listening(tmp_path)
+    match = re.search(
+        r"administrator account 'admin' with the one-time\s+password: (\S+)", first_out
+    )
+    assert match, first_out + first_err
+    second_out, _ = await run_hub_until_listening(tmp_path)
+    assert "password" not in second_out
+    assert match.group(1) not in second_out
