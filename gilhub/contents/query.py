@@ -196,6 +196,17 @@ async def store_file(conn: AsyncConnection, owner: str, path: str, content: byte
     return _file_record(row, with_content=False)
 
 
+async def set_file_times(
+    conn: AsyncConnection, owner: str, path: str, *, created: datetime, modified: datetime
+) -> None:
+    """Keep the times a file had elsewhere (imports)."""
+    await conn.execute(
+        update(files)
+        .where(files.c.owner == owner, files.c.path == path)
+        .values(created=created, last_modified=modified)
+    )
+
+
 async def rename(conn: AsyncConnection, owner: str, old: str, new: str) -> None:
     """Move a file or a whole directory tree; checkpoints follow their file rows.
 
@@ -384,6 +395,27 @@ async def create_checkpoint(
         )
     )
     return CheckpointRecord(row.id, row.created)
+
+
+async def add_checkpoint(
+    conn: AsyncConnection,
+    owner: str,
+    path: str,
+    content: bytes,
+    *,
+    created: datetime | None = None,
+) -> None:
+    """A checkpoint with given content (imports); :func:`create_checkpoint` copies the file."""
+    values = {
+        "owner": owner,
+        "file_id": _file_id(owner, path),
+        "content": content,
+        "size": len(content),
+        "sha256": hashlib.sha256(content).digest(),
+    }
+    if created is not None:
+        values["created"] = created
+    await conn.execute(insert(checkpoints).values(values))
 
 
 async def list_checkpoints(conn: AsyncConnection, owner: str, path: str) -> list[CheckpointRecord]:
