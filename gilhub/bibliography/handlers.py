@@ -188,8 +188,10 @@ class BibDownloadHandler(BibMixin, BaseHandler):
                 raise HTTPError(404, f"Not in the bibliography: {', '.join(missing)}")
             entries = [library.entries[key] for key in keys]
         else:
-            query = Query(**{**self.query().__dict__, "per_page": len(library.entries) or 1})
-            entries = self.search(library, query).entries
+            try:
+                entries = library.index.matching(self.query())
+            except ValueError as error:
+                raise HTTPError(400, str(error)) from error
         self.set_header("Content-Disposition", 'attachment; filename="selection.bib"')
         await self.finish(_bibtex_of(entries))
 

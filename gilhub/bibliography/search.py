@@ -145,8 +145,8 @@ class SearchIndex:
             return rank
         return len(self._rows) - 1 - rank
 
-    def search(self, query: Query) -> Page:
-        """Entries matching every given filter, sorted and cut to one page.
+    def matching(self, query: Query) -> list[BibEntry]:
+        """Every entry matching the query's filters, in its order (no paging).
 
         Raises ValueError for a malformed year filter.
         """
@@ -154,16 +154,23 @@ class SearchIndex:
         terms = fold(query.text).split()
         author = fold(query.author)
         years = _year_filter(query.year) if query.year else None
-        matches = [
-            index
+        rows = [
+            self._rows[index]
             for index in self._order(query.sort)
             if self._matches(self._rows[index], terms, author, years, query.entry_type)
         ]
         if query.descending:
-            matches.reverse()
+            rows.reverse()
+        return [row.entry for row in rows]
+
+    def search(self, query: Query) -> Page:
+        """One page of :meth:`matching`."""
+        query = query.normalized()
+        matches = self.matching(query)
         start = (query.page - 1) * query.per_page
-        selected = [self._rows[i].entry for i in matches[start : start + query.per_page]]
-        return Page(selected, len(matches), query.page, query.per_page)
+        return Page(
+            matches[start : start + query.per_page], len(matches), query.page, query.per_page
+        )
 
     @staticmethod
     def _matches(
