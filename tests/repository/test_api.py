@@ -10,7 +10,7 @@ import pytest
 
 from gilhub.contents import query as contents
 from gilhub.repository.notebooks import parse_notebook, read_origin, serialize_notebook
-from tests.hub.conftest import RunningHub, hub  # noqa: F401  (the hub fixture)
+from tests.hub.conftest import RunningHub
 from tests.repository.helpers import notebook_bytes
 
 MAX_SIZE = 300_000
@@ -45,7 +45,7 @@ class Person:
 
 
 @pytest.fixture(scope="module")
-async def people(hub: RunningHub) -> dict[str, Person]:  # noqa: F811
+async def people(hub: RunningHub) -> dict[str, Person]:
     hub.app.config.RepositoryConfig.max_size = MAX_SIZE
     found = {}
     for name, admin in (("alice", False), ("bob", False), ("root", True)):
@@ -132,7 +132,7 @@ async def test_bad_pushes_get_clear_errors(people, body, status):
     assert response.json()["message"]
 
 
-async def test_cookie_api_calls_need_xsrf(people, hub):  # noqa: F811
+async def test_cookie_api_calls_need_xsrf(people, hub):
     alice = people["alice"]
     await alice.save("x.ipynb", notebook_bytes("x"))
     refused = await alice.web.post("/hub/api/repo/push", json={"source": "x.ipynb"})
@@ -175,7 +175,7 @@ async def test_view_sanitises_outputs_that_carry_scripts(people):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", rendered.text), "loads from outside"
 
 
-async def test_pages_push_conflict_merge_and_pull(people, hub):  # noqa: F811
+async def test_pages_push_conflict_merge_and_pull(people, hub):
     alice, bob = people["alice"], people["bob"]
     await alice.save("m.ipynb", notebook_bytes("a = 1", "b = 1"))
     assert (await alice.push("m.ipynb")).status_code == 201
