@@ -44,7 +44,9 @@ def database_url(postgres: EmbeddedDatabase) -> Iterator[URL]:
     url = postgres.url.set(database=name)
     yield url
     with psycopg.connect(_libpq(postgres.url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="module")

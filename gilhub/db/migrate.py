@@ -62,7 +62,9 @@ async def apply_migrations(engine: AsyncEngine, directory: Path | None = None) -
                 )
             )
             await conn.commit()
-            done = set((await conn.execute(text("SELECT version FROM gilhub_migrations"))).scalars())
+            done = set(
+                (await conn.execute(text("SELECT version FROM gilhub_migrations"))).scalars()
+            )
             await conn.commit()
             for migration in migrations:
                 if migration.version in done:
