@@ -52,6 +52,9 @@ def latex_to_text(value: str) -> str:
 
 
 _COMMANDS = re.compile(r"\\[A-Za-z]+\s*|\\.|[{}$]")
+_COMBINING_MARKS = re.compile(
+    r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+)
 
 
 def fold(value: str) -> str:
@@ -61,8 +64,9 @@ def fold(value: str) -> str:
     is what a person types into a search box.
     """
     stripped = _COMMANDS.sub("", value)
-    decomposed = unicodedata.normalize("NFKD", stripped)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    if stripped.isascii():
+        return stripped.lower()
+    return _COMBINING_MARKS.sub("", unicodedata.normalize("NFKD", stripped)).casefold()
 
 
 @functools.lru_cache(maxsize=65536)

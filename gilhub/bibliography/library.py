@@ -278,7 +278,7 @@ class Bibliography:
 
     async def library(self) -> ParsedLibrary:
         """The current parsed library; stat in a thread, parse in a thread when changed."""
-        stamp = await asyncio.to_thread(_stamp, self.path)
+        stamp = _stamp(self.path)  # one stat: cheap enough to do on the loop
         if self._parsed is not None and stamp == self._stamp:
             return self._parsed
         return await asyncio.to_thread(self.library_sync)

@@ -12,16 +12,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bibtexparser.middlewares.names import (
-    parse_single_name_into_parts,
-    split_multiple_persons_names,
-)
-
 from gilhub.bibliography.format import fold, year_of
 from gilhub.bibliography.library import BibEntry
 
 SORT_ORDERS = ("author", "year", "title", "key", "type", "file")
 MAX_PER_PAGE = 500
+_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
 _YEAR_RANGE = re.compile(r"\s*(\d{1,4})?\s*(?:-|–|\.\.)\s*(\d{1,4})?\s*\Z")
 
 
@@ -66,6 +62,7 @@ class _Row:
     entry: BibEntry
     authors: str
     first_author: str
+    title: str
     year: int | None
     everything: str
 
@@ -76,23 +73,29 @@ def _year_number(entry: BibEntry) -> int | None:
 
 
 def _first_author(entry: BibEntry) -> str:
-    """The folded last name of the first author (or editor, or the title): the author order."""
+    """Sort key of the author order: the first author's (or editor's) name, last name first.
+
+    Kept cheap (it runs for every entry of a big file): "Last, First" keeps its order,
+    "First Last" becomes "last first"; a braced name such as {ATLAS Collaboration} is kept.
+    """
     people = entry.get("author") or entry.get("editor")
-    if people:
-        names = split_multiple_persons_names(people)
-        if names:
-            parts = parse_single_name_into_parts(names[0], strict=False)
-            return fold(" ".join(parts.last + parts.first))
-    return fold(entry.get("organization") or entry.get("title") or entry.key)
+    if not people:
+        return fold(entry.get("organization") or entry.get("title") or entry.key)
+    first = _AND.split(people.strip(), maxsplit=1)[0].strip()
+    if "," in first or first.startswith("{"):
+        return fold(first)
+    *given, last = first.split() or [""]
+    return fold(" ".join([last, *given]))
 
 
 def _row(entry: BibEntry) -> _Row:
-    people = " ; ".join(fold(entry.get(name)) for name in ("author", "editor") if entry.get(name))
-    searchable = " ".join(
-        [entry.key.casefold(), entry.entry_type, people]
-        + [fold(value) for name, value in entry.fields.items() if name not in ("author", "editor")]
+    people = fold(" ; ".join(entry.get(name) for name in ("author", "editor") if entry.get(name)))
+    others = " ".join(
+        value for name, value in entry.fields.items() if name not in ("author", "editor")
     )
-    return _Row(entry, people, _first_author(entry), _year_number(entry), searchable)
+    searchable = " ".join([entry.key.casefold(), entry.entry_type, people, fold(others)])
+    title = fold(entry.get("title"))
+    return _Row(entry, people, _first_author(entry), title, _year_number(entry), searchable)
 
 
 def _year_filter(spec: str) -> tuple[int, int] | None:
@@ -112,6 +115,7 @@ class SearchIndex:
         self._orders: dict[str, list[int]] = {}
         self._ranks: dict[str, dict[str, int]] = {}
         self.types = sorted({row.entry.entry_type for row in self._rows})
+        self._order("author")  # the default order, computed with the index (off the loop)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -120,7 +124,7 @@ class SearchIndex:
         if order == "year":
             return lambda i: (self._rows[i].year or 0, self._rows[i].authors)
         if order == "title":
-            return lambda i: fold(self._rows[i].entry.get("title"))
+            return lambda i: self._rows[i].title
         if order == "key":
             return lambda i: self._rows[i].entry.key.casefold()
         if order == "type":
