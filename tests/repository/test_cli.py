@@ -1,0 +1,99 @@
+"""``gilhub repo …`` as a real subprocess against a real running hub."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import pytest
+
+from gilhub.contents import query as contents
+from tests.hub.conftest import RunningHub
+from tests.repository.helpers import notebook_bytes
+
+
+@pytest.fixture(scope="module")
+async def cli_env(hub: RunningHub, tmp_path_factory) -> dict[str, str]:
+    user = await hub.add_user("carol")
+    token = await hub.token_for("carol")
+    async with hub.app.db.begin() as conn:
+        await contents.write_file(
+            conn, user.db_role, "work/iv.ipynb", notebook_bytes("sweep = load('iv.csv')")
+        )
+    token_file = tmp_path_factory.mktemp("cli") / "token"
+    token_file.write_text(token + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("GILHUB_TOKEN", "GILHUB_URL")}
+    return {**env, "GILHUB_URL": hub.url, "TOKEN_FILE": str(token_file), "TOKEN": token}
+
+
+async def gilhub(env: dict[str, str], *args: str, token_in_env: bool = True):
+    env = dict(env)
+    if token_in_env:
+        env["GILHUB_TOKEN"] = env["TOKEN"]
+    command = [sys.executable, "-c", "from gilhub.app import main; main()", "repo", *args]
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_push_log_search_diff_pull(cli_env):
+    code, out, err = await gilhub(
+        cli_env, "push", "work/iv.ipynb", "--to", "lab/iv.ipynb", "-m", "first sweep"
+    )
+    assert code == 0 and "Pushed lab/iv.ipynb version 1" in out, err
+    code, out, err = await gilhub(cli_env, "push", "work/iv.ipynb", "--to", "lab/iv.ipynb")
+    assert code == 0 and "unchanged" in out, err
+
+    code, out, err = await gilhub(
+        cli_env, "log", "lab/iv.ipynb", "--token-file", cli_env["TOKEN_FILE"], token_in_env=False
+    )
+    assert code == 0 and "carol" in out and "first sweep" in out, err
+
+    code, out, _ = await gilhub(cli_env, "search", "sweep")
+    assert "lab/iv.ipynb" in out and code == 0
+    code, out, _ = await gilhub(cli_env, "search", "nothing-like-this")
+    assert "No entry matches" in out
+
+    code, out, err = await gilhub(cli_env, "diff", "lab/iv.ipynb", "--from", "1", "--to", "1")
+    assert code == 0 and "version 1" in out, err
+
+    code, out, err = await gilhub(cli_env, "pull", "lab/iv.ipynb", "--to", "copies/iv.ipynb")
+    assert code == 0 and "Pulled lab/iv.ipynb version 1 to copies/iv.ipynb" in out, err
+    code, out, err = await gilhub(cli_env, "pull", "lab/iv.ipynb", "--to", "copies/iv.ipynb")
+    assert code == 0 and "already is version 1" in out, err
+    code, out, err = await gilhub(cli_env, "pull", "lab/iv.ipynb", "--at", "7")
+    assert code == 1 and "no version 7" in err
+
+
+async def test_conflicts_exit_2_and_errors_exit_1(cli_env):
+    code, _, err = await gilhub(cli_env, "push", "../etc/passwd")
+    assert code == 1 and "'..'" in err
+    code, _, err = await gilhub(cli_env, "push", "work/iv.ipynb", "--to", "lab/other.ipynb")
+    assert code == 0, err
+    code, _, err = await gilhub(cli_env, "pull", "lab/other.ipynb", "--to", "work/iv.ipynb")
+    assert code == 2 and "--beside" in err
+    code, out, err = await gilhub(
+        cli_env, "pull", "lab/other.ipynb", "--to", "work/iv.ipynb", "--beside"
+    )
+    assert code == 0 and "work/iv (2).ipynb" in out, err
+    env_without_token = {k: v for k, v in cli_env.items() if k != "GILHUB_TOKEN"}
+    code, _, err = await gilhub(
+        env_without_token,
+        "search",
+        "x",
+        "--token-file",
+        "/nonexistent/token",
+        token_in_env=False,
+    )
+    assert code == 1 and "GILHUB_TOKEN" in err
+    bad_token = {**cli_env, "TOKEN": "not-a-token"}
+    code, _, err = await gilhub(bad_token, "search", "x")
+    assert code == 1 and "Login required" in err
