@@ -37,6 +37,7 @@ from traitlets import (
     Instance,
     Integer,
     TraitType,
+    Type,
     Unicode,
     Union,
     default,
@@ -168,6 +169,21 @@ class GilHub(Application):
     )
     login_failure_window = Float(
         300.0, config=True, help="Seconds over which failed logins are counted."
+    )
+    max_body_size = Integer(
+        128 * 1024 * 1024,
+        config=True,
+        help="""Largest request body (bytes) the hub's own pages and API accept; those bodies
+        are held in memory. Requests proxied to user servers are streamed and not limited.""",
+    )
+    admin_access = Bool(
+        False, config=True, help="Let administrators use other users' servers through the proxy."
+    )
+    spawner_class = Type(
+        "gilhub.spawner.local.LocalProcessSpawner",
+        klass="gilhub.spawner.base.Spawner",
+        config=True,
+        help="How user servers are started (a subclass of gilhub.spawner.base.Spawner).",
     )
     tornado_settings = Dict(config=True, help="Extra settings for the Tornado application.")
 
@@ -408,7 +424,9 @@ class GilHub(Application):
         self.servers = ServerManager(hub=self, parent=self)
         await self.servers.restore()
         self.http_server = HTTPServer(
-            self.make_tornado_app(), xheaders=self.trust_xheaders, max_body_size=1 << 40
+            self.make_tornado_app(),
+            xheaders=self.trust_xheaders,
+            max_body_size=self.max_body_size,
         )
         sockets = self._bind()
         self.http_server.add_sockets(sockets)

@@ -163,6 +163,8 @@ class UserProxyHandler(BaseHandler):
         name = self.path_kwargs["name"]
         if not self.authorize(name):
             return
+        # streamed, never buffered: lift the hub's limit for buffered request bodies
+        self.request.connection.set_max_body_size(1 << 50)
         upstream = self.hub.servers.upstream(name)
         if upstream is None:
             self.server_not_running(name)

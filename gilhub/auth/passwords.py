@@ -7,15 +7,20 @@ event loop keeps serving other requests meanwhile.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so that a wrong user name
-# costs as much time as a wrong password and does not reveal who exists.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so that a wrong user name
+    costs as much time as a wrong password and does not reveal who exists."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 async def hash_password(password: str) -> str:
@@ -32,7 +37,7 @@ def _verify(password_hash: str, password: str) -> bool:
 async def verify_password(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; always spends one argon2 verification."""
     if not password_hash:
-        await asyncio.to_thread(_verify, _DUMMY_HASH, password)
+        await asyncio.to_thread(lambda: _verify(_dummy_hash(), password))
         return False
     return await asyncio.to_thread(_verify, password_hash, password)
 
