@@ -186,6 +186,8 @@ class UserProxyHandler(BaseHandler):
         admin_access = bool(getattr(self.hub, "admin_access", False))
         if user.name != name and not (user.is_admin and admin_access):
             raise HTTPError(403, "This is not your server.")
+        if self.auth_method == "cookie" and self.is_cross_origin_write():
+            raise HTTPError(403, "Cross-origin request refused.")
         return True
 
     def server_not_running(self, name: str) -> None:
@@ -197,6 +199,20 @@ class UserProxyHandler(BaseHandler):
 
     def is_websocket_upgrade(self) -> bool:
         return self.request.headers.get("Upgrade", "").lower() == "websocket"
+
+    def is_cross_origin_write(self) -> bool:
+        """A WebSocket or state-changing request sent by a page of another origin.
+
+        The hub adds the server's token, so jupyter_server skips its own Origin and XSRF
+        checks; for cookie-authenticated requests the hub makes the Origin check itself
+        (browsers send ``Origin`` on every such request; other clients may omit it).
+        """
+        if self.request.method in ("GET", "HEAD", "OPTIONS") and not self.is_websocket_upgrade():
+            return False
+        origin = self.request.headers.get("Origin")
+        if origin is None:
+            return False
+        return origin.lower() != f"{self.request.protocol}://{self.request.host}".lower()
 
     def is_browser_navigation(self) -> bool:
         """A page load, as opposed to an API call or a WebSocket."""
