@@ -47,9 +47,10 @@ HOP_BY_HOP = frozenset(
 )  # fmt: skip
 
 _CHUNK_SIZE = 64 * 1024
+_UNLIMITED = 1 << 50
 _BODY_QUEUE_CHUNKS = 4
 _UPSTREAM_PARAMS = HTTP1ConnectionParameters(
-    chunk_size=_CHUNK_SIZE, max_header_size=64 * 1024, max_body_size=1 << 50, decompress=False
+    chunk_size=_CHUNK_SIZE, max_header_size=64 * 1024, max_body_size=_UNLIMITED, decompress=False
 )
 
 
@@ -163,8 +164,8 @@ class UserProxyHandler(BaseHandler):
         name = self.path_kwargs["name"]
         if not self.authorize(name):
             return
-        # streamed, never buffered: lift the hub's limit for buffered request bodies
-        self.request.connection.set_max_body_size(1 << 50)
+        # Streamed, never held in memory: the hub's limit for buffered bodies does not apply.
+        self.request.connection.set_max_body_size(_UNLIMITED)  # type: ignore[union-attr]
         upstream = self.hub.servers.upstream(name)
         if upstream is None:
             self.server_not_running(name)

@@ -32,7 +32,6 @@ from traitlets import Bool, Float, Int
 from traitlets.config import LoggingConfigurable
 
 from gilhub.spawner.base import Spawner, user_url
-from gilhub.spawner.local import LocalProcessSpawner
 from gilhub.users import User
 
 STOPPED, STARTING, RUNNING, STOPPING = "stopped", "starting", "running", "stopping"
@@ -498,8 +497,7 @@ class ServerManager(LoggingConfigurable):
     def _server_for(self, user: User) -> _Server:
         server = self._servers.get(user.name)
         if server is None or server.user.id != user.id:
-            spawner_class = getattr(self.hub, "spawner_class", None) or LocalProcessSpawner
-            spawner = spawner_class(hub=self.hub, user=user, parent=self)
+            spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self)
             server = _Server(user, spawner, self._user_url(user.name))
             self._servers[user.name] = server
         return server

@@ -9,6 +9,7 @@ back what a client needs: an API token and a signed session cookie.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -85,6 +86,17 @@ async def start_and_wait(hub: GilHub, user: User) -> list[dict]:
         async for event in hub.servers.progress(user.name):
             events.append(event)
     return events
+
+
+@contextlib.contextmanager
+def using_spawner(hub: GilHub, spawner_class: type):
+    """Start servers with ``spawner_class`` inside the block (as ``c.GilHub.spawner_class``)."""
+    previous = hub.spawner_class
+    hub.spawner_class = spawner_class
+    try:
+        yield
+    finally:
+        hub.spawner_class = previous
 
 
 def hub_url(hub: GilHub, path: str = "", scheme: str = "http") -> str:

@@ -25,6 +25,7 @@ from tests.hub.servers_harness import (
     start_and_wait,
     start_hub,
     stop_hub,
+    using_spawner,
 )
 
 ROUNDS = 20
@@ -87,11 +88,8 @@ async def test_kernel_websockets_get_tcp_nodelay(hub):
 
 async def test_round_trip_without_the_extension_for_comparison(hub):
     bob = await add_person(hub, "bob")
-    hub.spawner_class = WithoutExtension
-    try:
+    with using_spawner(hub, WithoutExtension):
         assert (await start_and_wait(hub, bob.user))[-1]["ready"]
-    finally:
-        del hub.spawner_class
 
     trips = await kernel_round_trips(hub, bob)
 

@@ -20,6 +20,7 @@ from tests.hub.servers_harness import (
     start_and_wait,
     start_hub,
     stop_hub,
+    using_spawner,
     wait_for_state,
 )
 
@@ -139,11 +140,8 @@ async def test_a_port_already_taken_means_another_is_used(hub):
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         FirstPortTaken.taken_port = holder.getsockname()[1]
-        hub.spawner_class = FirstPortTaken
-        try:
+        with using_spawner(hub, FirstPortTaken):
             events = await start_and_wait(hub, bob.user)
-        finally:
-            del hub.spawner_class
     assert events[-1]["ready"], events
     assert FirstPortTaken.picks[0] == FirstPortTaken.taken_port
     assert hub.servers.upstream("bob").port != FirstPortTaken.taken_port
@@ -157,11 +155,8 @@ class FailingCommand(LocalProcessSpawner):
 
 async def test_a_failing_server_command_is_a_clear_error_with_the_log_tail(hub):
     carol = await add_person(hub, "carol")
-    hub.spawner_class = FailingCommand
-    try:
+    with using_spawner(hub, FailingCommand):
         events = await start_and_wait(hub, carol.user)
-    finally:
-        del hub.spawner_class
     assert events[-1]["failed"] and not events[-1]["ready"]
     assert "code 3" in events[-1]["message"]
     status = hub.servers.status("carol")
@@ -183,11 +178,8 @@ class NeverAnswers(LocalProcessSpawner):
 
 async def test_a_server_that_never_answers_times_out_and_is_ended(hub):
     dave = await add_person(hub, "dave")
-    hub.spawner_class = NeverAnswers
-    try:
+    with using_spawner(hub, NeverAnswers):
         events = await start_and_wait(hub, dave.user)
-    finally:
-        del hub.spawner_class
     assert events[-1]["failed"]
     assert "did not answer within 1.5 seconds" in events[-1]["message"]
     assert "gilhub-test: sleeping" in hub.servers.status("dave").log_tail
