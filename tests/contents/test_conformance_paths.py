@@ -7,6 +7,8 @@ did not exist.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests.contents.assertions import listing_names, status
@@ -127,3 +129,16 @@ async def test_dotdot_in_body_path_of_rename(contents_api: ContentsClient):
     status(await api.save_text(api.at("a.txt"), "a"), 201)
     status(await api.rename(api.at("a.txt"), "../a.txt"), bad_path_code(api, 404))
     assert listing_names(await api.model(api.home)) == {"a.txt"}
+
+
+async def test_windows_drive_path(contents_api: ContentsClient):
+    """``C:/…`` names a drive, never a directory called ``C:``. gilhub refuses it (400)
+    on every platform. The file manager answers 404 on Windows; elsewhere ``C:`` is an
+    ordinary, missing directory and its save fails with a 500. Nothing is written."""
+    api = contents_api
+    if api.kind == "postgres":
+        expected = 400
+    else:
+        expected = 404 if sys.platform == "win32" else 500
+    status(await api.save_text("C:/drive.txt", "x"), expected)
+    assert "C:" not in listing_names(await api.model(""))

@@ -101,6 +101,12 @@ async def test_get_notebook_as_file(populated: ContentsClient):
     assert notebook.cells[0].source == "# Title ³"
 
 
+async def test_unknown_type_falls_back_to_file(populated: ContentsClient):
+    api = populated
+    model = await api.model(api.at("notes.txt"), type="spreadsheet")
+    assert (model["type"], model["content"]) == ("file", TEXT)
+
+
 async def test_get_text_file_as_notebook_is_400(populated: ContentsClient):
     api = populated
     status(await api.get(api.at("notes.txt"), type="notebook"), 400)
