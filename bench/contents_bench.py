@@ -234,7 +234,11 @@ def goal_for(operation: str) -> str:
     return GOALS.get(operation.split()[0], "")
 
 
-def report(samples: Samples, command: str, rounds: int, pg_version: str) -> str:
+def load_average() -> str:
+    return f"{psutil.getloadavg()[0]:.1f}"
+
+
+def report(samples: Samples, command: str, rounds: int, pg_version: str, load: str) -> str:
     ms = 1000.0
     lines = [
         "# Contents storage benchmark",
@@ -243,6 +247,8 @@ def report(samples: Samples, command: str, rounds: int, pg_version: str) -> str:
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
         f"Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, PostgreSQL {pg_version} (embedded, same machine)  ",
+        f"Load average (1 min) at start / end: {load} / {load_average()} "
+        "(other work on the machine makes every figure noisier).  ",
         f"Rounds: {rounds}, servers alternating first; times in milliseconds.",
         "",
         "| operation | file median | file p90 | postgres median | postgres p90 "
@@ -307,6 +313,7 @@ async def user_db_url(admin_url) -> tuple[str, str]:
 
 
 async def run(rounds: int, command: str) -> str:
+    load_at_start = load_average()
     with tempfile.TemporaryDirectory(prefix="gilhub-contents-bench-") as scratch:
         workdir = Path(scratch)
         database = await asyncio.to_thread(start_embedded, workdir / "db")
@@ -339,7 +346,7 @@ async def run(rounds: int, command: str) -> str:
             for order in alternating(targets, rounds, "notebooks, listing, rename"):
                 for target in order:
                     await measure_round(target, notebooks, samples)
-            return report(samples, command, rounds, pg_version)
+            return report(samples, command, rounds, pg_version, load_at_start)
         finally:
             for target in targets:
                 await target.api.http.aclose()
