@@ -54,9 +54,11 @@ CREATE TABLE contents.files (
     CHECK (size = length(content))
 );
 CREATE INDEX files_parent ON contents.files (owner, parent);
--- Content is large and read whole; keep it out of line and uncompressed
--- (notebook outputs are mostly base64 images that do not compress).
+-- Content is read whole; keep it out of line and uncompressed (notebook
+-- outputs are mostly base64 images that do not compress), even for small
+-- files, so that renaming a directory rewrites only short rows.
 ALTER TABLE contents.files ALTER COLUMN content SET STORAGE EXTERNAL;
+ALTER TABLE contents.files SET (toast_tuple_target = 128);
 
 -- Checkpoints belong to a file row, so they follow it through a rename and
 -- disappear with it.
