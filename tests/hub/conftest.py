@@ -18,10 +18,13 @@ real :class:`~gilhub.servers.ServerManager` whose user servers are real
   gives the ``X-XSRFToken`` header for cookie-authenticated API calls
 - ``await hub.token_for(name)``: a fresh API token (``Authorization: token …``)
 - ``hub.client()``: an anonymous client
+
+For a hub with its own configuration use ``running_hub(database_url, data_dir, config)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -35,6 +38,8 @@ from traitlets.config import Config
 from gilhub.app import GilHub
 from gilhub.auth.tokens import create_token
 from gilhub.users import User, create_user, get_user_by_name
+from tests.hub.servers_harness import start_hub as start_test_hub
+from tests.hub.servers_harness import stop_hub
 
 ADMIN_NAME = "boss"
 ADMIN_PASSWORD = "boss-password-1"
@@ -95,26 +100,31 @@ class RunningHub:
         self.clients.clear()
 
 
-async def start_test_hub(database_url: URL, data_dir: Path, config: Config | None = None) -> GilHub:
-    app = GilHub(config=config or Config())
-    app.db_url = database_url
-    app.data_dir = data_dir
-    app.ip, app.port = "127.0.0.1", 0
-    await app.start_hub()
-    return app
+@contextlib.asynccontextmanager
+async def running_hub(
+    database_url: URL, data_dir: Path, config: Config | None = None
+) -> AsyncIterator[RunningHub]:
+    """A started hub with the admin account; everything it started is stopped on exit.
+
+    For a fixture with a configuration of its own, e.g.
+    ``async with running_hub(database_url, tmp, config) as hub: yield hub``.
+    """
+    app = await start_test_hub(database_url, data_dir, config)
+    running = RunningHub(app=app, url=f"http://127.0.0.1:{app.bound_port}")
+    try:
+        async with app.db.connect() as conn:
+            admin_exists = await get_user_by_name(conn, ADMIN_NAME) is not None
+        if not admin_exists:  # a second hub on the same database shares the first one's
+            await running.add_user(ADMIN_NAME, ADMIN_PASSWORD, admin=True)
+        yield running
+    finally:
+        await running.close_clients()
+        await stop_hub(app)
 
 
 @pytest.fixture(scope="module")
 async def hub(
     database_url: URL, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[RunningHub]:
-    app = await start_test_hub(database_url, tmp_path_factory.mktemp("hub-data"))
-    running = RunningHub(app=app, url=f"http://127.0.0.1:{app.bound_port}")
-    try:
-        await running.add_user(ADMIN_NAME, ADMIN_PASSWORD, admin=True)
+    async with running_hub(database_url, tmp_path_factory.mktemp("hub-data")) as running:
         yield running
-    finally:
-        await running.close_clients()
-        if app.servers is not None:
-            app.servers.cleanup_servers = True
-        await app.stop_hub()

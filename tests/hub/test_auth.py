@@ -11,7 +11,7 @@ from traitlets.config import Config
 
 from gilhub.auth.redirects import is_local_path
 from gilhub.handlers.base import SESSION_COOKIE
-from tests.hub.conftest import RunningHub, start_test_hub
+from tests.hub.conftest import RunningHub, running_hub
 
 OFF_SITE_TARGETS = [
     "https://other.domain",
@@ -286,17 +286,12 @@ async def test_cookie_is_secure_under_https_only_behind_a_trusted_proxy(
     assert "Secure" not in untrusted.headers["Set-Cookie"].split(SESSION_COOKIE, 1)[1]
     config = Config()
     config.GilHub.trust_xheaders = True
-    proxied = await start_test_hub(database_url, tmp_path, config)
-    try:
-        behind_proxy = RunningHub(app=proxied, url=f"http://127.0.0.1:{proxied.bound_port}")
+    async with running_hub(database_url, tmp_path, config) as behind_proxy:
         client = behind_proxy.client(headers=https)
         response = await login_form(client, behind_proxy, user.name, "a-good-password")
-        session_cookie = next(
-            value
-            for value in response.headers.get_list("Set-Cookie")
-            if value.startswith(SESSION_COOKIE)
-        )
-        assert "Secure" in session_cookie
-        await behind_proxy.close_clients()
-    finally:
-        await proxied.stop_hub()
+    session_cookie = next(
+        value
+        for value in response.headers.get_list("Set-Cookie")
+        if value.startswith(SESSION_COOKIE)
+    )
+    assert "Secure" in session_cookie
