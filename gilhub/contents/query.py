@@ -193,6 +193,7 @@ async def store_file(conn: AsyncConnection, owner: str, path: str, content: byte
         },
     ).returning(*_FILE_META)
     row = (await conn.execute(statement)).one()
+    await touch_directory(conn, owner, paths.split(path)[0])
     return _file_record(row, with_content=False)
 
 
@@ -284,7 +285,8 @@ async def has_children(conn: AsyncConnection, owner: str, path: str) -> bool:
 
 
 async def touch_directory(conn: AsyncConnection, owner: str, path: str) -> None:
-    """A directory's ``last_modified`` changes when entries appear or vanish in it."""
+    """A directory's ``last_modified`` changes when entries appear, vanish or are
+    rewritten in it (as with the file manager, which saves by atomic rename)."""
     await conn.execute(
         update(directories)
         .where(directories.c.owner == owner, directories.c.path == path)
@@ -355,6 +357,7 @@ async def finish_upload(conn: AsyncConnection, owner: str, path: str) -> FileRec
         )
     ).one()
     await discard_upload(conn, owner, path)
+    await touch_directory(conn, owner, paths.split(path)[0])
     return _file_record(row, with_content=False)
 
 

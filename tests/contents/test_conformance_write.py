@@ -347,16 +347,11 @@ async def test_save_into_missing_directory(contents_api: ContentsClient):
 
 @pytest.mark.parametrize("container", ["directory", "root"])
 async def test_directory_last_modified_follows_its_entries(
-    contents_api: ContentsClient, container: str, request: pytest.FixtureRequest
+    contents_api: ContentsClient, container: str
 ):
     """A directory's ``last_modified`` moves when an entry is added, renamed or removed
     (POSIX directory mtime, which the file manager reports and JupyterLab shows).
-
-    Known gap, marked strict so that the fix shows up as XPASS: remove the marker then.
     """
-    if contents_api.kind == "postgres":
-        reason = "gilhub keeps a directory's last_modified at its creation time"
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     api = contents_api
     directory = api.at("d") if container == "directory" else api.home
     if container == "directory":
