@@ -57,26 +57,24 @@ async def test_get_notebook(populated: ContentsClient):
     assert notebook.metadata.kernelspec.name == "python3"
 
 
-async def test_get_text_file(populated: ContentsClient):
+@pytest.mark.parametrize(
+    "name,format_,mimetype,data",
+    [
+        ("notes.txt", "text", "text/plain", TEXT.encode("utf-8")),
+        ("data.bin", "base64", "application/octet-stream", BINARY),
+    ],
+)
+async def test_get_file_in_its_natural_format(
+    populated: ContentsClient, name: str, format_: str, mimetype: str, data: bytes
+):
+    """UTF-8 files come back as text, anything else as base64."""
     api = populated
     model = check_model(
-        await api.model(api.at("notes.txt")), path=api.at("notes.txt"), type_="file", content=True
+        await api.model(api.at(name)), path=api.at(name), type_="file", content=True
     )
-    assert model["format"] == "text"
-    assert model["mimetype"] == "text/plain"
-    assert model["content"] == TEXT
-    assert model["size"] == len(TEXT.encode("utf-8"))
-
-
-async def test_get_binary_file_is_base64(populated: ContentsClient):
-    api = populated
-    model = check_model(
-        await api.model(api.at("data.bin")), path=api.at("data.bin"), type_="file", content=True
-    )
-    assert model["format"] == "base64"
-    assert model["mimetype"] == "application/octet-stream"
-    assert base64.b64decode(model["content"]) == BINARY
-    assert model["size"] == len(BINARY)
+    assert (model["format"], model["mimetype"]) == (format_, mimetype)
+    assert decoded(model) == data
+    assert model["size"] == len(data)
 
 
 async def test_get_text_file_forced_to_base64(populated: ContentsClient):
