@@ -6,7 +6,9 @@ Two platform differences shape this module:
   the hub runs ``WindowsSelectorEventLoopPolicy`` (see :mod:`gilhub.db.engine`),
   and that loop cannot run asyncio subprocesses (only the Proactor loop can).
   On Windows a child is therefore started with :class:`subprocess.Popen` and
-  awaited through :func:`asyncio.to_thread`; on POSIX with
+  its exit awaited from a daemon thread (not :func:`asyncio.to_thread`: the
+  default executor is joined when the loop shuts down, so a hub that leaves
+  its users' servers running would hang on exit); on POSIX it is started with
   :func:`asyncio.create_subprocess_exec`.
 - **Ending.** Windows has no SIGTERM for a console process tree: the child is
   started in a new process group (``CREATE_NEW_PROCESS_GROUP``), asked to stop
@@ -27,6 +29,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +47,7 @@ class ChildProcess:
 
     pid: int
     create_time: float
-    _waiter: asyncio.Task[int] = field(repr=False)
+    _waiter: asyncio.Future[int] = field(repr=False)
 
     @property
     def returncode(self) -> int | None:
@@ -78,7 +81,7 @@ async def start_process(
     with open(log_path, "ab") as log:  # noqa: ASYNC230 - opening, not reading
         if is_windows():
             popen = _start_windows(cmd, env=env, cwd=cwd, log=log)
-            pid, waiter = popen.pid, asyncio.to_thread(popen.wait)
+            pid, waiter = popen.pid, _wait_in_daemon_thread(popen)
         else:
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
@@ -106,6 +109,23 @@ def _start_windows(cmd: Sequence[str], *, env: dict[str, str], cwd: Path, log) -
         stderr=subprocess.STDOUT,
         creationflags=flags,
     )
+
+
+def _wait_in_daemon_thread(popen: subprocess.Popen) -> asyncio.Future[int]:
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[int] = loop.create_future()
+
+    def report(code: int) -> None:
+        if not exited.done():
+            exited.set_result(code)
+
+    def wait() -> None:
+        code = popen.wait()
+        with contextlib.suppress(RuntimeError):  # the hub's loop has closed meanwhile
+            loop.call_soon_threadsafe(report, code)
+
+    threading.Thread(target=wait, name=f"wait-for-{popen.pid}", daemon=True).start()
+    return exited
 
 
 def find_process(pid: int | None, create_time: float | None) -> psutil.Process | None:

@@ -124,7 +124,7 @@ def test_the_posix_only_names_are_really_gone_in_that_python():
 
 
 WINDOWS_SPAWNER_RUN = """
-import asyncio, json, os, signal, subprocess, sys, tempfile, time
+import asyncio, json, os, signal, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -183,6 +183,8 @@ async def main():
     child_pid = int((await wait_for_line(stubborn, "child")).split()[1])
     parent = psutil.Process(stubborn.get_state()["pid"])
     report["stubborn_running"] = await stubborn.poll() is None
+    waiters = [t for t in threading.enumerate() if t.name == f"wait-for-{parent.pid}"]
+    report["waited_for_in_a_daemon_thread"] = len(waiters) == 1 and waiters[0].daemon
     report["stubborn_session_is_hubs"] = os.getsid(parent.pid) == os.getsid(0)
     await stubborn.stop()
     report["stubborn_gone"] = not psutil.pid_exists(parent.pid)
@@ -220,6 +222,7 @@ def test_the_windows_spawner_path_starts_and_ends_real_process_trees():
     assert report == {
         "loop": "_UnixSelectorEventLoop",
         "stubborn_running": True,
+        "waited_for_in_a_daemon_thread": True,  # a hub leaving servers running can exit
         "stubborn_session_is_hubs": True,  # no start_new_session on the Windows path
         "stubborn_gone": True,
         "grandchild_gone": True,
