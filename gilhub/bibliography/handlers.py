@@ -281,11 +281,16 @@ def result_model(result: MergeResult) -> dict[str, Any]:
 
 
 class BibAPIHandler(BibMixin, APIHandler):
-    """``GET /hub/api/bib``: search; ``POST``: add BibTeX ``{"bibtex": …, "replace": […]}``."""
+    """``GET /hub/api/bib``: search (``?only=keys``: all keys); ``POST``: add BibTeX
+    ``{"bibtex": …, "replace": […]}``."""
 
     @login_required
     async def get(self) -> None:
         library = await self.library()
+        if self.get_argument("only", "") == "keys":
+            # every citable key, for recognising bare @key in JupyterLab
+            self.write_json({"sha256": library.sha256, "keys": list(library.entries)})
+            return
         query = self.query()
         page = self.search(library, query)
         with_html = self.get_argument("format", "") == "html"

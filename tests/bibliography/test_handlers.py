@@ -112,6 +112,8 @@ async def test_api_search_entry_and_tooltip(bib_hub, browser):
     assert "An Algorithm for the Machine Calculation of Complex Fourier Series" in tooltip.text
     missing = await api.get("/hub/api/bib/nothing-here")
     assert missing.status_code == 404 and missing.json()["status"] == 404
+    every_key = (await api.get("/hub/api/bib", params={"only": "keys"})).json()["keys"]
+    assert "higgs1964broken" in every_key and len(every_key) >= 50
     anonymous = await bib_hub.client().get("/hub/api/bib")
     assert anonymous.status_code == 403
 
