@@ -46,6 +46,7 @@ from traitlets import (
 from traitlets.config import Application, catch_config_error
 
 from gilhub import __version__
+from gilhub.auth.cache import AuthCache
 from gilhub.auth.passwords import generate_password
 from gilhub.auth.secrets_store import claim_once, get_or_create_secret
 from gilhub.auth.throttle import LoginThrottle
@@ -185,6 +186,13 @@ class GilHub(Application):
         config=True,
         help="How user servers are started (a subclass of gilhub.spawner.base.Spawner).",
     )
+    auth_cache_ttl = Float(
+        5.0,
+        config=True,
+        help="""Seconds a resolved login cookie or API token is remembered in memory (0: off).
+        Changes made through the hub apply at once; changes made by the command line while
+        the hub runs (e.g. removing a user) apply within this time.""",
+    )
     tornado_settings = Dict(config=True, help="Extra settings for the Tornado application.")
 
     db = Instance(AsyncEngine, allow_none=True, help="The superuser engine (after start).")
@@ -222,6 +230,7 @@ class GilHub(Application):
             enable_async=False,
         )
         self.nav_links: list[tuple[str, str]] = []
+        self.auth_cache = AuthCache(ttl=0)
         self.http_server: HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
 
@@ -347,6 +356,7 @@ class GilHub(Application):
         await self.servers.stop(user)
         async with self.db.begin() as conn:
             await delete_user(conn, user.name)
+        self.auth_cache.forget_user(user.id)
 
     # -- web application ------------------------------------------------
 
@@ -418,6 +428,7 @@ class GilHub(Application):
 
         await self.open_database()
         assert self.db is not None
+        self.auth_cache = AuthCache(ttl=self.auth_cache_ttl)
         async with self.db.begin() as conn:
             self.secret = await get_or_create_secret(conn, "cookie-secret")
         await self.create_first_admin()

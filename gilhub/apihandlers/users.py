@@ -233,6 +233,7 @@ class UserAPIHandler(HubAPIHandler):
                 if problem:
                     raise HTTPError(400, problem)
                 await set_password(conn, user.name, str(body["password"]))
+        self.hub.auth_cache.forget_user(user.id)
         self.write_json(self.user_model(await self.permitted_user(name)))
 
     @admin_required
@@ -328,6 +329,7 @@ class TokenAPIHandler(HubAPIHandler):
         user = await self.permitted_user(name)
         async with self.hub.db.begin() as conn:
             deleted = token_id.isdigit() and await delete_token(conn, user.id, int(token_id))
+        self.hub.auth_cache.forget_user(user.id)
         if not deleted:
             raise HTTPError(404, "No such token.")
         self.set_status(204)

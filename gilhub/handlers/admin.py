@@ -93,6 +93,7 @@ class AdminUserActionHandler(AdminPageHandler):
         async with self.hub.db.begin() as conn:
             await set_password(conn, user.name, password)
             await delete_user_sessions(conn, user.id)
+        self.hub.auth_cache.forget_user(user.id)
         await self.render_admin(
             notice=f"New password for {user.name} (shown only now):", secret=password
         )
@@ -104,5 +105,6 @@ class AdminUserActionHandler(AdminPageHandler):
             return
         async with self.hub.db.begin() as conn:
             await set_admin(conn, user.name, make_admin)
+        self.hub.auth_cache.forget_user(user.id)
         verb = "is now an admin" if make_admin else "is no longer an admin"
         await self.render_admin(notice=f"{user.name} {verb}.")

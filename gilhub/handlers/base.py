@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncConnection
 from tornado.log import app_log
 from tornado.web import HTTPError, RequestHandler
 
@@ -77,16 +78,30 @@ class BaseHandler(RequestHandler):
     async def authenticate(self) -> User | None:
         token = self.token_from_header()
         if token is not None:
-            async with self.hub.db.begin() as conn:
-                user = await user_for_token(conn, token)
+            user = await self._cached_lookup("token", token, user_for_token)
             self.auth_method = "token" if user else None
             return user
         session_id = self.session_id()
         if session_id is None:
             return None
-        async with self.hub.db.begin() as conn:
-            user = await user_for_session(conn, session_id)
+        user = await self._cached_lookup("cookie", session_id, user_for_session)
         self.auth_method = "cookie" if user else None
+        return user
+
+    async def _cached_lookup(
+        self,
+        kind: str,
+        credential: str,
+        lookup: Callable[[AsyncConnection, str], Awaitable[User | None]],
+    ) -> User | None:
+        cache = self.hub.auth_cache
+        key = cache.key(kind, credential)
+        user = cache.get(key)
+        if user is None:
+            async with self.hub.db.begin() as conn:
+                user = await lookup(conn, credential)
+            if user is not None:
+                cache.put(key, user)
         return user
 
     def session_id(self) -> str | None:

@@ -79,6 +79,8 @@ class LogoutHandler(BaseHandler):
         if session_id is not None:
             async with self.hub.db.begin() as conn:
                 await delete_session(conn, session_id)
+        if self.current_user is not None:
+            self.hub.auth_cache.forget_user(self.current_user.id)
         self.clear_session_cookie()
         self.redirect(self.hub.hub_prefix + "login")
 
@@ -107,6 +109,7 @@ class ChangePasswordHandler(BaseHandler):
         async with self.hub.db.begin() as conn:
             await set_password(conn, user.name, new)
             await delete_user_sessions(conn, user.id, keep=self.session_id())
+        self.hub.auth_cache.forget_user(user.id)
         self.render_template("change_password.html", error="", done=True)
 
 
