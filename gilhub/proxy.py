@@ -130,9 +130,8 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
             return False
         if self.headers.get("Connection", "").lower() == "close":
             return False
-        framed = "Content-Length" in self.headers or httputil.is_transfer_encoding_chunked(
-            self.headers
-        )
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        framed = chunked or "Content-Length" in self.headers
         no_body = self.start_line.code in (204, 304) or self.handler.request.method == "HEAD"
         return framed or no_body
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import uuid
 
 import httpx
@@ -171,6 +172,9 @@ class EchoHeaders(tornado.web.RequestHandler):
 
 
 class Download(tornado.web.RequestHandler):
+    def head(self) -> None:
+        self.set_header("Content-Length", str(int(self.get_argument("mib")) * MiB))
+
     async def get(self) -> None:
         size = int(self.get_argument("mib")) * MiB
         chunk = b"x" * (256 * 1024)
@@ -195,6 +199,29 @@ class Upload(tornado.web.RequestHandler):
         self.write({"received": self.received, "sha256": self.digest.hexdigest()})
 
 
+class Status(tornado.web.RequestHandler):
+    def get(self, code: str) -> None:
+        self.set_status(int(code))
+        if int(code) == 200:
+            self.set_header("ETag", '"v1"')
+            self.write("fresh")
+
+
+class Chunked(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        for part in ("one,", "two,", "three"):
+            self.write(part)
+            await self.flush()  # no Content-Length: the response is chunked
+
+
+class CutShort(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        self.set_header("Content-Length", "1000")
+        self.write(b"x" * 10)
+        await self.flush()
+        self.request.connection.stream.close()
+
+
 class EchoSocket(tornado.websocket.WebSocketHandler):
     def check_origin(self, origin: str) -> bool:
         return True
@@ -214,6 +241,9 @@ async def echo(hub, people):
             (r"/user/echo/download", Download),
             (r"/user/echo/upload", Upload),
             (r"/user/echo/socket", EchoSocket),
+            (r"/user/echo/status/(\d+)", Status),
+            (r"/user/echo/chunked", Chunked),
+            (r"/user/echo/cut-short", CutShort),
         ]
     )
     server = HTTPServer(app, max_body_size=1 << 40)
@@ -253,6 +283,44 @@ async def test_headers_sent_upstream(client, echo):
 async def test_hub_token_is_replaced_by_the_server_token(client, echo):
     response = await client.get("/user/echo/headers", headers=echo.token_header)
     assert response.json()["Authorization"] == "token echo-server-token"
+
+
+async def test_head_204_304_and_chunked_responses_pass_through(client, hub, echo):
+    auth = echo.token_header
+    head = await client.head("/user/echo/download?mib=1", headers=auth)
+    assert head.status_code == 200 and head.headers["Content-Length"] == str(MiB)
+    assert head.content == b""
+    assert (await client.get("/user/echo/status/204", headers=auth)).status_code == 204
+    fresh = await client.get("/user/echo/status/200", headers=auth)
+    assert fresh.text == "fresh" and fresh.headers["ETag"] == '"v1"'
+    not_modified = await client.get(
+        "/user/echo/status/304", headers={**auth, "If-None-Match": '"v1"'}
+    )
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    chunked = await client.get("/user/echo/chunked", headers=auth)
+    assert chunked.text == "one,two,three"
+    teapot = await client.get("/user/echo/status/418", headers=auth)
+    assert teapot.status_code == 418
+    # every one of those left its upstream connection reusable
+    upstream = hub.servers.upstream("echo")
+    assert len(_upstream_pool(hub)._idle[(upstream.host, upstream.port)]) == 1
+
+
+async def test_an_upstream_dying_mid_response_cuts_the_response(client, echo):
+    with pytest.raises(httpx.RemoteProtocolError):
+        await client.get("/user/echo/cut-short", headers=echo.token_header)
+    assert (await client.get("/user/echo/chunked", headers=echo.token_header)).status_code == 200
+
+
+async def test_an_unreachable_server_is_a_503(client, hub, people, monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    gone = Upstream("127.0.0.1", closed_port, "t")
+    monkeypatch.setattr(hub.servers, "upstream", lambda name: gone)
+    response = await client.get("/user/alice/api/status", headers=people["alice"].token_header)
+    assert response.status_code == 503
+    assert response.json()["message"] == "The user server is not answering."
 
 
 def rss_mib() -> float:
