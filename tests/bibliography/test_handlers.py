@@ -10,12 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.engine import URL
-from traitlets.config import Config
 
 from gilhub.bibliography.library import parse_bibliography
-from tests.hub.conftest import ADMIN_NAME, ADMIN_PASSWORD, RunningHub, start_test_hub
+from tests.hub.conftest import ADMIN_NAME, RunningHub
 
-from .conftest import EXAMPLE_BIB
+from .conftest import EXAMPLE_BIB, hub_with_bibliography
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +28,9 @@ def bib_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def bib_hub(
     database_url: URL, tmp_path_factory: pytest.TempPathFactory, bib_file: Path
 ) -> AsyncIterator[RunningHub]:
-    config = Config()
-    config.LabBibliography.path = str(bib_file)
-    app = await start_test_hub(database_url, tmp_path_factory.mktemp("hub-data"), config)
-    running = RunningHub(app=app, url=f"http://127.0.0.1:{app.bound_port}")
-    try:
-        await running.add_user(ADMIN_NAME, ADMIN_PASSWORD, admin=True)
+    data_dir = tmp_path_factory.mktemp("hub-data")
+    async with hub_with_bibliography(database_url, data_dir, bib_file) as running:
         yield running
-    finally:
-        await running.close_clients()
-        await app.stop_hub()
 
 
 @pytest.fixture(scope="module")

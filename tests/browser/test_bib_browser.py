@@ -1,0 +1,86 @@
+"""Citing in JupyterLab, in a real browser: a user writes a citation in a markdown cell,
+renders it, sees links with tooltips from the lab bibliography, and follows one to its entry.
+
+Real hub (tests/hub/conftest.py) with the repository's example ``bibliography.bib``, real
+user server running JupyterLab with gilhub's prebuilt extension, Debian's chromium.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import BrowserContext, expect
+from sqlalchemy.engine import URL
+
+from tests.bibliography.conftest import EXAMPLE_BIB, hub_with_bibliography
+from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
+from tests.hub.conftest import RunningHub
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+CITATION = r"As shown in [@einstein1905electrodynamics; \citep{shannon1948communication}]"
+
+
+@pytest.fixture(scope="module")
+async def bib_hub(
+    database_url: URL, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningHub]:
+    bib_path = tmp_path_factory.mktemp("lab") / "bibliography.bib"
+    shutil.copyfile(EXAMPLE_BIB, bib_path)
+    async with hub_with_bibliography(
+        database_url, tmp_path_factory.mktemp("hub-data"), bib_path
+    ) as running:
+        yield running
+
+
+async def test_citation_links_tooltips_and_entry(bib_hub: RunningHub, browser: BrowserContext):
+    name = bib_hub.unique_name("citer")
+    await bib_hub.add_user(name, PASSWORD)
+    page = await browser.new_page()
+    try:
+        await log_in(page, bib_hub, name)
+        await start_and_watch(page, name)
+
+        card = page.locator('.jp-LauncherCard[data-category="Notebook"][title*="Python 3"]')
+        await card.first.click(timeout=SLOW)
+        notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+        await expect(notebook).to_be_visible(timeout=SLOW)
+        await notebook.locator(".jp-Cell .cm-content").first.click()
+        await page.keyboard.press("Escape")
+        await page.keyboard.press("m")  # make it a markdown cell
+        await page.keyboard.press("Enter")
+        await page.keyboard.insert_text(CITATION)
+        await page.keyboard.press("Shift+Enter")
+
+        rendered = notebook.locator(".jp-MarkdownCell .jp-RenderedMarkdown").first
+        links = rendered.locator("a.gilhub-cite")
+        await expect(links).to_have_count(2, timeout=SLOW)
+        await expect(links.nth(0)).to_have_text("Einstein 1905")
+        await expect(links.nth(1)).to_have_text("Shannon 1948")
+        await expect(rendered).to_contain_text("As shown in (Einstein 1905; Shannon 1948)")
+
+        for link, title in (
+            (links.nth(1), "A Mathematical Theory of Communication"),
+            (links.nth(0), "Zur Elektrodynamik bewegter Körper"),
+        ):
+            await link.hover()
+            tooltip = page.locator(".gilhub-cite-tooltip")
+            await expect(tooltip).to_be_visible()
+            await expect(tooltip).to_contain_text(title)
+
+        async with browser.expect_page() as new_tab:
+            await links.nth(0).click()
+        bib_page = await new_tab.value
+        entry = bib_page.locator('[id="einstein1905electrodynamics"]')
+        await expect(entry).to_be_visible(timeout=SLOW)
+        await expect(bib_page).to_have_url(re.compile(r"/hub/bib.*#einstein1905electrodynamics$"))
+        await expect(entry).to_contain_text("Zur Elektrodynamik bewegter Körper")
+        await expect(entry).to_have_class(re.compile("bib-target"))
+    finally:
+        async with bib_hub.client(
+            headers={"Authorization": f"token {await bib_hub.token_for(name)}"}
+        ) as api:
+            await api.delete(f"/hub/api/users/{name}/server")
