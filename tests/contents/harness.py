@@ -4,7 +4,9 @@ Shared by the conformance suite (``tests/contents``) and the storage benchmark
 (``bench/contents_bench.py``): both drive the same two contents managers
 through the same HTTP API, so both start servers the same way.
 
-A server is a child process started with asyncio (no fork, works on Windows).
+A server is a child process started and ended the way gilhub's spawner does it
+(:mod:`gilhub.spawner.process`: asyncio on POSIX, ``Popen`` on Windows, whose
+selector event loop, needed by psycopg, cannot run asyncio subprocesses).
 Its token travels in the environment (``JUPYTER_TOKEN``), never on the command
 line; so does the database URL of the PostgreSQL manager (``GILHUB_DB_URL``).
 ``JUPYTER_NO_CONFIG`` keeps the developer's own Jupyter config and the
@@ -27,7 +29,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import psutil
+
+from gilhub.spawner.process import ChildProcess, find_process, start_process, terminate_tree
 
 FILE_MANAGER = "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager"
 POSTGRES_MANAGER = "gilhub.contents.PostgresContentsManager"
@@ -35,7 +38,6 @@ MANAGER_CLASSES = {"file": FILE_MANAGER, "postgres": POSTGRES_MANAGER}
 
 CHUNK_SIZE = 1024 * 1024  # what JupyterLab sends per chunk for files over 1 MiB
 STARTUP_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 
 
 def free_port() -> int:
@@ -49,7 +51,7 @@ def free_port() -> int:
 class JupyterServer:
     """One running ``jupyter_server`` child process."""
 
-    process: asyncio.subprocess.Process
+    process: ChildProcess
     url: str
     token: str
     log_path: Path
@@ -90,23 +92,9 @@ class JupyterServer:
 
     async def stop(self) -> None:
         """Terminate the server and anything it started (kernels, terminals)."""
-        try:
-            children = psutil.Process(self.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            children = []
-        if self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
-            except asyncio.TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        for child in children:
-            try:
-                child.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(children, timeout=STOP_TIMEOUT)
+        process = find_process(self.process.pid, self.process.create_time)
+        if process is not None:
+            await terminate_tree(process, child=self.process)
 
 
 async def start_jupyter_server(
@@ -153,18 +141,12 @@ async def start_jupyter_server(
         **(env or {}),
     }
     log_path = workdir / "server.log"
-    with log_path.open("ab") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=str(workdir),
-            env=child_env,
-        )
+    process = await start_process(
+        [sys.executable, "-m", "jupyter_server", *argv],
+        env=child_env,
+        cwd=workdir,
+        log_path=log_path,
+    )
     server = JupyterServer(process, f"http://127.0.0.1:{port}/", token, log_path)
     try:
         await server.wait_until_ready()
