@@ -456,18 +456,22 @@ class PostgresContentsManager(AsyncContentsManager):
         self._refuse_hidden(old_path, new_path)
         if not old_path or not new_path:
             raise HTTPError(400, "Cannot rename the root directory or rename onto it")
-        if paths.is_within(new_path, old_path):
-            raise HTTPError(400, f"Cannot move {old_path} into itself ({new_path})")
+        await self._transfer(query.rename, old_path, new_path)
+
+    async def _transfer(self, operation, source: str, target: str) -> None:
+        """Rename or copy ``source`` onto the free name ``target``, in one transaction."""
+        if paths.is_within(target, source):
+            raise HTTPError(400, f"Cannot move or copy {source} into itself ({target})")
         try:
             async with self.transaction() as (conn, owner):
-                if await query.kind_of(conn, owner, old_path) is None:
-                    raise HTTPError(404, f"File or directory does not exist: {old_path}")
-                if await query.kind_of(conn, owner, new_path) is not None:
-                    raise HTTPError(409, f"File already exists: {new_path}")
-                await self._require_parent(conn, owner, new_path)
-                await query.rename(conn, owner, old_path, new_path)
+                if await query.kind_of(conn, owner, source) is None:
+                    raise HTTPError(404, f"File or directory does not exist: {source}")
+                if await query.kind_of(conn, owner, target) is not None:
+                    raise HTTPError(409, f"File already exists: {target}")
+                await self._require_parent(conn, owner, target)
+                await operation(conn, owner, source, target)
         except IntegrityError as error:
-            raise HTTPError(409, f"File already exists: {new_path}") from error
+            raise HTTPError(409, f"File already exists: {target}") from error
 
     async def copy(self, from_path: str, to_path: str | None = None) -> dict:
         """Copy a file or a directory tree inside the database.
@@ -491,18 +495,7 @@ class PostgresContentsManager(AsyncContentsManager):
         elif to_path is None:
             raise HTTPError(404, f"No such directory: {target}")
         self._refuse_hidden(target)
-        if paths.is_within(target, source):
-            raise HTTPError(400, f"Cannot copy {source} into itself ({target})")
-        try:
-            async with self.transaction() as (conn, owner):
-                if await query.kind_of(conn, owner, source) is None:
-                    raise HTTPError(404, f"No such file or directory: {source}")
-                if await query.kind_of(conn, owner, target) is not None:
-                    raise HTTPError(409, f"File already exists: {target}")
-                await self._require_parent(conn, owner, target)
-                await query.copy_tree(conn, owner, source, target)
-        except IntegrityError as error:
-            raise HTTPError(409, f"File already exists: {target}") from error
+        await self._transfer(query.copy_tree, source, target)
         model = await self.get(target, content=False)
         self.emit(data={"action": "copy", "path": target, "source_path": source})
         return model
