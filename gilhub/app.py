@@ -49,6 +49,7 @@ from gilhub import __version__
 from gilhub.auth.cache import AuthCache
 from gilhub.auth.passwords import generate_password
 from gilhub.auth.secrets_store import claim_once, get_or_create_secret
+from gilhub.auth.sessions import purge_expired_sessions
 from gilhub.auth.throttle import LoginThrottle
 from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqlalchemy_url
 from gilhub.db.engine import use_selector_loop_on_windows
@@ -233,6 +234,7 @@ class GilHub(Application):
         self.auth_cache = AuthCache(ttl=0)
         self.http_server: HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
 
     # -- configuration --------------------------------------------------
 
@@ -384,12 +386,15 @@ class GilHub(Application):
         return (self.base_url + pattern.lstrip("/"), *rest)
 
     def make_tornado_app(self) -> TornadoApplication:
+        from gilhub.apihandlers.base import APINotFoundHandler
         from gilhub.handlers.base import NotFoundHandler
 
         assert self.secret is not None
         static_prefix = self.hub_prefix + "static/"
         handlers = self.collect_handlers()
         handlers.append((static_prefix + "(.*)", StaticFileHandler, {"path": str(static_dir())}))
+        # last, so that every part's API routes come first: unknown API paths answer JSON
+        handlers.append((self.hub_prefix + "api/.*", APINotFoundHandler))
         settings = {
             "hub": self,
             "xsrf_cookies": True,
@@ -434,6 +439,7 @@ class GilHub(Application):
         await self.create_first_admin()
         self.servers = ServerManager(hub=self, parent=self)
         await self.servers.restore()
+        self._housekeeping = asyncio.create_task(self._housekeep())
         self.http_server = HTTPServer(
             self.make_tornado_app(),
             xheaders=self.trust_xheaders,
@@ -461,8 +467,23 @@ class GilHub(Application):
             host = f"[{host}]"
         return f"http://{host}:{self.bound_port}{self.base_url}"
 
+    async def _housekeep(self) -> None:
+        """Hourly: forget expired login sessions and failed logins out of the window."""
+        assert self.db is not None
+        while True:
+            try:
+                async with self.db.begin() as conn:
+                    await purge_expired_sessions(conn)
+                    await self.login_throttle.purge(conn)
+            except SQLAlchemyError as error:
+                self.log.warning("Housekeeping failed (will retry): %s", error)
+            await asyncio.sleep(3600)
+
     async def stop_hub(self) -> None:
         """Stop serving; user servers are left running (see ServerManager.shutdown)."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            self._housekeeping = None
         if self.http_server is not None:
             self.http_server.stop()
             await self.http_server.close_all_connections()

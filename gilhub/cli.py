@@ -45,6 +45,11 @@ HUB_ALIASES = {
 }
 
 
+HUB_FLAGS = {
+    "debug": ({"Application": {"log_level": 10}}, "Log everything, for debugging."),
+}
+
+
 class CommandFailed(Exception):
     """Ends a subcommand with this message on stderr and exit status 1."""
 
@@ -58,6 +63,7 @@ class HubCommand(Application):
 
     version = __version__
     aliases = HUB_ALIASES
+    flags = HUB_FLAGS
     #: positional arguments: how many, and their names for messages
     arguments: tuple[str, ...] = ()
 
@@ -106,6 +112,7 @@ class UserAddApp(HubCommand):
     )
     arguments = ("name",)
     flags = {
+        **HUB_FLAGS,
         "admin": ({"UserAddApp": {"admin": True}}, "Make the user an administrator."),
         "password-stdin": (
             {"UserAddApp": {"password_stdin": True}},

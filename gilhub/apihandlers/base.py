@@ -36,3 +36,11 @@ class APIHandler(BaseHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         message = self.error_message(kwargs.get("exc_info")) or self.error_reason(status_code)
         self.finish(json.dumps({"status": status_code, "message": message}))
+
+
+class APINotFoundHandler(APIHandler):
+    """Unknown ``/hub/api/…`` paths: a JSON 404 rather than the HTML error page."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        raise HTTPError(404, "No such API endpoint.")

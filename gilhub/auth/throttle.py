@@ -69,6 +69,13 @@ class LoginThrottle:
         )
         return result.scalars().first()
 
+    async def purge(self, conn: AsyncConnection) -> None:
+        """Drop failures that no longer count (housekeeping)."""
+        await conn.execute(
+            text("DELETE FROM login_failures WHERE failed_at <= now() - :window"),
+            {"window": self.window},
+        )
+
     async def forgive(
         self, conn: AsyncConnection, limits: dict[str, int], attempt: datetime, user_name: str
     ) -> None:

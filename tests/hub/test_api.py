@@ -202,3 +202,9 @@ async def test_idle_culler_stops_an_idle_server(
         culler.terminate()
         output, _ = await culler.communicate()
     assert f"Culling server {name}" in output.decode(), output.decode()
+
+
+async def test_unknown_api_path_is_json_404(hub: RunningHub, admin_api: httpx.AsyncClient) -> None:
+    response = await admin_api.get("/hub/api/no/such/thing")
+    assert response.status_code == 404
+    assert response.json() == {"status": 404, "message": "No such API endpoint."}

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from traitlets.config import Config
 
 from gilhub.auth.redirects import is_local_path
+from gilhub.auth.sessions import purge_expired_sessions
 from gilhub.handlers.base import SESSION_COOKIE
 from tests.hub.conftest import RunningHub, running_hub
 
@@ -295,3 +296,21 @@ async def test_cookie_is_secure_under_https_only_behind_a_trusted_proxy(
         if value.startswith(SESSION_COOKIE)
     )
     assert "Secure" in session_cookie
+
+
+async def test_housekeeping_drops_expired_sessions_and_old_failures(hub: RunningHub) -> None:
+    user = await hub.add_user()
+    client = await hub.login(user.name, "a-good-password")
+    expire = "UPDATE login_sessions SET expires = now() - interval '1 s' WHERE user_id = :id"
+    old_failure = "INSERT INTO login_failures VALUES ('addr:old', now() - interval '1 day')"
+    async with hub.app.db.begin() as conn:
+        await conn.execute(text(expire), {"id": user.id})
+        await conn.execute(text(old_failure))
+        await purge_expired_sessions(conn)
+        await hub.app.login_throttle.purge(conn)
+        sessions = text("SELECT count(*) FROM login_sessions WHERE user_id = :id")
+        assert (await conn.execute(sessions, {"id": user.id})).scalar_one() == 0
+        failures = text("SELECT count(*) FROM login_failures WHERE key = 'addr:old'")
+        assert (await conn.execute(failures)).scalar_one() == 0
+    hub.app.auth_cache.forget_user(user.id)
+    assert (await client.get("/hub/api/user")).status_code == 403
