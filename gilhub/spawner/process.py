@@ -79,36 +79,18 @@ async def start_process(
     """Start ``cmd`` with stdout and stderr appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:  # noqa: ASYNC230 - opening, not reading
+        io = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": subprocess.STDOUT}
         if is_windows():
-            popen = _start_windows(cmd, env=env, cwd=cwd, log=log)
+            flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
+            # Popen returns once the process exists (see the module docstring for why not asyncio).
+            popen = subprocess.Popen(list(cmd), env=env, cwd=cwd, creationflags=flags, **io)  # noqa: ASYNC220
             pid, waiter = popen.pid, _wait_in_daemon_thread(popen)
         else:
             proc = await asyncio.create_subprocess_exec(
-                *cmd,
-                env=env,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                user=user,
-                group=group,
+                *cmd, env=env, cwd=cwd, start_new_session=True, user=user, group=group, **io
             )
             pid, waiter = proc.pid, proc.wait()
     return ChildProcess(pid, _process_create_time(pid), asyncio.ensure_future(waiter))
-
-
-def _start_windows(cmd: Sequence[str], *, env: dict[str, str], cwd: Path, log) -> subprocess.Popen:
-    flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
-    return subprocess.Popen(
-        list(cmd),
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        creationflags=flags,
-    )
 
 
 def _wait_in_daemon_thread(popen: subprocess.Popen) -> asyncio.Future[int]:

@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from jupyter_client.session import Session, json_packer
 from tornado.web import create_signed_value
 from traitlets.config import Config
 
@@ -105,28 +105,9 @@ def hub_url(hub: GilHub, path: str = "", scheme: str = "http") -> str:
 
 def execute_request(code: str, session: str) -> dict:
     """A Jupyter ``execute_request`` in the WebSocket JSON protocol."""
-    return {
-        "header": {
-            "msg_id": uuid.uuid4().hex,
-            "msg_type": "execute_request",
-            "username": "test",
-            "session": session,
-            "date": "",
-            "version": "5.3",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {
-            "code": code,
-            "silent": False,
-            "store_history": False,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": True,
-        },
-        "channel": "shell",
-        "buffers": [],
-    }
+    content = {"code": code, "silent": False, "store_history": False, "allow_stdin": False}
+    message = Session(session=session, username="test").msg("execute_request", content=content)
+    return {**json.loads(json_packer(message)), "channel": "shell", "buffers": []}
 
 
 async def execute(websocket, code: str, session: str) -> tuple[str | None, float]:
