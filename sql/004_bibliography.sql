@@ -13,8 +13,9 @@ CREATE TABLE bibliography.changes (
     user_id     bigint REFERENCES users (id) ON DELETE SET NULL,
     user_name   text NOT NULL,
     action      text NOT NULL CHECK (action IN ('add', 'replace')),
-    -- how the entry arrived: the one-entry form, pasted BibTeX, an uploaded file, the API
-    source      text NOT NULL CHECK (source IN ('form', 'paste', 'upload', 'api')),
+    -- how the entry arrived: the one-entry form, pasted BibTeX, an uploaded file, the API,
+    -- the command line (gilhub bib add)
+    source      text NOT NULL CHECK (source IN ('form', 'paste', 'upload', 'api', 'cli')),
     entry_key   text NOT NULL,
     entry_type  text NOT NULL,
     -- the entry's BibTeX as written to the file

@@ -17,7 +17,7 @@ from gilhub.bibliography.format import (
 )
 from gilhub.bibliography.library import BibEntry, ParsedLibrary, Problem
 from gilhub.bibliography.search import MAX_PER_PAGE, SORT_ORDERS, Page, Query
-from gilhub.bibliography.service import LabBibliography, lab_bibliography
+from gilhub.bibliography.service import BibService, lab_bibliography
 from gilhub.bibliography.writer import (
     FORM_ENTRY_TYPES,
     FORM_FIELDS,
@@ -38,7 +38,7 @@ class BibMixin:
     get_argument: Any
 
     @property
-    def service(self) -> LabBibliography:
+    def service(self) -> BibService:
         return lab_bibliography(self.hub)
 
     async def library(self) -> ParsedLibrary:

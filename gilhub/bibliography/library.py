@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import threading
 import warnings
@@ -29,6 +30,10 @@ from bibtexparser import model
 
 if TYPE_CHECKING:
     from gilhub.bibliography.search import SearchIndex
+
+# bibtexparser logs each block it cannot parse; those become Problems (with line numbers,
+# shown on the page), so its own warnings would only repeat them in the hub's log.
+logging.getLogger("bibtexparser.splitter").addFilter(lambda rec: rec.levelno > logging.WARNING)
 
 #: Keys a citation can name: what pandoc accepts, which BibTeX accepts too.
 KEY_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_:.#$%&+?<>~/-]*"

@@ -1,12 +1,13 @@
-"""The hub's bibliography: which file, its parsed cache and its writer, one per hub."""
+"""The hub's bibliography: which file (configurable), its parsed cache and its writer."""
 
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from traitlets import Unicode, default
+from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
 from gilhub.bibliography.library import Bibliography
@@ -20,30 +21,31 @@ class LabBibliography(LoggingConfigurable):
     """Configuration of the lab bibliography (``c.LabBibliography.path = ...``)."""
 
     path = Unicode(
+        "bibliography.bib",
         config=True,
         help="The lab's BibTeX file. Relative paths are relative to the hub's data directory. "
         "The file stays the source of truth: edit it by hand or in git, the hub notices.",
     )
 
-    @default("path")
-    def _default_path(self) -> str:
-        return "bibliography.bib"
-
-    def __init__(self, hub: GilHub, **kwargs: object) -> None:
-        super().__init__(parent=hub, **kwargs)
-        path = Path(self.path).expanduser()
-        if not path.is_absolute():
-            path = Path(hub.data_dir) / path
-        self.bibliography = Bibliography(path)
-        self.writer = BibWriter(self.bibliography, hub.db)
+    @classmethod
+    def configured_path(cls, hub: GilHub) -> Path:
+        path = Path(cls(parent=hub).path).expanduser()
+        return path if path.is_absolute() else Path(hub.data_dir) / path
 
 
-_services: weakref.WeakKeyDictionary[GilHub, LabBibliography] = weakref.WeakKeyDictionary()
+@dataclass(frozen=True)
+class BibService:
+    bibliography: Bibliography
+    writer: BibWriter
 
 
-def lab_bibliography(hub: GilHub) -> LabBibliography:
-    """The hub's one :class:`LabBibliography` (one cache and one writer lock per hub)."""
+_services: weakref.WeakKeyDictionary[GilHub, BibService] = weakref.WeakKeyDictionary()
+
+
+def lab_bibliography(hub: GilHub) -> BibService:
+    """The hub's one bibliography service (one parse cache and one writer lock per hub)."""
     service = _services.get(hub)
     if service is None:
-        service = _services[hub] = LabBibliography(hub)
+        bibliography = Bibliography(LabBibliography.configured_path(hub))
+        service = _services[hub] = BibService(bibliography, BibWriter(bibliography, hub.db))
     return service

@@ -47,7 +47,7 @@ from gilhub.users import User
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 _WRITE_ATTEMPTS = 5
-_SOURCES = ("form", "paste", "upload", "api")
+_SOURCES = ("form", "paste", "upload", "api", "cli")
 
 #: Fields the one-entry form offers, in the order they are written.
 FORM_FIELDS = (
