@@ -9,7 +9,13 @@ from gilhub.auth.passwords import verify_password
 from gilhub.auth.redirects import safe_next
 from gilhub.auth.sessions import create_session, delete_session, delete_user_sessions
 from gilhub.handlers.base import BaseHandler, login_required
-from gilhub.users import get_password_hash, get_user_by_name, is_valid_username, set_password
+from gilhub.users import (
+    get_password_hash,
+    get_user_by_name,
+    is_valid_username,
+    set_password,
+    touch_user,
+)
 
 LOGIN_FAILED = "Invalid username or password."
 MIN_PASSWORD_LENGTH = 8
@@ -58,6 +64,7 @@ class LoginHandler(BaseHandler):
             await throttle.forgive(conn, limits, attempt, name)
             user = await get_user_by_name(conn, name)
             assert user is not None
+            await touch_user(conn, user.id)
             session_id = await create_session(
                 conn, user.id, timedelta(days=self.hub.session_max_age_days)
             )

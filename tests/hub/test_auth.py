@@ -65,6 +65,7 @@ async def test_login_sets_a_protected_session_cookie(hub: RunningHub) -> None:
     me = await client.get("/hub/api/user")
     assert me.status_code == 200
     assert me.json()["name"] == user.name
+    assert me.json()["last_activity"].endswith("Z")  # logging in is activity
 
 
 async def test_session_is_stored_hashed(hub: RunningHub) -> None:

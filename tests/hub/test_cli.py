@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -211,3 +212,12 @@ async def test_first_start_creates_admin_and_prints_password_once(
     second_out, _ = await run_hub_until_listening(tmp_path)
     assert "password" not in second_out
     assert match.group(1) not in second_out
+
+
+async def test_port_already_taken_is_one_clear_line(workdir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = await gilhub(f"--port={port}", f"--data-dir={workdir / 'data'}", cwd=workdir)
+    assert_clean_failure(result, f"cannot listen on 127.0.0.1:{port}")
