@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 from sqlalchemy import text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tornado.httpserver import HTTPServer
 from tornado.log import access_log
@@ -228,7 +228,6 @@ class GilHub(Application):
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(templates_dir())),
             autoescape=True,
-            enable_async=False,
         )
         self.nav_links: list[tuple[str, str]] = []
         self.auth_cache = AuthCache(ttl=0)
@@ -294,7 +293,10 @@ class GilHub(Application):
         Raises :class:`DatabaseUnavailable` with a one-line reason.
         """
         if self.db_url:
-            url = sqlalchemy_url(self.db_url)
+            try:
+                url = sqlalchemy_url(self.db_url)
+            except (ValueError, ArgumentError) as error:
+                raise DatabaseUnavailable(f"db_url is not a PostgreSQL URL: {error}") from error
         else:
             self.embedded = await asyncio.to_thread(self._start_embedded)
             url = self.embedded.url

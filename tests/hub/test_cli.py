@@ -221,3 +221,9 @@ async def test_port_already_taken_is_one_clear_line(workdir: Path) -> None:
         port = taken.getsockname()[1]
         result = await gilhub(f"--port={port}", f"--data-dir={workdir / 'data'}", cwd=workdir)
     assert_clean_failure(result, f"cannot listen on 127.0.0.1:{port}")
+
+
+async def test_a_url_that_is_not_postgresql_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "gilhub_config.py").write_text("c.GilHub.db_url = 'mysql://x@y/z'\n")
+    result = await gilhub("user", "list", cwd=tmp_path)
+    assert_clean_failure(result, "db_url is not a PostgreSQL URL")
