@@ -86,6 +86,12 @@ def _serialized_notebook(content: Any) -> tuple[nbformat.NotebookNode, bytes]:
     return nb, serialized.encode("utf-8")
 
 
+def _chunk_number(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HTTPError(400, f"Invalid chunk number {value!r}")
+    return value
+
+
 def _parse_notebook(path: str, data: bytes) -> tuple[nbformat.NotebookNode, dict]:
     validation_error: dict = {}
     try:
@@ -101,7 +107,8 @@ class PostgresContentsManager(AsyncContentsManager):
     """Notebooks and files of one user, stored in PostgreSQL.
 
     The server connects with its user's own database role (``db_url``), so
-    row-level security confines it to that user's rows.
+    row-level security confines it to that user's rows. There are no OS paths:
+    post-save hooks get the API path as ``os_path``.
     """
 
     db_url = Unicode(
@@ -132,6 +139,13 @@ class PostgresContentsManager(AsyncContentsManager):
     )
 
     pool_size = Int(5, config=True, help="Database connections kept open.")
+
+    @default("files_handler_params")
+    def _files_handler_params_default(self) -> dict:
+        # jupyter_server's FilesHandler serves /files/ through this manager but
+        # derives from StaticFileHandler, whose initialize() insists on a root
+        # directory; it never reads from it.
+        return {"path": ""}
 
     @default("checkpoints_class")
     def _checkpoints_class_default(self) -> type:
@@ -313,7 +327,7 @@ class PostgresContentsManager(AsyncContentsManager):
     async def save(self, model: dict, path: str = "") -> dict:
         path = paths.normalize(path)
         if model.get("chunk") is not None:
-            return await self._save_chunk(model, path, int(model["chunk"]))
+            return await self._save_chunk(model, path, _chunk_number(model["chunk"]))
         self.run_pre_save_hooks(model=model, path=path)
         if "type" not in model:
             raise HTTPError(400, "No file type provided")

@@ -345,3 +345,14 @@ async def test_rest_database_gone_mid_request(rest_api, engine, database_url):
     assert model["content"] == "version 1"
     assert (await rest_api.save_text("precious.txt", "version 3")).status_code == 200
     assert (await rest_api.get("precious.txt")).json()["content"] == "version 3"
+
+
+async def test_rest_files_download_serves_the_stored_bytes(rest_api):
+    """``/files/…`` (downloads, images in notebooks) goes through the manager too."""
+    payload = bytes(range(256)) * 4
+    assert (await rest_api.save_bytes("download.bin", payload)).status_code == 201
+    response = await rest_api.http.get(f"{rest_api.server.url}files/download.bin")
+    assert response.status_code == 200
+    assert response.content == payload
+    missing = await rest_api.http.get(f"{rest_api.server.url}files/..%2Fetc%2Fpasswd")
+    assert missing.status_code in (400, 404)
