@@ -57,6 +57,21 @@ CREATE TABLE repository.versions (
     PRIMARY KEY (entry_id, number)
 );
 
+-- What each user last pushed from each of their files. A copy records the
+-- version it was pulled as (its origin, in the notebook's metadata); after the
+-- user pushes from it, the next push from the same copy with the same origin
+-- starts from the version that push made, without rewriting the user's file
+-- (which would upset an open JupyterLab document).
+CREATE TABLE repository.push_bases (
+    author         text NOT NULL,
+    source         text NOT NULL,
+    entry_id       bigint NOT NULL REFERENCES repository.entries (id) ON DELETE CASCADE,
+    -- the origin version recorded in the copy at that push (0: none)
+    origin_version integer NOT NULL,
+    pushed_version integer NOT NULL,
+    PRIMARY KEY (author, source, entry_id)
+);
+
 CREATE TABLE repository.events (
     id       bigserial PRIMARY KEY,
     time     timestamptz NOT NULL DEFAULT now(),

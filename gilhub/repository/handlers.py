@@ -31,7 +31,7 @@ from gilhub.repository.errors import BadRequest, Conflict, RepositoryError
 from gilhub.repository.paths import normalize_path, normalize_prefix
 
 _CONFIG_KEY = "gilhub_repository_config"
-MAX_PAGE = 500
+MAX_PAGE = 1000
 VIEW_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self' data:; frame-ancestors 'self'; "

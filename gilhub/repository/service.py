@@ -114,18 +114,6 @@ async def _explain_conflict(engine: AsyncEngine, conflict: Conflict, mine: bytes
     conflict.details["mergeable"] = merged.content is not None
 
 
-async def _write_back_origin(
-    conn: AsyncConnection, user: User, source: str, original: bytes, target: str, number: int
-) -> None:
-    """Record in the user's notebook which version it now is, if they did not change it since."""
-    owner = _owner(user)
-    current = await contents.read_file(conn, owner, source, with_content=False)
-    if current is None or current.sha256 != notebooks.sha256_hex(original):
-        return
-    updated = await asyncio.to_thread(notebooks.with_origin, original, target, number)
-    await contents.write_file(conn, owner, source, updated)
-
-
 async def push_from_storage(
     engine: AsyncEngine,
     config: RepositoryConfig,
@@ -140,10 +128,9 @@ async def push_from_storage(
 ) -> PushOutcome:
     """Push ``source`` from ``user``'s storage to ``target`` in the repository.
 
-    Without an explicit ``base`` a notebook's recorded origin gives it, when
-    the origin is this same repository path. After the push the user's
-    notebook records the new version as its origin, so the next push from it
-    starts from there.
+    Without an explicit ``base``, it is the version this user last pushed
+    from this copy, or else the origin recorded in the notebook when it was
+    pulled (if it came from this same repository path).
     """
     source = normalize_path(source, what="source path")
     target = normalize_path(target or source, what="repository path")
@@ -154,10 +141,11 @@ async def push_from_storage(
     prepared = await asyncio.to_thread(
         notebooks.prepare_push, target, original, strip=strip, max_size=config.max_size
     )
-    if base is None and prepared.origin and prepared.origin[0] == target:
-        base = prepared.origin[1]
+    origin = prepared.origin[1] if prepared.origin and prepared.origin[0] == target else 0
     try:
         async with engine.begin() as conn:
+            if base is None:
+                base = await store.inferred_base(conn, user.name, source, target, origin)
             result = await store.push(
                 conn,
                 path=target,
@@ -167,9 +155,9 @@ async def push_from_storage(
                 message=message,
                 label=label,
             )
-            if prepared.kind == "notebook":
-                number = result.version.number
-                await _write_back_origin(conn, user, source, original, target, number)
+            await store.remember_push(
+                conn, user.name, source, result.entry.id, origin, result.version.number
+            )
     except Conflict as conflict:
         conflict.details.update(source=source)
         await _explain_conflict(engine, conflict, prepared.content)

@@ -74,6 +74,16 @@ versions = Table(
     Column("label", Text),
 )
 
+push_bases = Table(
+    "push_bases",
+    metadata,
+    Column("author", Text, primary_key=True),
+    Column("source", Text, primary_key=True),
+    Column("entry_id", BigInteger, primary_key=True),
+    Column("origin_version", Integer, nullable=False),
+    Column("pushed_version", Integer, nullable=False),
+)
+
 events = Table(
     "events",
     metadata,
@@ -416,8 +426,9 @@ async def get_version(
 ) -> Version:
     """Version ``number`` of ``entry`` (the newest when None)."""
     number = entry.head if number is None else number
-    columns = [*_VERSION_COLUMNS, versions.c.content] if with_content else _VERSION_COLUMNS
-    query = select(*columns).where(versions.c.entry_id == entry.id, versions.c.number == number)
+    query = select(*_VERSION_COLUMNS).where(
+        versions.c.entry_id == entry.id, versions.c.number == number
+    )
     row = (await conn.execute(query)).first()
     if row is None:
         raise NotFound(
@@ -425,7 +436,29 @@ async def get_version(
             path=entry.path,
             head=entry.head,
         )
-    return _version(row)
+    version = _version(row)
+    if with_content:
+        version.content = await _read_content(conn, entry.id, number)
+    return version
+
+
+async def _read_content(conn: AsyncConnection, entry_id: int, number: int) -> bytes:
+    """A version's bytes, fetched in PostgreSQL's binary format.
+
+    SQLAlchemy's psycopg dialect fetches results as text, where a bytea
+    travels hex-encoded (twice its size) and is decoded in Python: several
+    times slower for a megabyte notebook than psycopg's binary cursor,
+    used here on the same connection and transaction.
+    """
+    raw = await conn.get_raw_connection()
+    async with raw.driver_connection.cursor(binary=True) as cursor:
+        await cursor.execute(
+            "SELECT content FROM repository.versions WHERE entry_id = %s AND number = %s",
+            (entry_id, number),
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return bytes(row[0])
 
 
 async def history(
@@ -437,6 +470,43 @@ async def history(
         query = query.where(versions.c.number < before)
     query = query.order_by(versions.c.number.desc()).limit(limit)
     return [_version(row) for row in await conn.execute(query)]
+
+
+async def inferred_base(
+    conn: AsyncConnection, author: str, source: str, path: str, origin_version: int
+) -> int | None:
+    """The version a push of ``source`` to ``path`` starts from, when the pusher did not say.
+
+    That is the version this author last pushed from this same copy while it
+    carried the same origin, else the origin itself (0 or None: from nothing).
+    """
+    entry = await get_entry(conn, path)
+    if entry is not None:
+        query = select(push_bases.c.pushed_version).where(
+            push_bases.c.author == author,
+            push_bases.c.source == source,
+            push_bases.c.entry_id == entry.id,
+            push_bases.c.origin_version == origin_version,
+        )
+        pushed = (await conn.execute(query)).scalar()
+        if pushed is not None:
+            return pushed
+    return origin_version or None
+
+
+async def remember_push(
+    conn: AsyncConnection,
+    author: str,
+    source: str,
+    entry_id: int,
+    origin_version: int,
+    pushed_version: int,
+) -> None:
+    values = {"origin_version": origin_version, "pushed_version": pushed_version}
+    statement = insert(push_bases).values(author=author, source=source, entry_id=entry_id, **values)
+    await conn.execute(
+        statement.on_conflict_do_update(index_elements=list(push_bases.primary_key), set_=values)
+    )
 
 
 @dataclass

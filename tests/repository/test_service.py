@@ -42,7 +42,7 @@ async def test_pull_records_origin_and_next_push_starts_from_it(engine, people):
     )
     assert pushed.result.version.number == 1
     alice_copy = parse_notebook(await load(engine, alice, "work/fit.ipynb"))
-    assert read_origin(alice_copy) == ("shared/fit.ipynb", 1)
+    assert read_origin(alice_copy) is None, "a push leaves the user's file alone"
     assert alice_copy.cells[0].outputs, "the user's own outputs are kept"
 
     pulled = await service.pull_to_storage(engine, bob, path="shared/fit.ipynb")
@@ -54,11 +54,11 @@ async def test_pull_records_origin_and_next_push_starts_from_it(engine, people):
     second = await service.push_from_storage(engine, CONFIG, bob, source="shared/fit.ipynb")
     assert second.result.version.number == 2
 
-    # Alice's next push still starts from version 1: a conflict naming bob
+    # Alice's next push from her copy starts from her version 1: a conflict naming bob
     await save(engine, alice, "work/fit.ipynb", notebook_bytes("a = 1", "b = 3"))
     with pytest.raises(Conflict) as raised:
         await service.push_from_storage(
-            engine, CONFIG, alice, source="work/fit.ipynb", target="shared/fit.ipynb", base=1
+            engine, CONFIG, alice, source="work/fit.ipynb", target="shared/fit.ipynb"
         )
     assert "bob" in raised.value.message
     assert raised.value.details["mergeable"] is True
@@ -68,6 +68,19 @@ async def test_pull_records_origin_and_next_push_starts_from_it(engine, people):
     assert merged.result.version.number == 3
     sources = [c.source for c in parse_notebook(await load(engine, alice, "work/fit.ipynb")).cells]
     assert sources == ["a = 2", "b = 3"]
+
+
+async def test_consecutive_pushes_from_one_copy_start_from_the_last_push(engine, people):
+    alice = people["alice"]
+    for number, source in enumerate(["v = 1", "v = 2", "v = 3"], 1):
+        await save(engine, alice, "steps.ipynb", notebook_bytes(source))
+        outcome = await service.push_from_storage(engine, CONFIG, alice, source="steps.ipynb")
+        assert outcome.result.version.number == number
+    await save(engine, alice, "other-copy.ipynb", notebook_bytes("v = 4"))
+    with pytest.raises(Conflict, match="already exists"):
+        await service.push_from_storage(
+            engine, CONFIG, alice, source="other-copy.ipynb", target="steps.ipynb"
+        )
 
 
 async def test_pull_never_overwrites_silently(engine, people):
