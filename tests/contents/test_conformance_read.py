@@ -180,3 +180,16 @@ async def test_unicode_names_and_content(contents_api: ContentsClient):
     model = check_model(await api.model(path), path=path, type_="notebook", content=True)
     assert model["content"]["cells"][0]["source"] == "Grüße, 世界, 🚀"
     assert listing_names(await api.model(directory)) == {"ç d ☃.ipynb"}
+
+
+@pytest.mark.parametrize("name,data", [("data.bin", BINARY), ("notes.txt", TEXT.encode())])
+async def test_files_download(populated: ContentsClient, name: str, data: bytes):
+    """``/files/…`` serves the stored bytes (JupyterLab's Download, images in notebooks)."""
+    api = populated
+    response = status(await api.http.get(f"{api.server.url}files/{api.at(name)}"), 200)
+    assert response.content == data
+
+
+async def test_files_download_of_missing_is_404(contents_api: ContentsClient):
+    api = contents_api
+    status(await api.http.get(f"{api.server.url}files/{api.at('missing.bin')}"), 404)

@@ -293,6 +293,7 @@ async def test_save_notebook_marks_trust_per_cell(contents_api: ContentsClient):
     assert (await api.model(path))["content"]["cells"][0]["metadata"]["trusted"] is False
     status(await api.trust(path), 201)
     assert (await api.model(path))["content"]["cells"][0]["metadata"]["trusted"] is True
+    status(await api.trust(api.at("missing.ipynb")), 404)
 
 
 @pytest.mark.parametrize(
