@@ -3,7 +3,8 @@
 Used wherever the hub renders a notebook (the repository's view, reports, HTML
 export)::
 
-    exporter = HTMLExporter(preprocessors=[CitationPreprocessor(library=parsed)])
+    exporter = HTMLExporter()
+    exporter.register_preprocessor(hub_citation_preprocessor(hub), enabled=True)
 
 The References cell is recognised by its metadata ``{"gilhub": {"references":
 true}}`` (the JupyterLab extension writes the same marker), so rendering a
@@ -90,11 +91,13 @@ class CitationPreprocessor(Preprocessor):
         return nb, resources
 
 
-def render_html(nb: NotebookNode, library: ParsedLibrary, bib_url: str = "/hub/bib") -> str:
-    """The notebook as a standalone HTML page, with citations linked (nbconvert)."""
-    from nbconvert import HTMLExporter
+def hub_citation_preprocessor(hub: Any) -> CitationPreprocessor:
+    """The preprocessor for a hub's renderers (repository view, reports, HTML export).
 
-    exporter = HTMLExporter()
-    exporter.register_preprocessor(CitationPreprocessor(library=library, bib_url=bib_url), True)
-    body, _ = exporter.from_notebook_node(nb)
-    return body
+    Blocking (it may parse the file once after a change): call it where the rendering
+    itself runs, in a worker thread.
+    """
+    from gilhub.bibliography.service import lab_bibliography
+
+    library = lab_bibliography(hub).bibliography.library_sync()
+    return CitationPreprocessor(library=library, bib_url=hub.hub_prefix + "bib")

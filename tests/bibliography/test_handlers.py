@@ -9,9 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from nbconvert import HTMLExporter
+from nbformat.v4 import new_markdown_cell, new_notebook
 from sqlalchemy.engine import URL
 
 from gilhub.bibliography.library import parse_bibliography
+from gilhub.bibliography.preprocessor import hub_citation_preprocessor
 from tests.hub.conftest import ADMIN_NAME, RunningHub
 
 from .conftest import EXAMPLE_BIB, hub_with_bibliography
@@ -211,3 +214,13 @@ async def test_hand_edit_is_picked_up_without_restart(browser, bib_file):
         stream.write("\n@misc{byhand2026, title={Written in an editor}}\n")
     response = await browser.get("/hub/bib/byhand2026")
     assert response.status_code == 200 and "Written in an editor" in response.text
+
+
+async def test_the_hubs_renderers_link_citations_to_its_bibliography(bib_hub):
+    nb = new_notebook(cells=[new_markdown_cell("Fourier [@cooley1965fft] and [@nosuch2030].")])
+    preprocessor = await asyncio.to_thread(hub_citation_preprocessor, bib_hub.app)
+    exporter = HTMLExporter()
+    exporter.register_preprocessor(preprocessor, enabled=True)
+    body, _ = await asyncio.to_thread(exporter.from_notebook_node, nb)
+    assert "href='/hub/bib#cooley1965fft'" in body or 'href="/hub/bib#cooley1965fft"' in body
+    assert "References" in body and "nosuch2030 — not in the bibliography" in body
