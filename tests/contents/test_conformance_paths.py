@@ -41,6 +41,13 @@ async def test_get_hidden_is_404(with_hidden, name: str):
     status(await permissive.get(api.at(name)), 200)
 
 
+@pytest.mark.parametrize("name", [".secret.txt", ".hdir/visible.txt"])
+async def test_files_download_of_hidden_is_404(with_hidden, name: str):
+    api, permissive = with_hidden
+    status(await api.http.get(f"{api.server.url}files/{api.at(name)}"), 404)
+    status(await permissive.http.get(f"{permissive.server.url}files/{api.at(name)}"), 200)
+
+
 async def test_create_hidden_is_400(contents_api: ContentsClient):
     api = contents_api
     status(await api.save_text(api.at(".new.txt"), "x"), 400)
