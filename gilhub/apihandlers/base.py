@@ -16,8 +16,8 @@ class APIHandler(BaseHandler):
     is_api = True
 
     def set_default_headers(self) -> None:
+        super().set_default_headers()
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.set_header("Cache-Control", "no-store")
 
     def get_json_body(self) -> Any:
         """The request body parsed as JSON (``None`` when empty); 400 when malformed."""

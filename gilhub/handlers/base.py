@@ -48,6 +48,14 @@ class BaseHandler(RequestHandler):
     def hub(self) -> GilHub:
         return self.settings["hub"]
 
+    def set_default_headers(self) -> None:
+        # hub pages may be framed only by the hub itself, and never cached (some show secrets)
+        self.set_header("Content-Security-Policy", "frame-ancestors 'self'")
+        self.set_header("X-Frame-Options", "SAMEORIGIN")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("Cache-Control", "no-store")
+
     @property
     def current_user(self) -> User | None:  # type: ignore[override]
         return super().current_user

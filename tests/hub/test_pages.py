@@ -188,3 +188,10 @@ async def test_failed_start_shows_the_log_tail(hub: RunningHub) -> None:
     assert "Try again" in page.text
     home = await client.get("/hub/home")
     assert "The last start failed" in home.text and ">Restart<" in home.text
+
+
+async def test_pages_cannot_be_framed_by_other_sites_nor_cached(hub: RunningHub) -> None:
+    response = await hub.client().get("/hub/login")
+    assert response.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert response.headers["Cache-Control"] == "no-store"
