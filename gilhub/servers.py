@@ -87,14 +87,7 @@ class _Server:
         self.changed = asyncio.Event()
 
     def emit(self, progress: int, message: str, *, ready: bool = False, failed: bool = False):
-        event = {
-            "progress": progress,
-            "message": message,
-            "ready": ready,
-            "failed": failed,
-            "url": self.url,
-        }
-        self.events.append(event)
+        self.events.append(_event(self.url, progress, message, ready=ready, failed=failed))
         self.changed.set()
         self.changed = asyncio.Event()
 
@@ -224,9 +217,8 @@ class ServerManager(LoggingConfigurable):
                 yield event
                 if event["ready"] or event["failed"]:
                     return
-            if server.state == RUNNING:
-                yield {**self._not_running_event(user_name), "failed": False, "ready": True,
-                       "progress": 100, "message": "Server ready"}  # fmt: skip
+            if server.state == RUNNING:  # e.g. re-adopted: no events of its start
+                yield _event(server.url, 100, "Server ready", ready=True)
                 return
             if server.state in (STOPPED, STOPPING):
                 yield self._not_running_event(user_name)
@@ -256,8 +248,8 @@ class ServerManager(LoggingConfigurable):
         spawner.db_url = await self._user_database_url(server.user)
         server.nonce = secrets.token_hex(16)
         spawner.token = self._server_token(name, server.nonce)
+        server.emit(30, "Starting your server")
         while True:
-            server.emit(30, "Starting your server")
             host, port = await spawner.start()
             server.upstream = Upstream(host, port, spawner.token)
             await self._save_row(server)
@@ -267,7 +259,7 @@ class ServerManager(LoggingConfigurable):
                 break
             if not spawner.retry_start():
                 raise SpawnFailed(f"The server exited with code {exit_code} before it answered.")
-            server.emit(40, "The port was taken; trying another one")
+            server.emit(50, "The port was taken; starting again on another one")
         server.state = RUNNING
         await self._save_row(server)
         self.log.info("server of %s is ready on port %s", name, server.upstream.port)
@@ -508,13 +500,14 @@ class ServerManager(LoggingConfigurable):
     def _not_running_event(self, user_name: str) -> dict[str, Any]:
         server = self._servers.get(user_name)
         message = (server.error if server else None) or "The server is not running."
-        return {
-            "progress": 100,
-            "message": message,
-            "ready": False,
-            "failed": True,
-            "url": self._user_url(user_name),
-        }
+        return _event(self._user_url(user_name), 100, message, failed=True)
+
+
+def _event(
+    url: str, progress: int, message: str, *, ready: bool = False, failed: bool = False
+) -> dict[str, Any]:
+    """A spawn progress event, shaped like JupyterHub's."""
+    return {"progress": progress, "message": message, "ready": ready, "failed": failed, "url": url}
 
 
 def _sha256(value: str) -> str:

@@ -76,21 +76,31 @@ class Spawner(LoggingConfigurable):
         )
         return env
 
-    def get_args(self, port: int) -> list[str]:
-        """Non-secret settings of the server, as ``--Class.trait=value`` arguments."""
-        return [
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            f"--ServerApp.base_url={self.base_url}",
-            "--ServerApp.open_browser=False",
+    def server_settings(self, port: int) -> dict[str, str]:
+        """The server's non-secret settings, as ``{"Class.trait": value}``."""
+        return {
+            "ServerApp.ip": "127.0.0.1",
+            "ServerApp.port": str(port),
+            "ServerApp.port_retries": "0",
+            "ServerApp.base_url": self.base_url,
+            "ServerApp.open_browser": "False",
             # The hub forwards the browser's Host and Origin; the server listens on
             # loopback only and needs its token, so the Host check adds nothing.
-            "--ServerApp.allow_remote_access=True",
-            f"--ServerApp.contents_manager_class={self.contents_manager_class}",
-            "--ServerApp.jpserver_extensions=gilhub.serverext=True",
-            *self.args,
-        ]
+            "ServerApp.allow_remote_access": "True",
+            "ServerApp.contents_manager_class": self.contents_manager_class,
+            "ServerApp.jpserver_extensions": "gilhub.serverext=True",
+        }
+
+    def get_args(self, port: int) -> list[str]:
+        """Command-line arguments: :meth:`server_settings`, then :attr:`args`.
+
+        A setting that :attr:`args` gives too is left to :attr:`args` (jupyter_server
+        refuses a setting given twice).
+        """
+        overridden = {arg[2:].split("=", 1)[0] for arg in self.args if arg.startswith("--")}
+        settings = self.server_settings(port).items()
+        ours = [f"--{name}={value}" for name, value in settings if name not in overridden]
+        return [*ours, *self.args]
 
     async def start(self) -> tuple[str, int]:
         """Start the server; return the (host, port) it will listen on."""

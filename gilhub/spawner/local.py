@@ -58,13 +58,14 @@ class LocalProcessSpawner(Spawner):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def get_args(self, port: int) -> list[str]:
-        args = super().get_args(port)
+    def server_settings(self, port: int) -> dict[str, str]:
+        settings = super().server_settings(port)
+        settings["ServerApp.root_dir"] = str(self.working_dir())
         if self.process_identity()[0] is None and _hub_runs_as_root():
             # The server runs under the hub's account, so refusing root would only
             # make the hub unusable; SystemUserSpawner is the way to avoid root servers.
-            args.append("--ServerApp.allow_root=True")
-        return args
+            settings["ServerApp.allow_root"] = "True"
+        return settings
 
     def process_identity(self) -> tuple[str | None, int | None]:
         """(user, group) to run the process as; ``None`` keeps the hub's."""
@@ -74,7 +75,7 @@ class LocalProcessSpawner(Spawner):
         self._attempts += 1
         self._port = self.pick_port()
         cwd = self.working_dir()
-        cmd = [*self.cmd, *self.get_args(self._port), f"--ServerApp.root_dir={cwd}"]
+        cmd = [*self.cmd, *self.get_args(self._port)]
         self._log_offset = self._prepare_log()
         user, group = self.process_identity()
         self._child = await start_process(

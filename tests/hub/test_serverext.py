@@ -45,8 +45,11 @@ async def hub(database_url, tmp_path_factory):
 class WithoutExtension(LocalProcessSpawner):
     """The same server with gilhub's extension switched off, for comparison."""
 
-    def get_args(self, port: int) -> list[str]:
-        return [*super().get_args(port), "--ServerApp.jpserver_extensions=gilhub.serverext=False"]
+    def server_settings(self, port: int) -> dict[str, str]:
+        return {
+            **super().server_settings(port),
+            "ServerApp.jpserver_extensions": "gilhub.serverext=False",
+        }
 
 
 async def kernel_round_trips(hub, person) -> list[float]:

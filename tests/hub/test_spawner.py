@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from gilhub.servers import ServerManager
 from gilhub.spawner.local import LocalProcessSpawner
+from gilhub.users import User
 from tests.hub.servers_harness import (
     add_person,
     start_and_wait,
@@ -120,6 +121,18 @@ async def test_stop_ends_the_whole_process_tree(hub):
     _, alive = psutil.wait_procs(tree, timeout=10)
     assert alive == []
     assert [e async for e in hub.servers.progress("alice")][-1]["failed"]
+
+
+def test_configured_args_take_precedence_over_the_spawners_own(hub):
+    user = User(id=0, name="zoe", is_admin=False, db_role=None)
+    args = ["--ServerApp.open_browser=False", "--ServerApp.root_dir=/elsewhere", "--debug"]
+    spawner = LocalProcessSpawner(hub=hub, user=user, args=args)
+    command_line = spawner.get_args(8888)
+    assert command_line[-3:] == args
+    assert [a for a in command_line if a.startswith("--ServerApp.open_browser")] == [args[0]]
+    assert [a for a in command_line if a.startswith("--ServerApp.root_dir")] == [args[1]]
+    assert "--ServerApp.ip=127.0.0.1" in command_line
+    assert "--ServerApp.base_url=/user/zoe/" in command_line
 
 
 class FirstPortTaken(LocalProcessSpawner):
