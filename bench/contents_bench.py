@@ -162,9 +162,9 @@ class Target:
     async def get(self, path: str) -> httpx.Response:
         return await self.api.http.get(self.url(path))
 
-    async def prepare(self, notebooks: dict[str, bytes]) -> None:
-        for name, body in notebooks.items():
-            await self.put(f"{HOME}/{name}", body)
+    async def prepare(self, notebooks: dict[str, tuple[bytes, bytes]]) -> None:
+        for name, versions in notebooks.items():
+            await self.put(f"{HOME}/{name}", versions[-1])
         await self.api.mkdir(self.many_dir)
         limit = asyncio.Semaphore(8)
 
@@ -199,12 +199,16 @@ async def measure_upload(target: Target, chunks: list[bytes], samples: Samples) 
     samples.peak_rss[target.kind] = max(samples.peak_rss.get(target.kind, 0), peak)
 
 
-async def measure_round(target: Target, notebooks: dict[str, bytes], samples: Samples) -> None:
+async def measure_round(
+    target: Target, notebooks: dict[str, tuple[bytes, bytes]], samples: Samples
+) -> None:
+    """Saves alternate between two versions of each notebook, as real edits would."""
     kind = target.kind
-    for name, body in notebooks.items():
+    for name, versions in notebooks.items():
         path = f"{HOME}/{name}"
-        repeats = 5 if len(body) < 5 * MB else 2
-        for _ in range(repeats):
+        repeats = 6 if len(versions[0]) < 5 * MB else 2
+        for repeat in range(repeats):
+            body = versions[repeat % 2]
             samples.add(f"get {name}", kind, await timed(lambda path=path: target.get(path)))
             samples.add(f"save {name}", kind, await timed(lambda p=path, b=body: target.put(p, b)))
     for _ in range(5):
@@ -339,8 +343,11 @@ async def run(rounds: int, command: str) -> str:
                     await measure_upload(target, chunks, samples)
             progress("preparing notebooks and 1,000-file directories")
             notebooks = {
-                "1MB.ipynb": notebook_of_size(1 * MB, seed=1),
-                "20MB.ipynb": notebook_of_size(20 * MB, seed=20),
+                f"{size}MB.ipynb": (
+                    notebook_of_size(size * MB, seed=size),
+                    notebook_of_size(size * MB, seed=-size),
+                )
+                for size in (1, 20)
             }
             await asyncio.gather(*(target.prepare(notebooks) for target in targets))
             for order in alternating(targets, rounds, "notebooks, listing, rename"):
