@@ -146,6 +146,20 @@ class RepoAPIHandler(RepositoryMixin, APIHandler):
         return max(1, min(limit, MAX_PAGE))
 
 
+class XsrfAPIHandler(RepoAPIHandler):
+    """The hub's XSRF token, for scripts running in a user's JupyterLab.
+
+    Under ``/user/NAME/`` the page also sees jupyter_server's own ``_xsrf``
+    cookie, so it cannot tell from ``document.cookie`` which one is the hub's.
+    Another site cannot read this answer (same-origin policy), so handing the
+    token out to a logged-in same-origin caller keeps the XSRF protection.
+    """
+
+    @login_required
+    async def get(self) -> None:
+        self.write_json({"xsrf": self.xsrf_token.decode("ascii")})
+
+
 class BrowseAPIHandler(RepoAPIHandler):
     @login_required
     @repository_errors
@@ -665,6 +679,7 @@ _API = r"/hub/api/repo"
 _PAGES = r"/hub/repo"
 
 handlers: list[tuple[str, type]] = [
+    (_API + r"/xsrf", XsrfAPIHandler),
     (_API + r"/entries", BrowseAPIHandler),
     (_API + r"/entries/(.+)", EntryAPIHandler),
     (_API + r"/history/(.+)", HistoryAPIHandler),

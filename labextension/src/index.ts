@@ -17,6 +17,7 @@ import { Widget } from '@lumino/widgets';
 import { bibPageUrl, getEntry, getKnownKeys, IBibEntry, refresh, searchEntries } from './bibclient';
 import { citedKeys } from './citations';
 import { citingMarkdownFactory } from './render';
+import { repositoryPlugin } from './repository';
 
 export const COMMAND_INSERT_CITATION = 'gilhub:insert-citation';
 export const COMMAND_REFERENCES = 'gilhub:insert-references';
@@ -222,4 +223,4 @@ const bibliographyPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [bibliographyPlugin];
+export default [bibliographyPlugin, repositoryPlugin];

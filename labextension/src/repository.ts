@@ -1,0 +1,318 @@
+/**
+ * The shared notebook repository from inside JupyterLab (issue 4):
+ * "Push to Repository…" and "Pull from Repository…" in the file browser's
+ * context menu and the command palette. They call the hub's REST API
+ * (same origin, the hub's login cookie plus its XSRF token).
+ */
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { Dialog, ICommandPalette, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { PathExt, URLExt } from '@jupyterlab/coreutils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { Widget } from '@lumino/widgets';
+
+import { hubPrefix } from './bibclient';
+
+export const COMMAND_PUSH = 'gilhub:repo-push';
+export const COMMAND_PULL = 'gilhub:repo-pull';
+const CATEGORY = 'gilhub';
+
+interface IVersion {
+  number: number;
+  author: string;
+  created: string;
+  message: string;
+}
+
+interface IAnswer {
+  status?: number;
+  message?: string;
+  since?: IVersion[];
+  mergeable?: boolean;
+  base?: number | null;
+  beside?: string;
+  path?: string;
+  entry?: { path: string };
+  version?: IVersion;
+  created?: boolean;
+  written?: boolean;
+}
+
+class HubError extends Error {
+  constructor(readonly status: number, readonly answer: IAnswer) {
+    super(answer.message || `HTTP ${status}`);
+  }
+}
+
+let xsrfToken: Promise<string> | null = null;
+
+function apiUrl(path: string): string {
+  return URLExt.join(hubPrefix(), 'api/repo', path);
+}
+
+async function xsrf(): Promise<string> {
+  if (!xsrfToken) {
+    xsrfToken = fetch(apiUrl('xsrf'), { credentials: 'same-origin' }).then(async response => {
+      if (!response.ok) {
+        xsrfToken = null;
+        throw new Error(`the hub refused (${response.status}): are you logged in?`);
+      }
+      return ((await response.json()) as { xsrf: string }).xsrf;
+    });
+  }
+  return xsrfToken;
+}
+
+async function post(path: string, body: object): Promise<IAnswer> {
+  const response = await fetch(apiUrl(path), {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-XSRFToken': await xsrf() },
+    body: JSON.stringify(body)
+  });
+  const answer = (await response.json().catch(() => ({}))) as IAnswer;
+  if (!response.ok) {
+    throw new HubError(response.status, answer);
+  }
+  return answer;
+}
+
+/** A dialog body of labelled inputs; getValue() gives their values by name. */
+class FormBody extends Widget {
+  private readonly inputs = new Map<string, HTMLInputElement>();
+
+  constructor(fields: Array<{ name: string; label: string; value?: string; type?: string }>) {
+    super();
+    this.addClass('gilhub-repo-form');
+    for (const field of fields) {
+      const label = document.createElement('label');
+      const input = document.createElement('input');
+      input.name = field.name;
+      input.type = field.type ?? 'text';
+      if (input.type === 'checkbox') {
+        input.checked = field.value === 'true';
+      } else {
+        input.value = field.value ?? '';
+      }
+      label.append(field.label, input);
+      this.node.append(label);
+      this.inputs.set(field.name, input);
+    }
+  }
+
+  getValue(): { [name: string]: string } {
+    const values: { [name: string]: string } = {};
+    this.inputs.forEach((input, name) => {
+      values[name] = input.type === 'checkbox' ? String(input.checked) : input.value.trim();
+    });
+    return values;
+  }
+}
+
+function conflictBody(error: HubError, extra: string): Widget {
+  const body = new Widget();
+  const intro = document.createElement('p');
+  intro.textContent = error.message;
+  const list = document.createElement('ul');
+  for (const version of error.answer.since ?? []) {
+    const item = document.createElement('li');
+    item.textContent = `version ${version.number} by ${version.author} (${version.created.slice(0, 16)})${
+      version.message ? ': ' + version.message : ''
+    }`;
+    list.append(item);
+  }
+  const hint = document.createElement('p');
+  hint.textContent = extra;
+  body.node.append(intro, list, hint);
+  return body;
+}
+
+function selectedPath(factory: IFileBrowserFactory, tracker: INotebookTracker): string | null {
+  const browser = factory.tracker.currentWidget;
+  const item = browser?.selectedItems().next();
+  if (item && !item.done && item.value.type !== 'directory') {
+    return item.value.path;
+  }
+  return tracker.currentWidget?.context.path ?? null;
+}
+
+async function saveIfOpen(docManager: IDocumentManager, path: string): Promise<void> {
+  const widget = docManager.findWidget(path);
+  const context = widget ? docManager.contextForWidget(widget) : undefined;
+  if (context && context.model.dirty) {
+    await context.save();
+  }
+}
+
+async function pushFile(
+  docManager: IDocumentManager,
+  factory: IFileBrowserFactory,
+  tracker: INotebookTracker
+): Promise<void> {
+  const source = selectedPath(factory, tracker);
+  if (!source) {
+    await showErrorMessage('Push to Repository', 'Select a file or open a notebook first.');
+    return;
+  }
+  const form = await showDialog({
+    title: `Push ${source} to the repository`,
+    body: new FormBody([
+      { name: 'path', label: 'Repository path', value: source },
+      { name: 'message', label: 'Message' },
+      { name: 'keep_outputs', label: 'Keep outputs', type: 'checkbox', value: 'false' }
+    ]),
+    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Push' })]
+  });
+  if (!form.button.accept || !form.value) {
+    return;
+  }
+  const body = {
+    source,
+    path: form.value.path || source,
+    message: form.value.message,
+    keep_outputs: form.value.keep_outputs === 'true'
+  };
+  try {
+    await saveIfOpen(docManager, source);
+    const answer = await post('push', body);
+    const verb = answer.created ? 'Pushed' : 'Unchanged:';
+    await showDialog({
+      title: 'Push to Repository',
+      body: `${verb} ${answer.entry?.path} version ${answer.version?.number}.`,
+      buttons: [Dialog.okButton()]
+    });
+  } catch (error) {
+    if (error instanceof HubError && error.status === 409) {
+      await resolvePushConflict(error, body);
+    } else {
+      await showErrorMessage('Push to Repository', String(error instanceof Error ? error.message : error));
+    }
+  }
+}
+
+async function resolvePushConflict(
+  error: HubError,
+  body: { source: string; path: string; message: string }
+): Promise<void> {
+  const conflictPage =
+    URLExt.join(hubPrefix(), 'repo/conflict') +
+    URLExt.objectToQueryString({ source: body.source, path: body.path, base: String(error.answer.base ?? '') });
+  const mergeable = Boolean(error.answer.mergeable);
+  const choice = await showDialog({
+    title: 'The repository has moved on',
+    body: conflictBody(
+      error,
+      mergeable
+        ? 'Your changes and theirs merge cleanly: push the merge (your copy becomes it), or look at both first.'
+        : 'Nothing was overwritten. Look at both sides, or push under a new path.'
+    ),
+    buttons: [
+      Dialog.cancelButton(),
+      Dialog.createButton({ label: 'Show both changes' }),
+      ...(mergeable ? [Dialog.okButton({ label: 'Push the merge' })] : [])
+    ]
+  });
+  if (choice.button.label === 'Show both changes') {
+    window.open(conflictPage, '_blank', 'noopener');
+  } else if (choice.button.accept && mergeable) {
+    try {
+      const answer = await post('merge', { ...body, base: error.answer.base });
+      await showDialog({
+        title: 'Push to Repository',
+        body: `Merged and pushed ${answer.entry?.path} version ${answer.version?.number}; your copy now holds the merge.`,
+        buttons: [Dialog.okButton()]
+      });
+    } catch (mergeError) {
+      await showErrorMessage('Push the merge', String(mergeError instanceof Error ? mergeError.message : mergeError));
+    }
+  }
+}
+
+async function pullFile(docManager: IDocumentManager, factory: IFileBrowserFactory): Promise<void> {
+  const browser = factory.tracker.currentWidget;
+  const folder = browser?.model.path ?? '';
+  const form = await showDialog({
+    title: 'Pull from the repository',
+    body: new FormBody([
+      { name: 'path', label: 'Repository path' },
+      { name: 'version', label: 'Version (empty: the newest)' },
+      { name: 'dest', label: `Save as (empty: the same path under ${folder || 'the top folder'})` }
+    ]),
+    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Pull' })]
+  });
+  if (!form.button.accept || !form.value?.path) {
+    return;
+  }
+  const path = form.value.path;
+  const dest = form.value.dest || (folder ? PathExt.join(folder, PathExt.basename(path)) : path);
+  const body = { path, version: form.value.version || null, dest, on_exists: 'fail' };
+  let answer: IAnswer;
+  try {
+    answer = await post('pull', body);
+  } catch (error) {
+    if (!(error instanceof HubError && error.status === 409)) {
+      await showErrorMessage('Pull from Repository', String(error instanceof Error ? error.message : error));
+      return;
+    }
+    const choice = await showDialog({
+      title: `You already have ${dest}`,
+      body: 'Nothing was overwritten. Write the pulled version beside your file, or overwrite your file?',
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.warnButton({ label: 'Overwrite' }),
+        Dialog.okButton({ label: `Write beside (${error.answer.beside ?? 'new name'})` })
+      ]
+    });
+    if (!choice.button.accept && choice.button.label !== 'Overwrite') {
+      return;
+    }
+    const onExists = choice.button.label === 'Overwrite' ? 'overwrite' : 'beside';
+    try {
+      answer = await post('pull', { ...body, on_exists: onExists });
+    } catch (retryError) {
+      await showErrorMessage('Pull from Repository', String(retryError instanceof Error ? retryError.message : retryError));
+      return;
+    }
+  }
+  await browser?.model.refresh();
+  if (answer.path) {
+    docManager.openOrReveal(answer.path);
+  }
+}
+
+export const repositoryPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'gilhub-lab:repository',
+  description: 'Push to and pull from the hub\u2019s shared notebook repository.',
+  autoStart: true,
+  requires: [IDocumentManager, IFileBrowserFactory, INotebookTracker],
+  optional: [ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    docManager: IDocumentManager,
+    factory: IFileBrowserFactory,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null
+  ) => {
+    app.commands.addCommand(COMMAND_PUSH, {
+      label: 'Push to Repository…',
+      caption: 'Push this file to the hub\u2019s shared notebook repository as a new version',
+      execute: () => pushFile(docManager, factory, tracker)
+    });
+    app.commands.addCommand(COMMAND_PULL, {
+      label: 'Pull from Repository…',
+      caption: 'Copy a version from the hub\u2019s shared notebook repository into your files',
+      execute: () => pullFile(docManager, factory)
+    });
+    app.contextMenu.addItem({
+      command: COMMAND_PUSH,
+      selector: '.jp-DirListing-item[data-isdir="false"]',
+      rank: 60
+    });
+    app.contextMenu.addItem({ command: COMMAND_PULL, selector: '.jp-DirListing-content', rank: 61 });
+    if (palette) {
+      palette.addItem({ command: COMMAND_PUSH, category: CATEGORY });
+      palette.addItem({ command: COMMAND_PULL, category: CATEGORY });
+    }
+  }
+};
