@@ -12,7 +12,7 @@ import shutil
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import BrowserContext, Page, expect
 from sqlalchemy.engine import URL
 
 from tests.bibliography.conftest import EXAMPLE_BIB, hub_with_bibliography
@@ -34,6 +34,47 @@ async def bib_hub(
         database_url, tmp_path_factory.mktemp("hub-data"), bib_path
     ) as running:
         yield running
+
+
+async def run_command(page: Page, label: str) -> None:
+    await page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".lm-CommandPalette-input")
+    await palette.fill(label)
+    await page.locator(".lm-CommandPalette-item", has_text=label).first.click()
+
+
+async def commands_insert_a_citation_and_references(page: Page) -> None:
+    """The extension's two commands, with an unknown key marked on the way."""
+    await page.bring_to_front()
+    notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+    await notebook.locator(".jp-Cell").nth(1).locator(".cm-content").click()
+    cell = notebook.locator(".jp-Cell").nth(1)
+    await page.keyboard.press("Escape")
+    await page.keyboard.press("m")
+    await page.keyboard.press("Enter")
+    await page.keyboard.insert_text("Unknown: [@nosuchkey2099]. Also ")
+    await run_command(page, "Insert Citation")
+    dialog = page.locator(".jp-Dialog")
+    await dialog.locator("input[type=search]").fill("higgs")
+    await dialog.locator("li[data-key='higgs1964broken']").click()
+    await dialog.get_by_role("button", name="Insert").click()
+    await expect(cell.locator(".cm-content")).to_contain_text("[@higgs1964broken]")
+    await page.keyboard.press("Shift+Enter")
+    missing = cell.locator(".gilhub-cite-missing")
+    await expect(missing).to_have_text("?nosuchkey2099", timeout=SLOW)
+    await expect(cell.locator("a.gilhub-cite[data-cite='higgs1964broken']")).to_have_text(
+        "Higgs 1964"
+    )
+
+    await run_command(page, "Insert/Refresh References")
+    references = notebook.locator("ol.gilhub-references")
+    await expect(references).to_have_count(1, timeout=SLOW)
+    items = references.locator("li")
+    await expect(items).to_have_count(4)
+    await expect(items.nth(0)).to_contain_text("Zur Elektrodynamik bewegter Körper")
+    await expect(items.nth(2)).to_contain_text("not in the bibliography")
+    await run_command(page, "Insert/Refresh References")  # refreshed, not repeated
+    await expect(notebook.locator("ol.gilhub-references")).to_have_count(1)
 
 
 async def test_citation_links_tooltips_and_entry(bib_hub: RunningHub, browser: BrowserContext):
@@ -79,6 +120,9 @@ async def test_citation_links_tooltips_and_entry(bib_hub: RunningHub, browser: B
         await expect(bib_page).to_have_url(re.compile(r"/hub/bib.*#einstein1905electrodynamics$"))
         await expect(entry).to_contain_text("Zur Elektrodynamik bewegter Körper")
         await expect(entry).to_have_class(re.compile("bib-target"))
+        await bib_page.close()
+
+        await commands_insert_a_citation_and_references(page)
     finally:
         async with bib_hub.client(
             headers={"Authorization": f"token {await bib_hub.token_for(name)}"}
