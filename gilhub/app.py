@@ -137,6 +137,7 @@ class GilHub(Application):
     port = Integer(8000, config=True, help="The port the hub listens on (0: any free port).")
     base_url = Unicode("/", config=True, help="The URL prefix of the whole hub.")
     data_dir = PathTrait(
+        "gilhub-data",
         config=True,
         help="Where the hub keeps its files (the embedded PostgreSQL cluster among them).",
     )
@@ -209,10 +210,6 @@ class GilHub(Application):
     @property
     def hub_prefix(self) -> str:
         return self.base_url + "hub/"
-
-    @default("data_dir")
-    def _default_data_dir(self) -> Path:
-        return Path.cwd() / "gilhub-data"
 
     @default("log_level")
     def _default_log_level(self) -> int:

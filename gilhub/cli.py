@@ -12,13 +12,14 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from traitlets import Bool, Unicode
 from traitlets.config import Application
 
 from gilhub import __version__
+from gilhub.app import GilHub
 from gilhub.auth.passwords import generate_password
 from gilhub.auth.tokens import create_token
 from gilhub.db import DatabaseUnavailable
@@ -33,9 +34,6 @@ from gilhub.users import (
     get_user_by_name,
     list_users,
 )
-
-if TYPE_CHECKING:
-    from gilhub.app import GilHub
 
 HUB_ALIASES = {
     "data-dir": "GilHub.data_dir",
@@ -64,13 +62,12 @@ class HubCommand(Application):
     version = __version__
     aliases = HUB_ALIASES
     flags = HUB_FLAGS
+    classes = [GilHub]  # the options the aliases set, for --help
     #: positional arguments: how many, and their names for messages
     arguments: tuple[str, ...] = ()
 
     @property
     def hub(self) -> GilHub:
-        from gilhub.app import GilHub
-
         app = self.parent
         while app is not None and not isinstance(app, GilHub):
             app = app.parent

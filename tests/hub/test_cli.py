@@ -73,6 +73,10 @@ async def test_help_all_lists_the_options(tmp_path: Path) -> None:
     for option in ("--ip", "--port", "--data-dir", "--config", "--db-url", "--debug"):
         assert option in result.stdout
     assert "user" in result.stdout and "token" in result.stdout
+    for subcommand in (["user", "add"], ["user", "list"], ["user", "remove"], ["token"]):
+        help_text = await gilhub(*subcommand, "--help", cwd=tmp_path)
+        assert help_text.returncode == 0, help_text.stderr
+        assert "--data-dir" in help_text.stdout and "Traceback" not in help_text.stderr
 
 
 async def test_user_add_generates_a_password_shown_once(workdir: Path, engine: AsyncEngine) -> None:
