@@ -26,6 +26,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,6 +255,18 @@ def _read(path: Path) -> bytes:
         return b""
 
 
+def _replace_retrying(source: str, target: Path, attempts: int = 20) -> None:
+    """``os.replace``, retried for a moment: on Windows it fails while another program
+    (an editor, a virus scanner, a sync client) has the file open."""
+    for _ in range(attempts - 1):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            time.sleep(0.1)  # in a worker thread, never on the event loop
+    os.replace(source, target)
+
+
 def _replace_file(path: Path, data: bytes, expected_sha256: str) -> bool:
     """Atomically put ``data`` at ``path``, unless the file no longer has ``expected_sha256``.
 
@@ -271,7 +284,7 @@ def _replace_file(path: Path, data: bytes, expected_sha256: str) -> bool:
             os.chmod(temporary, path.stat().st_mode & 0o7777)
         if hashlib.sha256(_read(path)).hexdigest() != expected_sha256:
             return False
-        os.replace(temporary, path)
+        _replace_retrying(temporary, path)
         return True
     finally:
         with contextlib.suppress(FileNotFoundError):
