@@ -13,7 +13,8 @@ import re
 from tornado.web import HTTPError
 
 MAX_COMPONENT_LENGTH = 255
-MAX_PATH_LENGTH = 4096
+#: A B-tree index entry holds at most ~2.7 kB; (owner, path) must fit in one.
+MAX_PATH_LENGTH = 2000
 _WINDOWS_DRIVE = re.compile(r"^/?[A-Za-z]:(/|$)")
 _FORBIDDEN_CHARACTERS = {"\x00": "a NUL byte", "\\": "a backslash"}
 

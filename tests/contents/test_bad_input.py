@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tornado.web import HTTPError
 
 from gilhub.contents import PostgresContentsManager
+from gilhub.contents.paths import MAX_PATH_LENGTH
 from gilhub.contents.roles import ensure_user_role, issue_role_password, user_database_url
 from tests.contents.harness import (
     POSTGRES_MANAGER,
@@ -105,6 +106,17 @@ async def test_bad_paths_are_400_and_write_nothing(manager, home, name):
     assert await _status(manager.rename(f"{home}/safe.txt", bad)) == 400
     assert await _status(manager.copy(f"{home}/safe.txt", bad)) == 400
     assert await _names(manager, home) == {"safe.txt"}
+
+
+async def test_the_longest_allowed_path_works(manager, home):
+    deep = home
+    while len(f"{deep}/{'d' * 150}".encode()) <= MAX_PATH_LENGTH - 20:
+        deep = f"{deep}/{'d' * 150}"
+        await manager.save({"type": "directory"}, deep)
+    longest = f"{deep}/" + "f" * (MAX_PATH_LENGTH - len(deep) - 1)
+    await manager.save(_file("deep"), longest)
+    assert await _text(manager, longest) == "deep"
+    assert await _status(manager.save(_file("x"), longest + "x")) == 400
 
 
 async def test_absolute_looking_paths_stay_inside_the_users_tree(manager, home):
