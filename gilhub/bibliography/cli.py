@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from traitlets import List, Unicode
 from traitlets.config import Application
 
-from gilhub import __version__
 from gilhub.bibliography.library import Bibliography
 from gilhub.bibliography.service import LabBibliography
 from gilhub.bibliography.writer import BibInputError, BibWriter
@@ -77,16 +76,17 @@ class BibAddApp(HubCommand):
 
 
 class BibApp(Application):
+    """``gilhub bib``: the parent of ``check`` and ``add`` (alone, it shows its help)."""
+
     name = "bib"
     description = "Check the lab bibliography or merge a .bib file into it."
-    version = __version__
     subcommands = {
-        "check": ("gilhub.bibliography.cli.BibCheckApp", BibCheckApp.description),
-        "add": ("gilhub.bibliography.cli.BibAddApp", BibAddApp.description),
+        name: (f"gilhub.bibliography.cli.{app.__name__}", app.description)
+        for name, app in (("check", BibCheckApp), ("add", BibAddApp))
     }
 
     def start(self) -> None:
         if self.subapp is None:
-            print("gilhub bib: say check or add (see --help)", file=sys.stderr)
+            self.print_help()
             self.exit(1)
-        self.subapp.start()
+        super().start()
