@@ -34,7 +34,8 @@ class APIHandler(BaseHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        message = self.error_message(kwargs.get("exc_info")) or self.error_reason(status_code)
+        status_code, message = self.describe_error(status_code, kwargs.get("exc_info"))
+        message = message or self.error_reason(status_code)
         self.finish(json.dumps({"status": status_code, "message": message}))
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from markupsafe import Markup
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from tornado.log import app_log
 from tornado.web import HTTPError, RequestHandler
@@ -25,6 +26,7 @@ from tornado.web import HTTPError, RequestHandler
 from gilhub import __version__
 from gilhub.auth.sessions import user_for_session
 from gilhub.auth.tokens import user_for_token
+from gilhub.db import DatabaseUnavailable
 from gilhub.users import User, get_user_by_name
 
 if TYPE_CHECKING:
@@ -172,12 +174,22 @@ class BaseHandler(RequestHandler):
         return self.finish(html)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        status_code, message = self.describe_error(status_code, kwargs.get("exc_info"))
         self.render_template(
             "error.html",
             status_code=status_code,
             reason=self.error_reason(status_code),
-            message=self.error_message(kwargs.get("exc_info")),
+            message=message,
         )
+
+    def describe_error(self, status_code: int, exc_info: Any) -> tuple[int, str]:
+        """The status and message to show: an HTTPError's text, 503 when the database is
+        unreachable, never a traceback."""
+        exception = exc_info[1] if exc_info else None
+        if isinstance(exception, OperationalError | DatabaseUnavailable):
+            self.set_status(503)
+            return 503, "The database is not answering; try again in a moment."
+        return status_code, self.error_message(exc_info)
 
     def error_reason(self, status_code: int) -> str:
         try:

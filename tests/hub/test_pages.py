@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
 
-from tests.hub.conftest import USER_PASSWORD, RunningHub
+from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub
 
 HTML_NAME = '<img src=x onerror="alert(1)">'
 
@@ -195,3 +198,24 @@ async def test_pages_cannot_be_framed_by_other_sites_nor_cached(hub: RunningHub)
     assert response.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_database_gone_is_a_503_not_a_traceback(postgres, tmp_path) -> None:
+    name = f"gilhub_gone_{os.getpid()}"
+    conninfo = postgres.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    async with running_hub(postgres.url.set(database=name), tmp_path) as hub:
+        admin = await hub.login(hub.admin_name, hub.admin_password)
+        api = hub.client(headers={"Authorization": f"token {await hub.token_for(hub.admin_name)}"})
+        await api.get("/hub/api/user")  # the token is now remembered
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        page = await admin.get("/hub/admin")
+        assert page.status_code == 503
+        assert "The database is not answering" in page.text
+        assert "Traceback" not in page.text
+        listing = await api.get("/hub/api/users")
+        assert listing.status_code == 503
+        assert listing.json()["message"].startswith("The database is not answering")
+        assert (await hub.client().get("/hub/health")).status_code == 503
