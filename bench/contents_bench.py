@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,9 +132,10 @@ class Samples:
         self.times.setdefault(operation, {}).setdefault(kind, []).append(seconds)
 
 
-async def timed(action: Callable[[], Awaitable[httpx.Response]]) -> float:
+async def timed(request: Awaitable[httpx.Response]) -> float:
+    """Seconds until ``request`` (a coroutine not yet started) has its answer."""
     start = time.perf_counter()
-    response = await action()
+    response = await request
     elapsed = time.perf_counter() - start
     if response.status_code >= 300:
         raise RuntimeError(f"{response.request.method} {response.url}: {response.status_code}")
@@ -176,7 +177,7 @@ class Target:
 
     async def rename_many(self) -> float:
         new_dir = f"{HOME}/many-{time.perf_counter_ns()}"
-        seconds = await timed(lambda: self.api.rename(self.many_dir, new_dir))
+        seconds = await timed(self.api.rename(self.many_dir, new_dir))
         self.many_dir = new_dir
         return seconds
 
@@ -200,22 +201,28 @@ async def measure_upload(target: Target, chunks: list[bytes], samples: Samples) 
 
 
 async def measure_round(
-    target: Target, notebooks: dict[str, tuple[bytes, bytes]], samples: Samples
+    order: list[Target], notebooks: dict[str, tuple[bytes, bytes]], samples: Samples
 ) -> None:
-    """Saves alternate between two versions of each notebook, as real edits would."""
-    kind = target.kind
+    """Every operation on each server in turn, so that both see the same machine load.
+
+    Saves alternate between two versions of each notebook, as real edits would.
+    """
     for name, versions in notebooks.items():
         path = f"{HOME}/{name}"
         repeats = 6 if len(versions[0]) < 5 * MB else 2
         for repeat in range(repeats):
             body = versions[repeat % 2]
-            samples.add(f"get {name}", kind, await timed(lambda path=path: target.get(path)))
-            samples.add(f"save {name}", kind, await timed(lambda p=path, b=body: target.put(p, b)))
+            for target in order:
+                samples.add(f"get {name}", target.kind, await timed(target.get(path)))
+            for target in order:
+                seconds = await timed(target.put(path, body))
+                samples.add(f"save {name}", target.kind, seconds)
     for _ in range(5):
-        samples.add(
-            f"list {MANY_FILES} files", kind, await timed(lambda: target.get(target.many_dir))
-        )
-    samples.add(f"rename dir of {MANY_FILES} files", kind, await target.rename_many())
+        for target in order:
+            seconds = await timed(target.get(target.many_dir))
+            samples.add(f"list {MANY_FILES} files", target.kind, seconds)
+    for target in order:
+        samples.add(f"rename dir of {MANY_FILES} files", target.kind, await target.rename_many())
 
 
 # --------------------------------------------------------------------------- report
@@ -351,8 +358,7 @@ async def run(rounds: int, command: str) -> str:
             }
             await asyncio.gather(*(target.prepare(notebooks) for target in targets))
             for order in alternating(targets, rounds, "notebooks, listing, rename"):
-                for target in order:
-                    await measure_round(target, notebooks, samples)
+                await measure_round(order, notebooks, samples)
             return report(samples, command, rounds, pg_version, load_at_start)
         finally:
             for target in targets:
