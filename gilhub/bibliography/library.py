@@ -167,12 +167,17 @@ def _field_values(entry: model.Entry) -> dict[str, str]:
 def _entry_problems(entry: model.Entry, line: int) -> list[Problem]:
     problems = []
     if not is_valid_key(entry.key):
+        what = (
+            f"the key {entry.key!r} has characters a citation cannot name "
+            "(spaces, braces, commas, quotes…)"
+            if entry.key
+            else "the entry has no key"
+        )
         problems.append(
             Problem(
                 line,
                 "invalid-key",
-                f"the key {entry.key!r} has characters a citation cannot name "
-                "(spaces, braces, commas, quotes…); the entry is listed but cannot be cited",
+                f"{what}; the entry is listed but cannot be cited",
                 key=entry.key,
                 excerpt=_excerpt(entry.raw),
             )
@@ -315,10 +320,6 @@ class Bibliography:
             self._stamp = None
 
 
-def is_known_entry_type(entry_type: str) -> bool:
-    return entry_type.lower() in KNOWN_ENTRY_TYPES
-
-
 __all__ = [
     "BibEntry",
     "Bibliography",
@@ -326,7 +327,6 @@ __all__ = [
     "ParsedLibrary",
     "Problem",
     "decode_bibtex",
-    "is_known_entry_type",
     "is_valid_key",
     "parse_bibliography",
 ]

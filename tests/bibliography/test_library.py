@@ -61,10 +61,19 @@ def test_non_utf8_bytes_are_reported_with_their_line_and_nothing_else_is_lost():
 
 
 def test_keys_with_spaces_or_braces_and_unknown_types_are_listed():
-    library = parse_bibliography(b"@misc{has space, title={x}}\n@gadget{gadget1, title={y}}\n")
-    kinds = sorted(problem.kind for problem in library.problems)
-    assert kinds == ["invalid-key", "unknown-type"]
-    assert "gadget1" in library.entries
+    library = parse_bibliography(
+        b"@misc{has space, title={x}}\n@gadget{gadget1, title={y}}\n"
+        b"@misc{a{b}, title={z}}\n@misc{, title={no key}}\n@misc{fine, title={w}}\n"
+    )
+    problems = [(problem.kind, problem.line) for problem in library.problems]
+    assert problems == [
+        ("invalid-key", 1),
+        ("unknown-type", 2),
+        ("parse-error", 3),
+        ("invalid-key", 4),
+    ]
+    assert "no key" in library.problems[3].message
+    assert {"gadget1", "fine"} <= set(library.entries)
 
 
 def test_twenty_thousand_entries_parse_and_search():
