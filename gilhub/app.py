@@ -68,6 +68,17 @@ OPTIONAL_HANDLER_MODULES = (
     "gilhub.bibliography.handlers",
 )
 
+#: Options every gilhub command takes (subcommands too): where the database is.
+HUB_ALIASES = {
+    "data-dir": "GilHub.data_dir",
+    "db-url": "GilHub.db_url",
+    "config": "GilHub.config_file",
+    "log-level": "Application.log_level",
+}
+HUB_FLAGS = {
+    "debug": ({"Application": {"log_level": 10}}, "Log everything, for debugging."),
+}
+
 #: Other parts' command-line tools, imported only when asked for.
 PART_SUBCOMMANDS = {
     "storage": ("gilhub.contents.cli.StorageApp", "Manage notebook storage."),
@@ -112,16 +123,13 @@ class GilHub(Application):
     """
 
     aliases = {
+        **HUB_ALIASES,
         "ip": "GilHub.ip",
         "port": "GilHub.port",
-        "data-dir": "GilHub.data_dir",
-        "db-url": "GilHub.db_url",
-        "config": "GilHub.config_file",
         "base-url": "GilHub.base_url",
-        "log-level": "Application.log_level",
     }
     flags = {
-        "debug": ({"Application": {"log_level": 10}}, "Log everything, for debugging."),
+        **HUB_FLAGS,
         "generate-config": (
             {"GilHub": {"generate_config": True}},
             f"Write a default {CONFIG_FILE_NAME} with every option commented out.",

@@ -19,7 +19,7 @@ from traitlets import Bool, Unicode
 from traitlets.config import Application
 
 from gilhub import __version__
-from gilhub.app import GilHub
+from gilhub.app import HUB_ALIASES, HUB_FLAGS, GilHub
 from gilhub.auth.passwords import generate_password
 from gilhub.auth.tokens import create_token
 from gilhub.db import DatabaseUnavailable
@@ -34,18 +34,6 @@ from gilhub.users import (
     get_user_by_name,
     list_users,
 )
-
-HUB_ALIASES = {
-    "data-dir": "GilHub.data_dir",
-    "db-url": "GilHub.db_url",
-    "config": "GilHub.config_file",
-    "log-level": "Application.log_level",
-}
-
-
-HUB_FLAGS = {
-    "debug": ({"Application": {"log_level": 10}}, "Log everything, for debugging."),
-}
 
 
 class CommandFailed(Exception):
