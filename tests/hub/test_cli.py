@@ -231,3 +231,25 @@ async def test_a_url_that_is_not_postgresql_is_one_clear_line(tmp_path: Path) ->
     (tmp_path / "gilhub_config.py").write_text("c.GilHub.db_url = 'mysql://x@y/z'\n")
     result = await gilhub("user", "list", cwd=tmp_path)
     assert_clean_failure(result, "db_url is not a PostgreSQL URL")
+
+
+async def test_zero_configuration_start_uses_the_embedded_database(tmp_path: Path) -> None:
+    """No config, no --db-url: PostgreSQL from the wheel in the data directory, stopped
+    again when the hub exits."""
+    stdout, stderr = await run_hub_until_listening(tmp_path)
+    assert "Starting the embedded PostgreSQL" in stderr
+    assert "administrator account 'admin'" in stdout
+    pgdata = tmp_path / "data" / "postgres"
+    assert (pgdata / "PG_VERSION").is_file()
+    assert not (pgdata / "postmaster.pid").exists()  # the cluster was stopped with the hub
+
+
+async def test_config_file_in_the_data_directory_is_read(
+    database_url: URL, workdir: Path, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    write_config(data_dir, database_url)
+    await gilhub("user", "add", "ivan", cwd=workdir)
+    listing = await gilhub("user", "list", f"--data-dir={data_dir}", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert "ivan" in listing.stdout
