@@ -1,0 +1,120 @@
+"""The shared repository in a real browser (issue 4's scenario).
+
+Alice pushes a notebook from JupyterLab (file browser context menu). Bob finds it by a
+word in one of its cells, pulls it, changes it and pushes (through the hub's pages, over
+real HTTP). Alice changes her copy in JupyterLab and pushes again: the stale push is
+refused as a conflict, and the merge view shows both changes; she pushes the merge.
+
+Real hub (tests/hub/conftest.py) with a real JupyterLab user server and gilhub's prebuilt
+extension; Debian's chromium through Playwright.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+
+from gilhub.contents import query as contents
+from gilhub.repository.notebooks import parse_notebook, serialize_notebook
+from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
+from tests.hub.conftest import RunningHub
+from tests.hub.conftest import hub as hub  # the fixture, for this module
+from tests.repository.helpers import notebook_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+NOTEBOOK = "shared-fit.ipynb"
+WORD = "zeppelinium"
+
+
+async def run_command(page: Page, label: str) -> None:
+    await page.keyboard.press("Control+Shift+C")
+    await page.locator(".lm-CommandPalette-input").fill(label)
+    await page.locator(".lm-CommandPalette-item", has_text=label).first.click()
+
+
+async def bob_finds_pulls_changes_and_pushes(hub: RunningHub, bob) -> None:
+    """Bob's part, through the hub's own pages as his browser would use them."""
+    web = await hub.login(bob.name, PASSWORD)
+    found = await web.get("/hub/repo/search", params={"q": WORD})
+    assert f'href="/hub/repo/entry/{NOTEBOOK}"' in found.text
+    xsrf = {"_xsrf": hub.xsrf_token(web)}
+    pulled = await web.post("/hub/repo/pull", data={"path": NOTEBOOK, **xsrf})
+    assert pulled.status_code == 200 and "Open in JupyterLab" in pulled.text
+    async with hub.app.db.begin() as conn:
+        record = await contents.read_file(conn, bob.db_role, NOTEBOOK)
+        notebook = parse_notebook(record.content)
+        notebook.cells[1].source = "a = 2  # bob"
+        await contents.write_file(conn, bob.db_role, NOTEBOOK, serialize_notebook(notebook))
+    pushed = await web.post(
+        "/hub/repo/push", data={"source": NOTEBOOK, "message": "bob's change", **xsrf}
+    )
+    assert pushed.status_code == 302, pushed.text
+
+
+async def push_from_file_browser(page: Page) -> None:
+    item = page.locator(f'.jp-DirListing-item[title^="Name: {NOTEBOOK}"]')
+    await item.click(button="right", timeout=SLOW)
+    await page.locator(".lm-Menu-item", has_text="Push to Repository").click()
+    dialog = page.locator(".jp-Dialog")
+    await dialog.locator("input[name=message]").fill("alice's first version")
+    await dialog.get_by_role("button", name="Push").click()
+
+
+async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: BrowserContext):
+    alice = await hub.add_user(hub.unique_name("alice"), PASSWORD)
+    bob = await hub.add_user(hub.unique_name("bob"), PASSWORD)
+    first = notebook_bytes("a = 1", "b = 1", markdown=f"The {WORD} calibration")
+    async with hub.app.db.begin() as conn:
+        await contents.write_file(conn, alice.db_role, NOTEBOOK, first)
+    page = await browser.new_page()
+    try:
+        await log_in(page, hub, alice.name)
+        await start_and_watch(page, alice.name)
+
+        await push_from_file_browser(page)
+        done = page.locator(".jp-Dialog")
+        await expect(done).to_contain_text(f"Pushed {NOTEBOOK} version 1", timeout=SLOW)
+        await done.get_by_role("button", name="Ok").click()
+
+        await bob_finds_pulls_changes_and_pushes(hub, bob)
+
+        await page.locator(f'.jp-DirListing-item[title^="Name: {NOTEBOOK}"]').dblclick()
+        await (
+            page.locator(".jp-Dialog")
+            .get_by_role("button", name="No Kernel", exact=True)
+            .click(timeout=SLOW)
+        )
+        notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+        editor = notebook.locator(".jp-Cell").nth(2).locator(".cm-content")
+        await editor.click(timeout=SLOW)
+        await page.keyboard.press("Control+a")
+        await page.keyboard.insert_text("b = 3  # alice")
+        await page.keyboard.press("Control+s")
+        await expect(page.locator(".lm-TabBar-tab.jp-mod-dirty")).to_have_count(0)
+
+        await run_command(page, "Push to Repository")
+        await page.locator(".jp-Dialog").get_by_role("button", name="Push").click()
+        conflict = page.locator(".jp-Dialog")
+        await expect(conflict).to_contain_text("has moved on", timeout=SLOW)
+        await expect(conflict).to_contain_text(bob.name)
+        await expect(conflict).to_contain_text("merge cleanly")
+
+        async with browser.expect_page() as new_tab:
+            await conflict.get_by_role("button", name="Show both changes").click()
+        merge_view = await new_tab.value
+        await expect(merge_view).to_have_url(re.compile(r"/hub/repo/conflict\?"))
+        both = merge_view.locator(".merge-view")
+        await expect(both).to_contain_text("a = 2  # bob")
+        await expect(both).to_contain_text("b = 3  # alice")
+        await merge_view.get_by_role("button", name="Push the merge").click()
+        await expect(merge_view.locator("table.history")).to_contain_text("merge")
+        history = await merge_view.locator("table.history tbody tr").all_inner_texts()
+        assert [row.split()[0] for row in history] == ["3", "2", "1"]
+    finally:
+        async with hub.client(
+            headers={"Authorization": f"token {await hub.token_for(alice.name)}"}
+        ) as api:
+            await api.delete(f"/hub/api/users/{alice.name}/server")
