@@ -1,6 +1,6 @@
 """The hub's own pages under ``/hub/``; :data:`handlers` is what the app serves."""
 
-from gilhub.handlers import admin, login, pages
+from gilhub.handlers import admin, login, pages, tokens
 
 handlers: list[tuple] = [
     (r"/?", pages.RootHandler),
@@ -9,6 +9,8 @@ handlers: list[tuple] = [
     (r"/hub/login", login.LoginHandler),
     (r"/hub/logout", login.LogoutHandler),
     (r"/hub/change-password", login.ChangePasswordHandler),
+    (r"/hub/token", tokens.TokenPageHandler),
+    (r"/hub/token/([0-9]+)/revoke", tokens.TokenRevokeHandler),
     (r"/hub/spawn/([^/]+)", pages.SpawnHandler),
     (r"/hub/spawn-pending/([^/]+)", pages.SpawnPendingHandler),
     (r"/hub/stop/([^/]+)", pages.StopHandler),

@@ -219,3 +219,25 @@ async def test_database_gone_is_a_503_not_a_traceback(postgres, tmp_path) -> Non
         assert listing.status_code == 503
         assert listing.json()["message"].startswith("The database is not answering")
         assert (await hub.client().get("/hub/health")).status_code == 503
+
+
+async def test_token_page_creates_a_token_shown_once_and_revokes_it(hub: RunningHub) -> None:
+    name, client = await logged_in_user(hub)
+    page = await client.post(
+        "/hub/token", data=form(hub, client, note="<i>culler</i>", expires_in_days="7")
+    )
+    assert page.status_code == 200
+    token = re.search(r'<p class="secret" id="new-token">([^<]+)</p>', page.text).group(1)
+    assert "&lt;i&gt;culler&lt;/i&gt;" in page.text
+    api = hub.client(headers={"Authorization": f"token {token}"})
+    assert (await api.get("/hub/api/user")).json()["name"] == name
+    listing = await client.get("/hub/token")
+    assert token not in listing.text
+    token_id = re.search(r'data-token-id="(\d+)"', listing.text).group(1)
+    revoked = await client.post(f"/hub/token/{token_id}/revoke", data=form(hub, client))
+    assert "Token revoked." in revoked.text
+    assert (await api.get("/hub/api/user")).status_code == 403
+    other, _ = await logged_in_user(hub)
+    assert (
+        await client.post(f"/hub/token/{token_id}/revoke", data=form(hub, client))
+    ).status_code == 404

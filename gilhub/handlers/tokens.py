@@ -1,0 +1,50 @@
+"""``/hub/token``: people create and revoke their own API tokens (shown once)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tornado.web import HTTPError
+
+from gilhub.auth.tokens import create_token, delete_token, list_tokens
+from gilhub.handlers.base import BaseHandler, login_required
+
+#: Lifetimes offered on the page, in days (0: never expires).
+LIFETIMES = {"0": None, "1": 1, "7": 7, "30": 30, "365": 365}
+
+
+class TokenPageHandler(BaseHandler):
+    async def render_tokens(self, *, new_token: str = "", notice: str = "") -> None:
+        user = self.current_user
+        assert user is not None
+        async with self.hub.db.connect() as conn:
+            tokens = await list_tokens(conn, user.id)
+        self.render_template("token.html", tokens=tokens, new_token=new_token, notice=notice)
+
+    @login_required
+    async def get(self) -> None:
+        await self.render_tokens()
+
+    @login_required
+    async def post(self) -> None:
+        user = self.current_user
+        assert user is not None
+        note = self.get_body_argument("note", "").strip()[:200] or "Created on the token page"
+        lifetime = LIFETIMES.get(self.get_body_argument("expires_in_days", "0"))
+        async with self.hub.db.begin() as conn:
+            new = await create_token(
+                conn, user.id, note, timedelta(days=lifetime) if lifetime else None
+            )
+        await self.render_tokens(new_token=new.token)
+
+
+class TokenRevokeHandler(TokenPageHandler):
+    @login_required
+    async def post(self, token_id: str) -> None:
+        user = self.current_user
+        assert user is not None
+        async with self.hub.db.begin() as conn:
+            if not await delete_token(conn, user.id, int(token_id)):
+                raise HTTPError(404, "No such token.")
+        self.hub.auth_cache.forget_user(user.id)
+        await self.render_tokens(notice="Token revoked.")
