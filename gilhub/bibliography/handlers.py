@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -180,7 +181,7 @@ class BibDownloadHandler(BibMixin, BaseHandler):
         if not keys and not filtered:
             name = self.service.bibliography.path.name
             self.set_header("Content-Disposition", f'attachment; filename="{name}"')
-            await self.finish(library.text)
+            await self.finish(await asyncio.to_thread(self.service.bibliography.read_bytes))
             return
         if keys:
             missing = [key for key in keys if key not in library]

@@ -89,6 +89,15 @@ class Problem:
     excerpt: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class StringMacro:
+    """An ``@string`` definition."""
+
+    name: str
+    value: str
+    raw: str
+
+
 @dataclass(slots=True)
 class ParsedLibrary:
     sha256: str
@@ -96,6 +105,8 @@ class ParsedLibrary:
     problems: list[Problem]
     #: the decoded text of the file (undecodable bytes replaced)
     text: str
+    #: ``@string`` macros by lower-case name (BibTeX ignores their case)
+    strings: dict[str, StringMacro] = field(default_factory=dict)
     _index: SearchIndex | None = field(default=None, repr=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -244,8 +255,11 @@ def parse_bibliography(data: bytes) -> ParsedLibrary:
         warnings.simplefilter("ignore")
         library = bibtexparser.parse_string(text)
     entries: dict[str, BibEntry] = {}
+    strings: dict[str, StringMacro] = {}
     for block in library.blocks:
-        if isinstance(block, model.Entry):
+        if isinstance(block, model.String):
+            strings.setdefault(block.key.lower(), StringMacro(block.key, block.value, block.raw))
+        elif isinstance(block, model.Entry):
             line = block.start_line + 1
             problems.extend(_entry_problems(block, line))
             entries[block.key] = BibEntry(
@@ -260,7 +274,11 @@ def parse_bibliography(data: bytes) -> ParsedLibrary:
     entries = _with_crossrefs(entries, problems)
     problems.sort(key=lambda problem: problem.line)
     return ParsedLibrary(
-        sha256=hashlib.sha256(data).hexdigest(), entries=entries, problems=problems, text=text
+        sha256=hashlib.sha256(data).hexdigest(),
+        entries=entries,
+        problems=problems,
+        text=text,
+        strings=strings,
     )
 
 
@@ -314,6 +332,13 @@ class Bibliography:
             self._stamp = stamp
             return self._parsed
 
+    def read_bytes(self) -> bytes:
+        """The file's bytes as they are (empty when it does not exist yet); blocking."""
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return b""
+
     def forget(self) -> None:
         """Drop the stamp so the next use re-checks the content (after our own writes)."""
         with self._parse_lock:
@@ -326,6 +351,7 @@ __all__ = [
     "KEY_PATTERN",
     "ParsedLibrary",
     "Problem",
+    "StringMacro",
     "decode_bibtex",
     "is_valid_key",
     "parse_bibliography",

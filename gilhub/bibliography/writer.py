@@ -41,6 +41,7 @@ from gilhub.bibliography.library import (
     BibEntry,
     Bibliography,
     ParsedLibrary,
+    StringMacro,
     is_valid_key,
     parse_bibliography,
 )
@@ -198,11 +199,34 @@ class _Plan:
     result: MergeResult
     appended: list[BibEntry]
     replacements: list[tuple[BibEntry, BibEntry]]
+    #: ``@string`` macros the new entries bring that the file lacks
+    strings: list[StringMacro] = field(default_factory=list)
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.appended or self.replacements)
+
+
+def _new_strings(current: ParsedLibrary, new: ParsedLibrary) -> list[StringMacro]:
+    """The input's ``@string`` macros to add; one the file defines otherwise is an error."""
+    added = []
+    for name, macro in new.strings.items():
+        existing = current.strings.get(name)
+        if existing is None:
+            added.append(macro)
+        elif existing.value != macro.value:
+            raise BibInputError(
+                [
+                    f"@string {macro.name} is {existing.value!r} in the bibliography but "
+                    f"{macro.value!r} here: rename it or use the file's value"
+                ]
+            )
+    return added
 
 
 def _plan(current: ParsedLibrary, new: ParsedLibrary, replace: frozenset[str]) -> _Plan:
     by_folded_key = {key.casefold(): entry for key, entry in current.entries.items()}
-    plan = _Plan(MergeResult(), [], [])
+    plan = _Plan(MergeResult(), [], [], _new_strings(current, new))
     for entry in new.entries.values():
         existing = by_folded_key.get(entry.key.casefold())
         if existing is None:
@@ -240,19 +264,12 @@ def _apply(data: bytes, current: ParsedLibrary, plan: _Plan) -> bytes:
                 raise BibInputError([f"{existing.key}: could not find its text in the file"])
             content = content[:start] + new.raw.strip() + content[start + len(existing.raw) :]
         data = (b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b"") + content.encode()
-    if plan.appended:
+    blocks = [macro.raw for macro in plan.strings] + [entry.raw for entry in plan.appended]
+    if blocks:
         if data and not data.endswith(b"\n"):
             data += b"\n"
-        added = "".join(f"\n{entry.raw.strip()}\n" for entry in plan.appended)
-        data += added.encode("utf-8")
+        data += "".join(f"\n{block.strip()}\n" for block in blocks).encode("utf-8")
     return data
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return b""
 
 
 def _replace_retrying(source: str, target: Path, attempts: int = 20) -> None:
@@ -282,7 +299,7 @@ def _replace_file(path: Path, data: bytes, expected_sha256: str) -> bool:
             os.fsync(stream.fileno())
         with contextlib.suppress(FileNotFoundError):
             os.chmod(temporary, path.stat().st_mode & 0o7777)
-        if hashlib.sha256(_read(path)).hexdigest() != expected_sha256:
+        if hashlib.sha256(Bibliography(path).read_bytes()).hexdigest() != expected_sha256:
             return False
         _replace_retrying(temporary, path)
         return True
@@ -342,13 +359,13 @@ class BibWriter:
         self, new: ParsedLibrary, replace: frozenset[str]
     ) -> tuple[_Plan, str] | None:
         """One read-plan-write round; None when the file changed before it could be replaced."""
-        data = await asyncio.to_thread(_read, self.path)
+        data = await asyncio.to_thread(self.bibliography.read_bytes)
         sha256 = hashlib.sha256(data).hexdigest()
         current = await self.bibliography.library()
         if current.sha256 != sha256:
             current = await asyncio.to_thread(parse_bibliography, data)
         plan = _plan(current, new, replace)
-        if not plan.appended and not plan.replacements:
+        if not plan.writes:
             return plan, sha256
         updated = _apply(data, current, plan)
         if not await self.write_file(updated, sha256):

@@ -228,3 +228,20 @@ async def test_a_missing_file_is_created_by_the_first_add(tmp_path):
     path = tmp_path / "new.bib"
     await writer_for(path).merge(NEW_ENTRY, None)
     assert list(parse_bibliography(path.read_bytes()).entries) == ["bohr1913constitution"]
+
+
+async def test_string_macros_the_new_entries_use_come_along(bib_copy):
+    writer = writer_for(bib_copy)
+    await writer.merge(
+        '@string{natphys = "Nature Physics"}\n@string{prl = "Physical Review Letters"}\n'
+        "@article{macro2024, title={T}, journal=natphys, year={2024}}",
+        None,
+    )
+    content = bib_copy.read_text(encoding="utf-8")
+    assert content.count("@string{natphys") == 1 and content.count("@string{prl") == 1
+    library = parse_bibliography(bib_copy.read_bytes())
+    assert library.entries["macro2024"].fields["journal"] == "Nature Physics"
+    with pytest.raises(BibInputError, match="@string prl"):
+        await writer.merge(
+            '@string{prl = "Pretty Random Letters"}\n@misc{other2024, journal=prl}', None
+        )
