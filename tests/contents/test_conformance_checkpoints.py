@@ -107,7 +107,7 @@ async def test_number_of_checkpoints_kept(contents_api: ContentsClient):
 async def test_checkpoint_of_missing_file(contents_api: ContentsClient):
     """Differs in the code only: gilhub says 404, the file manager fails with a 500."""
     api = contents_api
-    status(await api.create_checkpoint(api.at("missing.txt")), 500 if api.kind == "file" else 404)
+    status(await api.create_checkpoint(api.at("missing.txt")), api.per_kind(file=500, postgres=404))
     assert status(await api.list_checkpoints(api.at("missing.txt")), 200).json() == []
 
 
@@ -117,5 +117,5 @@ async def test_restore_unknown_checkpoint(contents_api: ContentsClient):
     api = contents_api
     status(await api.save_text(api.at("a.txt"), "as it was"), 201)
     response = await api.restore_checkpoint(api.at("a.txt"), "no-such-checkpoint")
-    status(response, 500 if api.kind == "file" else 404)
+    status(response, api.per_kind(file=500, postgres=404))
     assert (await api.model(api.at("a.txt")))["content"] == "as it was"

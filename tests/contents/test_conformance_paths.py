@@ -88,7 +88,7 @@ async def test_allow_hidden_can_change_hidden(with_hidden):
 def bad_path_code(api: ContentsClient, file_manager_code: int) -> int:
     """gilhub refuses every bad path with 400 before any query; the file manager
     answers 404 (outside root, invalid path) or fails with a 500 (name too long)."""
-    return file_manager_code if api.kind == "file" else 400
+    return api.per_kind(file=file_manager_code, postgres=400)
 
 
 BAD_PATHS = [
@@ -143,9 +143,6 @@ async def test_windows_drive_path(contents_api: ContentsClient):
     on every platform. The file manager answers 404 on Windows; elsewhere ``C:`` is an
     ordinary, missing directory and its save fails with a 500. Nothing is written."""
     api = contents_api
-    if api.kind == "postgres":
-        expected = 400
-    else:
-        expected = 404 if sys.platform == "win32" else 500
+    expected = api.per_kind(file=404 if sys.platform == "win32" else 500, postgres=400)
     status(await api.save_text("C:/drive.txt", "x"), expected)
     assert "C:" not in listing_names(await api.model(""))

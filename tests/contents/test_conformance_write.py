@@ -313,7 +313,7 @@ async def test_save_invalid_notebook_keeps_old_version(contents_api: ContentsCli
     path = api.at("n.ipynb")
     good = new_notebook(cells=[new_markdown_cell("kept")])
     status(await api.save_notebook(path, good), 201)
-    expected = 500 if api.kind == "file" else 400
+    expected = api.per_kind(file=500, postgres=400)
     status(
         await api.save(path, {"type": "notebook", "format": "json", "content": content}), expected
     )
@@ -342,7 +342,7 @@ async def test_save_into_missing_directory(contents_api: ContentsClient):
     fails with a 500 from the operating system. Neither creates the directory."""
     api = contents_api
     response = await api.save_text(api.at("no", "such", "x.txt"), "x")
-    status(response, 500 if api.kind == "file" else 404)
+    status(response, api.per_kind(file=500, postgres=404))
     status(await api.get(api.at("no")), 404)
 
 
@@ -367,3 +367,68 @@ async def test_directory_last_modified_follows_its_entries(
         assert (await change).status_code < 300
         stamps.append(timestamp((await api.model(directory, content=0))["last_modified"]))
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), stamps
+
+
+async def test_move_into_another_directory(contents_api: ContentsClient):
+    """JupyterLab's drag and drop: a PATCH whose new path is in another directory."""
+    api = contents_api
+    status(await api.mkdir(api.at("target")), 201)
+    status(await api.mkdir(api.at("d")), 201)
+    status(await api.save_text(api.at("d", "x.txt"), "x"), 201)
+    status(await api.save_text(api.at("a.txt"), "a"), 201)
+    status(await api.rename(api.at("a.txt"), api.at("target", "a.txt")), 200)
+    status(await api.rename(api.at("d"), api.at("target", "d")), 200)
+    assert listing_names(await api.model(api.home)) == {"target"}
+    assert listing_names(await api.model(api.at("target"))) == {"a.txt", "d"}
+    assert (await api.model(api.at("target", "d", "x.txt")))["content"] == "x"
+
+
+async def test_move_into_missing_directory_is_404(contents_api: ContentsClient):
+    api = contents_api
+    status(await api.save_text(api.at("a.txt"), "a"), 201)
+    status(await api.rename(api.at("a.txt"), api.at("missing", "a.txt")), 404)
+    assert listing_names(await api.model(api.home)) == {"a.txt"}
+
+
+async def test_copy_to_a_full_path(contents_api: ContentsClient):
+    """POST to a path that does not exist copies the file under that very name."""
+    api = contents_api
+    status(await api.save_text(api.at("a.txt"), "a"), 201)
+    created(await api.copy(api.at("a.txt"), api.at("b.txt")), path=api.at("b.txt"), type_="file")
+    assert (await api.model(api.at("b.txt")))["content"] == "a"
+
+
+async def test_save_a_directory_over_a_file_is_400(contents_api: ContentsClient):
+    api = contents_api
+    status(await api.save_text(api.at("a.txt"), "a"), 201)
+    status(await api.mkdir(api.at("a.txt")), 400)
+    assert (await api.model(api.at("a.txt")))["content"] == "a"
+
+
+async def test_save_a_file_over_a_directory(contents_api: ContentsClient):
+    """Differs in the code only: gilhub says 400 (it is a directory), the file manager
+    fails with a 500 from the operating system. The directory stays."""
+    api = contents_api
+    status(await api.mkdir(api.at("d")), 201)
+    status(await api.save_text(api.at("d", "keep.txt"), "keep"), 201)
+    status(await api.save_text(api.at("d"), "x"), api.per_kind(file=500, postgres=400))
+    assert listing_names(await api.model(api.at("d"))) == {"keep.txt"}
+
+
+async def test_move_a_directory_into_itself(contents_api: ContentsClient):
+    """Differs in the code only: gilhub says 400, the file manager fails with a 500."""
+    api = contents_api
+    status(await api.mkdir(api.at("d")), 201)
+    status(
+        await api.rename(api.at("d"), api.at("d", "inner")), api.per_kind(file=500, postgres=400)
+    )
+    assert listing_names(await api.model(api.at("d"))) == set()
+
+
+async def test_root_cannot_be_renamed_or_deleted(contents_api: ContentsClient):
+    """Deleting the root is 400 on both; renaming it is 400 for gilhub, 500 for the file
+    manager (which tries and fails to move the root into itself)."""
+    api = contents_api
+    status(await api.rename("", api.at("root-moved")), api.per_kind(file=500, postgres=400))
+    status(await api.delete(""), 400)
+    assert api.home in listing_names(await api.model(""))
