@@ -120,3 +120,27 @@ async def test_size_limit(contents_api: ContentsClient, variant_api, how: str):
     else:
         assert codes[-1] == 413, codes
         assert decoded(await api.model(path)) == old
+
+
+async def test_interleaved_chunked_uploads(contents_api: ContentsClient):
+    """JupyterLab uploads several files at once: their chunks arrive interleaved."""
+    api = contents_api
+    files = {api.at(f"{name}.bin"): os.urandom(3 * CHUNK_SIZE + 7) for name in "ab"}
+    for number in (1, 2, 3, -1):
+        for path, data in files.items():
+            start = (number - 1 if number > 0 else 3) * CHUNK_SIZE
+            response = await api.send_chunk(path, data[start : start + CHUNK_SIZE], number)
+            assert response.status_code in (200, 201), response.text
+    for path, data in files.items():
+        assert decoded(await api.model(path)) == data
+
+
+async def test_upload_again_after_a_refused_chunk(contents_api: ContentsClient):
+    """After an upload went wrong, starting over from chunk 1 gives the new file."""
+    api = contents_api
+    path = api.at("retry.bin")
+    status(await api.send_chunk(path, b"A" * 100, 1), 201)
+    await api.send_chunk(path, b"C" * 100, 3)  # refused by gilhub, appended by the file manager
+    data = os.urandom(2 * CHUNK_SIZE + 3)
+    assert_all_succeeded(await api.upload_chunked(path, data))
+    assert decoded(await api.model(path)) == data
