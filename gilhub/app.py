@@ -187,6 +187,12 @@ class GilHub(Application):
         help="""Largest request body (bytes) the hub's own pages and API accept; those bodies
         are held in memory. Requests proxied to user servers are streamed and not limited.""",
     )
+    landing_path = Unicode(
+        "lab",
+        config=True,
+        help="""Where people land on their server: a path under /user/NAME/
+        ("lab" for JupyterLab, "tree" for Notebook 7, "" for the server's root).""",
+    )
     admin_access = Bool(
         False, config=True, help="Let administrators use other users' servers through the proxy."
     )

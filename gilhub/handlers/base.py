@@ -165,6 +165,7 @@ class BaseHandler(RequestHandler):
             "base_url": self.hub.base_url,
             "static_url": self.static_url,
             "nav_links": self.hub.nav_links,
+            "landing_path": self.hub.landing_path,
             "version": __version__,
         }
 

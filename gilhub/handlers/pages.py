@@ -24,16 +24,20 @@ class HomeHandler(BaseHandler):
 
 
 class ServerPageHandler(BaseHandler):
-    """Pages about one user's server, reachable by that user and by admins."""
+    """Pages about one user's server, reachable by that user and by admins.
 
-    def next_url(self, default: str) -> str:
-        return safe_next(self.get_argument("next", None), default)
+    ``next=`` says where to go once the server runs; by default its landing page.
+    """
 
-    def next_query(self, default: str) -> str:
-        return urlencode({"next": self.next_url(default)})
+    def next_url(self, name: str) -> str:
+        landing = self.hub.servers.status(name).url + self.hub.landing_path
+        return safe_next(self.get_argument("next", None), landing)
 
-    def pending_url(self, name: str, default_next: str) -> str:
-        return f"{self.hub.hub_prefix}spawn-pending/{name}?{self.next_query(default_next)}"
+    def next_query(self, name: str) -> str:
+        return urlencode({"next": self.next_url(name)})
+
+    def pending_url(self, name: str) -> str:
+        return f"{self.hub.hub_prefix}spawn-pending/{name}?{self.next_query(name)}"
 
 
 class SpawnHandler(ServerPageHandler):
@@ -44,19 +48,19 @@ class SpawnHandler(ServerPageHandler):
         user = await self.permitted_user(name)
         status = self.hub.servers.status(user.name)
         if status.state == "running":
-            self.redirect(self.next_url(status.url))
+            self.redirect(self.next_url(user.name))
         elif status.state == "starting":
-            self.redirect(self.pending_url(user.name, status.url))
+            self.redirect(self.pending_url(user.name))
         else:
             self.render_template(
-                "spawn.html", owner=user, server=status, next_query=self.next_query(status.url)
+                "spawn.html", owner=user, server=status, next_query=self.next_query(user.name)
             )
 
     @login_required
     async def post(self, name: str) -> None:
         user = await self.permitted_user(name)
         await self.hub.servers.start(user)
-        self.redirect(self.pending_url(user.name, self.hub.servers.status(user.name).url))
+        self.redirect(self.pending_url(user.name))
 
 
 class SpawnPendingHandler(ServerPageHandler):
@@ -66,15 +70,14 @@ class SpawnPendingHandler(ServerPageHandler):
     async def get(self, name: str) -> None:
         user = await self.permitted_user(name)
         status = self.hub.servers.status(user.name)
-        next_url = self.next_url(status.url)
         if status.state == "running":
-            self.redirect(next_url)
+            self.redirect(self.next_url(user.name))
         elif status.state == "starting":
             self.render_template(
                 "spawn_pending.html",
                 owner=user,
                 server=status,
-                next_url=next_url,
+                next_url=self.next_url(user.name),
                 progress_url=f"{self.hub.hub_prefix}api/users/{user.name}/server/progress",
             )
         elif status.error:
@@ -83,10 +86,10 @@ class SpawnPendingHandler(ServerPageHandler):
                 "spawn_failed.html",
                 owner=user,
                 server=status,
-                next_query=self.next_query(status.url),
+                next_query=self.next_query(user.name),
             )
         else:
-            self.redirect(f"{self.hub.hub_prefix}spawn/{user.name}?{self.next_query(status.url)}")
+            self.redirect(f"{self.hub.hub_prefix}spawn/{user.name}?{self.next_query(user.name)}")
 
 
 class StopHandler(ServerPageHandler):
@@ -94,7 +97,7 @@ class StopHandler(ServerPageHandler):
     async def post(self, name: str) -> None:
         user = await self.permitted_user(name)
         await self.hub.servers.stop(user)
-        self.redirect(self.next_url(self.hub.hub_prefix + "home"))
+        self.redirect(safe_next(self.get_argument("next", None), self.hub.hub_prefix + "home"))
 
 
 class UserRedirectHandler(BaseHandler):

@@ -158,9 +158,9 @@ async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
         while hub.app.servers.status(name).state != "running":
             await asyncio.sleep(0.1)
     ready = await client.get(started.headers["Location"])
-    assert ready.status_code == 302 and ready.headers["Location"] == f"/user/{name}/"
+    assert ready.status_code == 302 and ready.headers["Location"] == f"/user/{name}/lab"
     home = await client.get("/hub/home")
-    assert "state-running" in home.text and f'href="/user/{name}/"' in home.text
+    assert "state-running" in home.text and f'href="/user/{name}/lab"' in home.text
     stopped = await client.post(f"/hub/stop/{name}", data=form(hub, client))
     assert stopped.status_code == 302
     async with asyncio.timeout(60):
