@@ -26,3 +26,16 @@ CREATE TABLE bibliography.changes (
 );
 CREATE INDEX bibliography_changes_key ON bibliography.changes (entry_key, at DESC);
 CREATE INDEX bibliography_changes_user ON bibliography.changes (user_id, at DESC);
+
+-- Parsed versions of the file (see gilhub/bibliography/cache.py), found by the sha256 of its
+-- bytes, so that a restarted hub does not parse an unchanged file again. Derived data only:
+-- deleting rows is always safe.
+CREATE TABLE bibliography.parsed (
+    file_sha256 text NOT NULL,
+    -- the parser that produced the payload; another parser's rows are ignored
+    parser      text NOT NULL,
+    -- compressed JSON: entries, problems, @string macros
+    payload     bytea NOT NULL,
+    created     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (file_sha256, parser)
+);

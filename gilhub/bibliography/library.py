@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import bibtexparser
 from bibtexparser import model
@@ -293,44 +293,87 @@ def _stamp(path: Path) -> _Stamp | None:
     return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
-class Bibliography:
-    """One BibTeX file and its parsed form, re-parsed only when its content changes."""
+class ParseCache(Protocol):
+    """Somewhere parsed versions outlive the process (see :mod:`.cache`)."""
 
-    def __init__(self, path: Path | str) -> None:
+    async def load(self, sha256: str, data: bytes) -> ParsedLibrary | None: ...
+
+    async def store(self, parsed: ParsedLibrary) -> None: ...
+
+
+class Bibliography:
+    """One BibTeX file and its parsed form, re-parsed only when its content changes.
+
+    With a ``cache`` (the hub's PostgreSQL), a version parsed once is not parsed again
+    after a restart either.
+    """
+
+    def __init__(self, path: Path | str, cache: ParseCache | None = None) -> None:
         self.path = Path(path)
+        self.cache = cache
         self._parsed: ParsedLibrary | None = None
         self._stamp: _Stamp | None = None
         self._parse_lock = threading.Lock()
+        self._load_lock = asyncio.Lock()
         #: how many times the file was really parsed (the cache's witness)
         self.parse_count = 0
 
+    def _fresh(self, stamp: _Stamp | None) -> ParsedLibrary | None:
+        return self._parsed if self._parsed is not None and stamp == self._stamp else None
+
     async def library(self) -> ParsedLibrary:
-        """The current parsed library; stat in a thread, parse in a thread when changed."""
+        """The current parsed library: a stat when nothing changed; otherwise the file is read,
+        and parsed (in a thread) unless this content was parsed before."""
         stamp = _stamp(self.path)  # one stat: cheap enough to do on the loop
-        if self._parsed is not None and stamp == self._stamp:
-            return self._parsed
-        return await asyncio.to_thread(self.library_sync)
+        fresh = self._fresh(stamp)
+        if fresh is not None:
+            return fresh
+        async with self._load_lock:
+            stamp = _stamp(self.path)
+            fresh = self._fresh(stamp)
+            if fresh is not None:  # loaded meanwhile by whoever held the lock
+                return fresh
+            data = await asyncio.to_thread(self.read_bytes)
+            known = self._unchanged(data, stamp)
+            if known is not None:
+                return known
+            parsed = await self.cache.load(_sha256(data), data) if self.cache else None
+            if parsed is None:
+                parsed = await asyncio.to_thread(self._parse, data)
+                if self.cache:
+                    await self.cache.store(parsed)
+            return self._adopt(parsed, stamp)
 
     def library_sync(self) -> ParsedLibrary:
-        """Blocking form of :meth:`library`, for nbconvert and command lines."""
+        """Blocking form of :meth:`library` (without the cache), for nbconvert and command
+        lines."""
         with self._parse_lock:
             stamp = _stamp(self.path)
-            if self._parsed is not None and stamp == self._stamp:
-                return self._parsed
-            if stamp is None:
-                self._parsed = empty_library(
-                    Problem(
-                        0, "missing", f"the bibliography file {self.path.name} does not exist yet"
-                    )
-                )
-            else:
-                data = self.path.read_bytes()
-                if self._parsed is None or hashlib.sha256(data).hexdigest() != self._parsed.sha256:
-                    self._parsed = parse_bibliography(data)
-                    self._parsed.index  # noqa: B018 - build the index while still off the loop
-                    self.parse_count += 1
-            self._stamp = stamp
-            return self._parsed
+            fresh = self._fresh(stamp)
+            if fresh is not None:
+                return fresh
+            data = self.read_bytes()
+            known = self._unchanged(data, stamp)
+            return known if known is not None else self._adopt(self._parse(data), stamp)
+
+    def _unchanged(self, data: bytes, stamp: _Stamp | None) -> ParsedLibrary | None:
+        """The library when the file is missing or its content is the parsed one, else None."""
+        if stamp is None:
+            missing = f"the bibliography file {self.path.name} does not exist"
+            return self._adopt(empty_library(Problem(0, "missing", missing)), stamp)
+        if self._parsed is not None and _sha256(data) == self._parsed.sha256:
+            return self._adopt(self._parsed, stamp)
+        return None
+
+    def _parse(self, data: bytes) -> ParsedLibrary:
+        parsed = parse_bibliography(data)
+        parsed.index  # noqa: B018 - build the index while still off the loop
+        self.parse_count += 1
+        return parsed
+
+    def _adopt(self, parsed: ParsedLibrary, stamp: _Stamp | None) -> ParsedLibrary:
+        self._parsed, self._stamp = parsed, stamp
+        return parsed
 
     def read_bytes(self) -> bytes:
         """The file's bytes as they are (empty when it does not exist yet); blocking."""
@@ -341,14 +384,18 @@ class Bibliography:
 
     def forget(self) -> None:
         """Drop the stamp so the next use re-checks the content (after our own writes)."""
-        with self._parse_lock:
-            self._stamp = None
+        self._stamp = None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 __all__ = [
     "BibEntry",
     "Bibliography",
     "KEY_PATTERN",
+    "ParseCache",
     "ParsedLibrary",
     "Problem",
     "StringMacro",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
+from gilhub.bibliography.cache import PostgresParseCache
 from gilhub.bibliography.library import Bibliography
 from gilhub.bibliography.writer import BibWriter
 
@@ -46,6 +47,7 @@ def lab_bibliography(hub: GilHub) -> BibService:
     """The hub's one bibliography service (one parse cache and one writer lock per hub)."""
     service = _services.get(hub)
     if service is None:
-        bibliography = Bibliography(LabBibliography.configured_path(hub))
+        path = LabBibliography.configured_path(hub)
+        bibliography = Bibliography(path, PostgresParseCache(hub.db))
         service = _services[hub] = BibService(bibliography, BibWriter(bibliography, hub.db))
     return service

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gilhub.bibliography.cache import PostgresParseCache
 from gilhub.bibliography.library import Bibliography, parse_bibliography
 from gilhub.bibliography.search import Query
 
@@ -110,3 +111,21 @@ async def test_a_missing_file_is_an_empty_bibliography_with_a_clear_problem(tmp_
     library = await Bibliography(tmp_path / "nothing.bib").library()
     assert not library.entries
     assert library.problems[0].kind == "missing"
+
+
+async def test_a_restart_takes_the_parsed_version_from_postgresql(bib_copy: Path, engine):
+    first = Bibliography(bib_copy, PostgresParseCache(engine))
+    parsed = await first.library()
+    assert first.parse_count == 1
+
+    restarted = Bibliography(bib_copy, PostgresParseCache(engine))
+    again = await restarted.library()
+    assert restarted.parse_count == 0
+    assert again.entries == parsed.entries and again.problems == parsed.problems
+    assert again.strings == parsed.strings and again.text == parsed.text
+    assert again.index.search(Query(author="dijkstra")).total == 2
+
+    with bib_copy.open("a", encoding="utf-8") as stream:
+        stream.write("\n@misc{changed2026, title={A change}}\n")
+    changed = await restarted.library()
+    assert restarted.parse_count == 1 and "changed2026" in changed.entries
