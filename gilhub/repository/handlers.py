@@ -16,12 +16,14 @@ import functools
 import inspect
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import jupyter_server_mathjax
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tornado.web import HTTPError
+from tornado.web import HTTPError, StaticFileHandler
 
 from gilhub.apihandlers.base import APIHandler
 from gilhub.contents.schema import files as content_files
@@ -31,6 +33,8 @@ from gilhub.repository.errors import BadRequest, Conflict, RepositoryError
 from gilhub.repository.paths import normalize_path, normalize_prefix
 
 _CONFIG_KEY = "gilhub_repository_config"
+MATHJAX_DIR = Path(jupyter_server_mathjax.__file__).parent / "static"
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 MAX_PAGE = 1000
 VIEW_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -494,15 +498,27 @@ class RenderedHandler(RepoPageHandler):
             raise BadRequest("only notebooks are rendered")
         number = _int_or_none(self.get_query_argument("version", None), "version")
         version = await self.version_content(entry, number)
+        mathjax = f"{self.hub.hub_prefix}repo/mathjax/MathJax.js?config={MATHJAX_CONFIG}"
         html = await asyncio.to_thread(
             render.render_view,
             version.content,
-            mathjax_url=self.config.mathjax_url or self.static_url("mathjax/tex-chtml.js"),
+            mathjax_url=self.config.mathjax_url or mathjax,
             mathjax_config_url=self.static_url("repo/mathjax-config.js"),
         )
         self.set_header("Content-Security-Policy", VIEW_CSP + "; sandbox allow-scripts")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(html)
+
+
+class MathJaxHandler(StaticFileHandler):
+    """MathJax from the ``jupyter-server-mathjax`` package, so views work offline.
+
+    Public (it is a published library) and readable cross-origin: the view is a
+    sandboxed document with an opaque origin, whose font loads are CORS requests.
+    """
+
+    def set_default_headers(self) -> None:
+        self.set_header("Access-Control-Allow-Origin", "*")
 
 
 class DiffPageHandler(RepoPageHandler):
@@ -678,7 +694,7 @@ class DeletedPageHandler(RepoPageHandler):
 _API = r"/hub/api/repo"
 _PAGES = r"/hub/repo"
 
-handlers: list[tuple[str, type]] = [
+handlers: list[tuple] = [
     (_API + r"/xsrf", XsrfAPIHandler),
     (_API + r"/entries", BrowseAPIHandler),
     (_API + r"/entries/(.+)", EntryAPIHandler),
@@ -698,6 +714,7 @@ handlers: list[tuple[str, type]] = [
     (_PAGES + r"/entry/(.+)", EntryPageHandler),
     (_PAGES + r"/view/(.+)", ViewPageHandler),
     (_PAGES + r"/rendered/(.+)", RenderedHandler),
+    (_PAGES + r"/mathjax/(.*)", MathJaxHandler, {"path": str(MATHJAX_DIR)}),
     (_PAGES + r"/diff/(.+)", DiffPageHandler),
     (_PAGES + r"/push", PushPageHandler),
     (_PAGES + r"/conflict", ConflictPageHandler),

@@ -41,7 +41,8 @@ class RepositoryConfig(LoggingConfigurable):
     mathjax_url = Unicode(
         "",
         config=True,
-        help="MathJax 3 for rendered notebooks (default: the copy served by the hub).",
+        help="MathJax 2 for rendered notebooks, with its ?config= (default: the copy the hub "
+        "serves from jupyter-server-mathjax, so views work offline).",
     )
 
 

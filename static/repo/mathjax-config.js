@@ -1,11 +1,14 @@
-// MathJax 3 settings for notebooks rendered by the repository: the same
-// delimiters as JupyterLab. Loaded as a file (the view's CSP allows no inline script).
+// MathJax 2 settings for notebooks rendered by the repository (the same
+// delimiters as JupyterLab). A file, not an inline script: the view's
+// Content-Security-Policy allows scripts from the hub only.
 window.MathJax = {
-  tex: {
+  tex2jax: {
     inlineMath: [["$", "$"], ["\\(", "\\)"]],
     displayMath: [["$$", "$$"], ["\\[", "\\]"]],
     processEscapes: true,
     processEnvironments: true,
   },
-  options: { skipHtmlTags: ["script", "noscript", "style", "textarea", "pre", "code"] },
+  TeX: { equationNumbers: { autoNumber: "AMS", useLabelIds: true } },
+  displayAlign: "center",
+  messageStyle: "none",
 };

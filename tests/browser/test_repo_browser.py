@@ -66,7 +66,7 @@ async def push_from_file_browser(page: Page) -> None:
 async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: BrowserContext):
     alice = await hub.add_user(hub.unique_name("alice"), PASSWORD)
     bob = await hub.add_user(hub.unique_name("bob"), PASSWORD)
-    first = notebook_bytes("a = 1", "b = 1", markdown=f"The {WORD} calibration")
+    first = notebook_bytes("a = 1", "b = 1", markdown=f"The {WORD} calibration of $n_e$")
     async with hub.app.db.begin() as conn:
         await contents.write_file(conn, alice.db_role, NOTEBOOK, first)
     page = await browser.new_page()
@@ -113,6 +113,12 @@ async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: Br
         await expect(merge_view.locator("table.history")).to_contain_text("merge")
         history = await merge_view.locator("table.history tbody tr").all_inner_texts()
         assert [row.split()[0] for row in history] == ["3", "2", "1"]
+
+        await merge_view.get_by_role("link", name="View", exact=True).click()
+        view = merge_view.frame_locator("iframe.notebook-view")
+        await expect(view.locator("body")).to_contain_text(WORD, timeout=SLOW)
+        math = view.locator(".MathJax, .MathJax_CHTML, .MathJax_SVG").first
+        await expect(math).to_be_attached(timeout=SLOW)
     finally:
         async with hub.client(
             headers={"Authorization": f"token {await hub.token_for(alice.name)}"}

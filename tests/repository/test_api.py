@@ -173,6 +173,10 @@ async def test_view_sanitises_outputs_that_carry_scripts(people):
     assert "<b>bold</b>" in rendered.text
     assert "script-src 'self'" in rendered.headers["Content-Security-Policy"]
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", rendered.text), "loads from outside"
+    mathjax = re.search(r'src="(/hub/repo/mathjax/MathJax.js[^"]*)"', rendered.text)
+    assert mathjax, "MathJax comes from the hub"
+    script = await alice.web.get(mathjax.group(1).replace("&amp;", "&"))
+    assert script.status_code == 200 and "MathJax" in script.text
 
 
 async def test_pages_push_conflict_merge_and_pull(people, hub):
