@@ -480,17 +480,19 @@ async def inferred_base(
     That is the version this author last pushed from this same copy while it
     carried the same origin, else the origin itself (0 or None: from nothing).
     """
-    entry = await get_entry(conn, path)
-    if entry is not None:
-        query = select(push_bases.c.pushed_version).where(
+    query = (
+        select(push_bases.c.pushed_version)
+        .join(entries, entries.c.id == push_bases.c.entry_id)
+        .where(
+            _live(path),
             push_bases.c.author == author,
             push_bases.c.source == source,
-            push_bases.c.entry_id == entry.id,
             push_bases.c.origin_version == origin_version,
         )
-        pushed = (await conn.execute(query)).scalar()
-        if pushed is not None:
-            return pushed
+    )
+    pushed = (await conn.execute(query)).scalar()
+    if pushed is not None:
+        return pushed
     return origin_version or None
 
 
