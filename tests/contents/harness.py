@@ -38,6 +38,7 @@ MANAGER_CLASSES = {"file": FILE_MANAGER, "postgres": POSTGRES_MANAGER}
 
 CHUNK_SIZE = 1024 * 1024  # what JupyterLab sends per chunk for files over 1 MiB
 STARTUP_TIMEOUT = 60.0
+PORT_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -115,10 +116,8 @@ async def start_jupyter_server(
     root_dir = root_dir or workdir / "root"
     root_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(24)
-    port = free_port()
     settings = {
         "ServerApp.ip": "127.0.0.1",
-        "ServerApp.port": str(port),
         "ServerApp.port_retries": "0",
         "ServerApp.open_browser": "False",
         "ServerApp.allow_root": "True",
@@ -140,20 +139,26 @@ async def start_jupyter_server(
         "JUPYTER_CONFIG_DIR": str(workdir / "config"),
         **(env or {}),
     }
-    log_path = workdir / "server.log"
-    process = await start_process(
-        [sys.executable, "-m", "jupyter_server", *argv],
-        env=child_env,
-        cwd=workdir,
-        log_path=log_path,
-    )
-    server = JupyterServer(process, f"http://127.0.0.1:{port}/", token, log_path)
-    try:
-        await server.wait_until_ready()
-    except BaseException:
-        await server.stop()
-        raise
-    return server
+    attempt = 1
+    while True:
+        port = free_port()
+        log_path = workdir / f"server-{attempt}.log"
+        process = await start_process(
+            [sys.executable, "-m", "jupyter_server", f"--ServerApp.port={port}", *argv],
+            env=child_env,
+            cwd=workdir,
+            log_path=log_path,
+        )
+        server = JupyterServer(process, f"http://127.0.0.1:{port}/", token, log_path)
+        try:
+            await server.wait_until_ready()
+            return server
+        except BaseException:
+            await server.stop()
+            # Another process may have taken the port between our probe and the server's bind.
+            if attempt == PORT_ATTEMPTS or "already in use" not in server.log_tail():
+                raise
+        attempt += 1
 
 
 def b64(data: bytes) -> str:
