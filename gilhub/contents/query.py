@@ -230,26 +230,24 @@ async def set_file_times(
     )
 
 
+def _move_subtree(table, owner: str, old: str, new: str):
+    return (
+        update(table)
+        .where(table.c.owner == owner, _subtree(table.c.path, old))
+        .values(path=_moved(table.c.path, old, new))
+        .returning(table.c.path)
+        .cte(f"moved_{table.name}")
+    )
+
+
 async def rename(conn: AsyncConnection, owner: str, old: str, new: str) -> None:
     """Move a file or a whole directory tree; checkpoints follow their file rows.
 
     One statement: the directory and file updates are data-modifying CTEs and
     the parent foreign keys are checked at commit.
     """
-    moved_dirs = (
-        update(directories)
-        .where(directories.c.owner == owner, _subtree(directories.c.path, old))
-        .values(path=_moved(directories.c.path, old, new))
-        .returning(directories.c.path)
-        .cte("moved_dirs")
-    )
-    moved_files = (
-        update(files)
-        .where(files.c.owner == owner, _subtree(files.c.path, old))
-        .values(path=_moved(files.c.path, old, new))
-        .returning(files.c.path)
-        .cte("moved_files")
-    )
+    moved_dirs = _move_subtree(directories, owner, old, new)
+    moved_files = _move_subtree(files, owner, old, new)
     await conn.execute(
         select(
             select(func.count()).select_from(moved_dirs).scalar_subquery(),
