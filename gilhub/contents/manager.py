@@ -138,7 +138,13 @@ class PostgresContentsManager(AsyncContentsManager):
         " when sending to trash). If False, deleting a non-empty directory is refused.",
     )
 
-    pool_size = Int(5, config=True, help="Database connections kept open.")
+    pool_size = Int(
+        3,
+        config=True,
+        help="Database connections this server keeps open (as many again may open under"
+        " load). Every user server has its own pool, so keep it small: PostgreSQL's"
+        " max_connections bounds the sum.",
+    )
 
     @default("files_handler_params")
     def _files_handler_params_default(self) -> dict:
