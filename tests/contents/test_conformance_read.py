@@ -105,6 +105,22 @@ async def test_unknown_type_falls_back_to_file(populated: ContentsClient):
     assert (model["type"], model["content"]) == ("file", TEXT)
 
 
+async def test_get_notebook_as_base64_file(populated: ContentsClient):
+    api = populated
+    model = await api.model(api.at("nb.ipynb"), type="file", format="base64")
+    assert (model["type"], model["format"]) == ("file", "base64")
+    assert nbformat.reads(decoded(model).decode("utf-8"), as_version=4).cells[1].source == (
+        "print('héllo')"
+    )
+
+
+async def test_notebook_format_parameter_without_type_is_ignored(populated: ContentsClient):
+    """A ``.ipynb`` path is a notebook unless ``type=file`` says otherwise."""
+    api = populated
+    model = await api.model(api.at("nb.ipynb"), format="text")
+    assert (model["type"], model["format"]) == ("notebook", "json")
+
+
 async def test_get_text_file_as_notebook_is_400(populated: ContentsClient):
     api = populated
     status(await api.get(api.at("notes.txt"), type="notebook"), 400)
