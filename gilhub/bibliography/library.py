@@ -377,14 +377,18 @@ class Bibliography:
 
     def read_bytes(self) -> bytes:
         """The file's bytes as they are (empty when it does not exist yet); blocking."""
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return b""
+        return read_bytes(self.path)
 
     def forget(self) -> None:
         """Drop the stamp so the next use re-checks the content (after our own writes)."""
         self._stamp = None
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def _sha256(data: bytes) -> str:
@@ -402,4 +406,5 @@ __all__ = [
     "decode_bibtex",
     "is_valid_key",
     "parse_bibliography",
+    "read_bytes",
 ]

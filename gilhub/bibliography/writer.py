@@ -44,6 +44,7 @@ from gilhub.bibliography.library import (
     StringMacro,
     is_valid_key,
     parse_bibliography,
+    read_bytes,
 )
 from gilhub.users import User
 
@@ -299,7 +300,7 @@ def _replace_file(path: Path, data: bytes, expected_sha256: str) -> bool:
             os.fsync(stream.fileno())
         with contextlib.suppress(FileNotFoundError):
             os.chmod(temporary, path.stat().st_mode & 0o7777)
-        if hashlib.sha256(Bibliography(path).read_bytes()).hexdigest() != expected_sha256:
+        if hashlib.sha256(read_bytes(path)).hexdigest() != expected_sha256:
             return False
         _replace_retrying(temporary, path)
         return True
