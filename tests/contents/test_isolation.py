@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
+from nbformat.sign import NotebookNotary
 from psycopg import errors, sql
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gilhub.contents import query
+from gilhub.contents import PostgresContentsManager, query
 from gilhub.contents.roles import (
     drop_user_role,
     ensure_user_role,
@@ -193,3 +194,25 @@ async def test_dropping_a_user_removes_role_and_rows(engine, database_url):
         assert remaining.scalar_one() == 0
     with pytest.raises(psycopg.OperationalError):
         await dave.connect()
+
+
+async def test_two_servers_share_names_but_not_files(people):
+    """Through the manager as well: the same path holds each user's own file."""
+    managers = {
+        name: PostgresContentsManager(
+            db_url=person.url.render_as_string(hide_password=False),
+            notary=NotebookNotary(db_file=":memory:", secret=b"test secret"),
+        )
+        for name, person in people.items()
+    }
+    try:
+        for name, manager in managers.items():
+            await manager.save({"type": "file", "format": "text", "content": name}, "same.txt")
+        roots = {}
+        for name, manager in managers.items():
+            assert (await manager.get("same.txt"))["content"] == name
+            roots[name] = {entry["name"] for entry in (await manager.get(""))["content"]}
+        assert roots == {"alice": {"notes", "same.txt"}, "bob": {"secret", "same.txt"}}
+    finally:
+        for manager in managers.values():
+            await manager.close()
