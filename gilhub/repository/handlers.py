@@ -16,6 +16,7 @@ import functools
 import inspect
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -95,12 +96,40 @@ class RepositoryMixin:
         async with self.engine.connect() as conn:
             return await store.get_version(conn, entry, number)
 
-    async def diff_rows(
-        self, entry: store.Entry, old: int, new: int, outputs: bool
-    ) -> list[render.CellDiff]:
+    async def requested_version(self, path: str) -> tuple[store.Entry, store.Version]:
+        """The entry at ``path`` and the version asked for by ``?version=`` (default: newest)."""
+        entry = await self.entry(path)
+        number = _int_or_none(self.get_query_argument("version", None), "version")
+        return entry, await self.version_content(entry, number)
+
+    async def requested_history(
+        self, path: str, limit: int
+    ) -> tuple[store.Entry, list[store.Version]]:
+        """The entry at ``path`` and ``limit`` versions, older than ``?before=`` if given."""
+        entry = await self.entry(path)
+        before = _int_or_none(self.get_query_argument("before", None), "before")
+        async with self.engine.connect() as conn:
+            return entry, await store.history(conn, entry, limit=limit, before=before)
+
+    async def requested_diff(self, path: str) -> RequestedDiff:
+        """The diff asked for by ``?from=&to=&outputs=`` (default: the newest change)."""
+        entry = await self.entry(path)
+        new = _int_or_none(self.get_query_argument("to", None), "to") or entry.head
+        old = _int_or_none(self.get_query_argument("from", None), "from") or max(new - 1, 1)
+        outputs = _flag(self.get_query_argument("outputs", "0"))
         old_version = await self.version_content(entry, old)
         new_version = await self.version_content(entry, new)
-        return await diff_contents(entry.kind, old_version.content, new_version.content, outputs)
+        rows = await diff_contents(entry.kind, old_version.content, new_version.content, outputs)
+        return RequestedDiff(entry, old, new, outputs, rows)
+
+
+@dataclass
+class RequestedDiff:
+    entry: store.Entry
+    old: int
+    new: int
+    outputs: bool
+    rows: list[render.CellDiff]
 
 
 async def diff_contents(kind: str, old: bytes, new: bytes, outputs: bool) -> list[render.CellDiff]:
@@ -217,10 +246,7 @@ class HistoryAPIHandler(RepoAPIHandler):
     @login_required
     @repository_errors
     async def get(self, path: str) -> None:
-        entry = await self.entry(path)
-        before = _int_or_none(self.get_query_argument("before", None), "before")
-        async with self.engine.connect() as conn:
-            versions = await store.history(conn, entry, limit=self.limit(100), before=before)
+        entry, versions = await self.requested_history(path, self.limit(100))
         self.write_json(
             {"entry": entry.as_json(), "versions": [version.as_json() for version in versions]}
         )
@@ -232,9 +258,7 @@ class ContentAPIHandler(RepoAPIHandler):
     @login_required
     @repository_errors
     async def get(self, path: str) -> None:
-        entry = await self.entry(path)
-        number = _int_or_none(self.get_query_argument("version", None), "version")
-        version = await self.version_content(entry, number)
+        entry, version = await self.requested_version(path)
         kind = (
             "application/x-ipynb+json" if entry.kind == "notebook" else "application/octet-stream"
         )
@@ -248,11 +272,7 @@ class DiffAPIHandler(RepoAPIHandler):
     @login_required
     @repository_errors
     async def get(self, path: str) -> None:
-        entry = await self.entry(path)
-        new = _int_or_none(self.get_query_argument("to", None), "to") or entry.head
-        old = _int_or_none(self.get_query_argument("from", None), "from") or max(new - 1, 1)
-        outputs = _flag(self.get_query_argument("outputs", "0"))
-        rows = await self.diff_rows(entry, old, new, outputs)
+        diff = await self.requested_diff(path)
         cells = [
             {
                 "status": row.status,
@@ -260,9 +280,9 @@ class DiffAPIHandler(RepoAPIHandler):
                 "source": [[line.tag, line.text] for line in row.source],
                 "outputs": [[line.tag, line.text] for line in row.outputs],
             }
-            for row in rows
+            for row in diff.rows
         ]
-        self.write_json({"path": entry.path, "from": old, "to": new, "cells": cells})
+        self.write_json({"path": diff.entry.path, "from": diff.old, "to": diff.new, "cells": cells})
 
 
 class PushAPIHandler(RepoAPIHandler):
@@ -438,10 +458,7 @@ class EntryPageHandler(RepoPageHandler):
     @login_required
     @repository_errors
     async def get(self, path: str) -> None:
-        entry = await self.entry(path)
-        before = _int_or_none(self.get_query_argument("before", None), "before")
-        async with self.engine.connect() as conn:
-            versions = await store.history(conn, entry, limit=100, before=before)
+        entry, versions = await self.requested_history(path, 100)
         may_change = self.actor.is_admin or self.actor.name == entry.author
         await self.render_template(
             "repo_entry.html", entry=entry, versions=versions, may_change=may_change
@@ -478,9 +495,7 @@ class ViewPageHandler(RepoPageHandler):
     @login_required
     @repository_errors
     async def get(self, path: str) -> None:
-        entry = await self.entry(path)
-        number = _int_or_none(self.get_query_argument("version", None), "version")
-        version = await self.version_content(entry, number)
+        entry, version = await self.requested_version(path)
         text = None
         if entry.kind == "file":
             text = version.content.decode("utf-8", errors="replace")
@@ -493,11 +508,9 @@ class RenderedHandler(RepoPageHandler):
     @login_required
     @repository_errors
     async def get(self, path: str) -> None:
-        entry = await self.entry(path)
+        entry, version = await self.requested_version(path)
         if entry.kind != "notebook":
             raise BadRequest("only notebooks are rendered")
-        number = _int_or_none(self.get_query_argument("version", None), "version")
-        version = await self.version_content(entry, number)
         mathjax = f"{self.hub.hub_prefix}repo/mathjax/MathJax.js?config={MATHJAX_CONFIG}"
         html = await asyncio.to_thread(
             render.render_view,
@@ -525,14 +538,7 @@ class DiffPageHandler(RepoPageHandler):
     @login_required
     @repository_errors
     async def get(self, path: str) -> None:
-        entry = await self.entry(path)
-        new = _int_or_none(self.get_query_argument("to", None), "to") or entry.head
-        old = _int_or_none(self.get_query_argument("from", None), "from") or max(new - 1, 1)
-        outputs = _flag(self.get_query_argument("outputs", "0"))
-        rows = await self.diff_rows(entry, old, new, outputs)
-        await self.render_template(
-            "repo_diff.html", entry=entry, old=old, new=new, outputs=outputs, rows=rows
-        )
+        await self.render_template("repo_diff.html", diff=await self.requested_diff(path))
 
 
 class PushPageHandler(RepoPageHandler):
