@@ -6,6 +6,7 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -224,3 +225,14 @@ async def test_the_hubs_renderers_link_citations_to_its_bibliography(bib_hub):
     body, _ = await asyncio.to_thread(exporter.from_notebook_node, nb)
     assert "href='/hub/bib#cooley1965fft'" in body or 'href="/hub/bib#cooley1965fft"' in body
     assert "References" in body and "nosuch2030 — not in the bibliography" in body
+
+
+async def test_keys_with_url_characters_have_pages_and_json(bib_hub, browser):
+    token = await bib_hub.token_for("carol")
+    api = bib_hub.client(headers={"Authorization": f"token {token}"})
+    added = await api.post("/hub/api/bib", json={"bibtex": "@misc{doe/2020:a+b, title={Slash}}"})
+    assert added.status_code == 201, added.text
+    quoted = quote("doe/2020:a+b", safe="")
+    page = await browser.get(f"/hub/bib/{quoted}")
+    assert page.status_code == 200 and "Slash" in page.text
+    assert (await api.get(f"/hub/api/bib/{quoted}")).json()["key"] == "doe/2020:a+b"
