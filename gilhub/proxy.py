@@ -46,7 +46,8 @@ HOP_BY_HOP = frozenset(
     )
 )  # fmt: skip
 
-_CHUNK_SIZE = 64 * 1024
+# Large enough that a typical response is relayed in one read and one write.
+_CHUNK_SIZE = 512 * 1024
 _UNLIMITED = 1 << 50
 _BODY_QUEUE_CHUNKS = 4
 _UPSTREAM_PARAMS = HTTP1ConnectionParameters(
@@ -145,6 +146,7 @@ class UserProxyHandler(BaseHandler):
     def initialize(self) -> None:
         self._body: asyncio.Queue[bytes | None] = asyncio.Queue(_BODY_QUEUE_CHUNKS)
         self._body_refused = False
+        self._upstream: Upstream | None = None
         self._exchange: asyncio.Task[None] | None = None
 
     def set_default_headers(self) -> None:
@@ -173,7 +175,10 @@ class UserProxyHandler(BaseHandler):
         if self.is_websocket_upgrade():
             await self.tunnel_websocket(upstream, name)
             return
-        self._exchange = asyncio.create_task(self.exchange(upstream))
+        self._upstream = upstream
+        if self.has_request_body():
+            # The exchange starts now and sends the body upstream chunk by chunk as it arrives.
+            self._exchange = asyncio.create_task(self.exchange(upstream))
 
     def authorize(self, name: str) -> bool:
         """403 unless the user may use NAME's server; ``False`` if sent to log in."""
@@ -196,6 +201,10 @@ class UserProxyHandler(BaseHandler):
             self.redirect(f"{self.hub.hub_prefix}spawn/{quote(name)}?{query}")
             return
         raise HTTPError(503, f"The server of {name} is not running.")
+
+    def has_request_body(self) -> bool:
+        headers = self.request.headers
+        return "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0"
 
     def is_websocket_upgrade(self) -> bool:
         return self.request.headers.get("Upgrade", "").lower() == "websocket"
@@ -244,12 +253,12 @@ class UserProxyHandler(BaseHandler):
             await self._body.put(chunk)
 
     async def _forward(self, *args: Any, **kwargs: Any) -> None:
-        """Every method: the body has been received; wait for the exchange to end."""
-        assert self._exchange is not None
+        """Every method: the body has been received; run or finish the exchange."""
+        assert self._upstream is not None
         if not self._body_refused:
             await self._body.put(None)
         try:
-            await self._exchange
+            await (self._exchange or self.exchange(self._upstream))
         except (OSError, StreamClosedError, httputil.HTTPInputError) as error:
             if self._headers_written:
                 # Mid-response: the only honest signal left is closing the connection.
