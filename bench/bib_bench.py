@@ -1,6 +1,7 @@
 """Bibliography benchmark: a generated 20,000-entry BibTeX file.
 
-Measures, in one process, the code paths the hub's handlers run:
+Measures, in one process, the code paths the hub's handlers run, and then the same requests
+over HTTP through a running hub (with an API token):
 
 - first load (read + parse + search index, stored in PostgreSQL), a second load (unchanged
   file: stat only), and the load after a restart (the parsed version read from PostgreSQL);
@@ -18,6 +19,7 @@ Run from a checkout: ``python bench/bib_bench.py`` (prints a table and writes
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import platform
 import random
@@ -25,16 +27,20 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import nbformat
 from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from sqlalchemy.engine import URL
+from traitlets.config import Config
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
+from gilhub.auth.tokens import create_token  # noqa: E402
 from gilhub.bibliography.cache import PostgresParseCache  # noqa: E402
 from gilhub.bibliography.format import format_entry_html  # noqa: E402
 from gilhub.bibliography.library import Bibliography  # noqa: E402
@@ -42,7 +48,9 @@ from gilhub.bibliography.preprocessor import CitationPreprocessor  # noqa: E402
 from gilhub.bibliography.search import Query  # noqa: E402
 from gilhub.db import apply_migrations, create_engine  # noqa: E402
 from gilhub.db.embedded import start_embedded  # noqa: E402
+from gilhub.users import create_user  # noqa: E402
 from tests.bibliography.conftest import generated_bibtex  # noqa: E402
+from tests.hub.conftest import start_test_hub  # noqa: E402
 
 ENTRIES = 20_000
 REPEATS = 20
@@ -84,6 +92,7 @@ async def main() -> None:
         try:
             await apply_migrations(engine)
             rows = await measure(Path(scratch), PostgresParseCache(engine))
+            rows += await measure_http(Path(scratch), database.url)
         finally:
             await engine.dispose()
             database.stop()
@@ -161,6 +170,47 @@ async def measure(scratch: Path, cache: PostgresParseCache) -> list[tuple[str, .
     times = timed(lambda: exporter.from_notebook_node(nb), repeats=5)
     rows.append(row("same notebook, full nbconvert HTML export", times, "", digits=0))
     return rows
+
+
+async def timed_http(client: httpx.AsyncClient, urls: Iterator[str], repeats: int = REPEATS):
+    walls = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        response = await client.get(next(urls))
+        walls.append((time.perf_counter() - start) * 1000)
+        response.raise_for_status()
+    return statistics.median(walls), max(walls)
+
+
+async def measure_http(scratch: Path, database_url: URL) -> list[tuple[str, ...]]:
+    """The same through a running hub, over HTTP with an API token (what a browser waits for)."""
+    config = Config()
+    config.LabBibliography.path = str(scratch / "big.bib")
+    hub = await start_test_hub(database_url, scratch / "hub", config)
+    try:
+        async with hub.db.begin() as conn:
+            user = await create_user(conn, "bench", "bench-password-1")
+            token = (await create_token(conn, user.id, note="bench")).token
+        headers = {"Authorization": f"token {token}"}
+        base = f"http://127.0.0.1:{hub.bound_port}"
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
+            (await client.get("/hub/api/bib", params={"per_page": 1})).raise_for_status()
+            pages = (f"/hub/bib?sort=year&page={n}" for n in itertools.count(7))
+            searches = itertools.repeat(
+                "/hub/api/bib?q=quantum+theory&author=noether&year=1950-1990"
+            )
+            keys = (f"/hub/api/bib/gen{n}?format=html" for n in itertools.count(9001, 7))
+            rows = []
+            for name, urls, goal in (
+                ("HTTP: search (JSON)", searches, "< 100 ms"),
+                ("HTTP: /hub/bib page of 50 entries", pages, "< 100 ms"),
+                ("HTTP: one tooltip (?format=html)", keys, "< 20 ms"),
+            ):
+                median, worst = await timed_http(client, urls)
+                rows.append((name, f"{median:.1f} ms", f"{worst:.1f} ms", "", goal))
+            return rows
+    finally:
+        await hub.stop_hub()
 
 
 def report(rows: list[tuple[str, ...]]) -> None:
