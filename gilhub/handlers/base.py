@@ -14,7 +14,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from markupsafe import Markup
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 SESSION_COOKIE = "gilhub-session"
 
-HandlerT = TypeVar("HandlerT", bound="BaseHandler")
 HandlerMethod = Callable[..., Awaitable[Any] | Any]
 
 
