@@ -225,6 +225,14 @@ class GilHub(Application):
     def hub_prefix(self) -> str:
         return self.base_url + "hub/"
 
+    @property
+    def classes(self) -> list[type]:  # type: ignore[override]
+        """What --help-all and --generate-config document besides the hub itself."""
+        from gilhub.servers import ServerManager
+        from gilhub.spawner.local import LocalProcessSpawner
+
+        return [GilHub, ServerManager, LocalProcessSpawner]
+
     @default("log_level")
     def _default_log_level(self) -> int:
         return 20

@@ -73,6 +73,7 @@ async def test_help_all_lists_the_options(tmp_path: Path) -> None:
     for option in ("--ip", "--port", "--data-dir", "--config", "--db-url", "--debug"):
         assert option in result.stdout
     assert "user" in result.stdout and "token" in result.stdout
+    assert "--ServerManager.cull_idle_timeout" in result.stdout  # the spawner's options too
     for subcommand in (["user", "add"], ["user", "list"], ["user", "remove"], ["token"]):
         help_text = await gilhub(*subcommand, "--help", cwd=tmp_path)
         assert help_text.returncode == 0, help_text.stderr
