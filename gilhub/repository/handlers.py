@@ -264,6 +264,7 @@ class ContentAPIHandler(RepoAPIHandler):
         )
         self.set_header("Content-Type", kind)
         self.set_header("X-Gilhub-Version", str(version.number))
+        self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Content-Disposition", "attachment")
         self.finish(version.content)
 
