@@ -300,3 +300,17 @@ export function citedKeys(text: string, known?: Set<string>): string[] {
   }
   return keys;
 }
+
+/**
+ * For each <cite> tag of markdown text (outside code), in order, its data-cite keys
+ * (empty for a plain <cite>). JupyterLab's sanitizer drops data-* attributes from the
+ * rendered HTML, so the rendered <cite> elements are matched to these by position.
+ */
+export function citeTagKeys(text: string): string[][] {
+  const outsideFences = mask(text, fencedRanges(text));
+  const masked = mask(outsideFences, codeSpansAndRoles(outsideFences)[0]);
+  return Array.from(masked.matchAll(/<cite\b([^>]*)>/gi), match => {
+    const attribute = /\bdata-cite\s*=\s*(?:"([^"]*)"|'([^']*)')/i.exec(match[1]);
+    return attribute ? splitKeys(attribute[1] ?? attribute[2] ?? '') : [];
+  });
+}

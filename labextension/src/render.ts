@@ -7,7 +7,16 @@ import { RenderedMarkdown } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 
 import { bibPageUrl, getEntry, getKnownKeys, IBibEntry } from './bibclient';
-import { CitationStyle, endsWithMystRole, findCitations, ICitation, ICitedKey, mystCitation, mystRoleStyle } from './citations';
+import {
+  CitationStyle,
+  citeTagKeys,
+  endsWithMystRole,
+  findCitations,
+  ICitation,
+  ICitedKey,
+  mystCitation,
+  mystRoleStyle
+} from './citations';
 
 /** Where citations are never looked for. */
 const SKIPPED = 'a, code, pre, script, style, svg, math, mjx-container, .MathJax, .gilhub-citation';
@@ -159,10 +168,14 @@ function linkMystRoles(root: HTMLElement): void {
   }
 }
 
-/** <cite data-cite="key">text</cite>, when the sanitizer kept the attribute. */
-function linkCiteElements(root: HTMLElement): void {
-  for (const cite of Array.from(root.querySelectorAll('cite[data-cite]'))) {
-    const key = (cite.getAttribute('data-cite') ?? '').trim();
+/** <cite data-cite="key">text</cite>: keys from the element, else from the source by position. */
+function linkCiteElements(root: HTMLElement, sourceKeys: string[][]): void {
+  const elements = Array.from(root.querySelectorAll('cite')).filter(cite => !cite.closest('pre, code'));
+  elements.forEach((cite, index) => {
+    const attribute = cite.getAttribute('data-cite');
+    const key = (attribute !== null ? attribute.split(/[,;\s]+/) : sourceKeys[index] ?? [])
+      .map(part => part.trim())
+      .find(part => part.length > 0);
     if (key && !cite.querySelector('.gilhub-cite')) {
       const link = citationLink({ key, prefix: '', locator: '', suppressAuthor: false }, 'html', cite.textContent || key);
       const text = cite.textContent;
@@ -171,13 +184,13 @@ function linkCiteElements(root: HTMLElement): void {
         void getEntry(key).then(entry => entry && (link.textContent = text));
       }
     }
-  }
+  });
 }
 
-export async function linkCitations(root: HTMLElement): Promise<void> {
+export async function linkCitations(root: HTMLElement, source = ''): Promise<void> {
   const known = await getKnownKeys();
   linkMystRoles(root);
-  linkCiteElements(root);
+  linkCiteElements(root, citeTagKeys(source));
   for (const node of proseTextNodes(root)) {
     linkTextNode(node, known);
   }
@@ -188,7 +201,7 @@ export class CitingMarkdown extends RenderedMarkdown {
   async render(model: IRenderMime.IMimeModel): Promise<void> {
     await super.render(model);
     try {
-      await linkCitations(this.node);
+      await linkCitations(this.node, String(model.data['text/markdown'] ?? ''));
     } catch (error) {
       console.warn('gilhub: could not link citations', error);
     }

@@ -52,7 +52,9 @@ async def commands_insert_a_citation_and_references(page: Page) -> None:
     await page.keyboard.press("Escape")
     await page.keyboard.press("m")
     await page.keyboard.press("Enter")
-    await page.keyboard.insert_text("Unknown: [@nosuchkey2099]. Also ")
+    await page.keyboard.insert_text(
+        'Unknown: [@nosuchkey2099]. See <cite data-cite="bell1964epr">Bell\'s paper</cite>. Also '
+    )
     await run_command(page, "Insert Citation")
     dialog = page.locator(".jp-Dialog")
     await dialog.locator("input[type=search]").fill("higgs")
@@ -65,14 +67,17 @@ async def commands_insert_a_citation_and_references(page: Page) -> None:
     await expect(cell.locator("a.gilhub-cite[data-cite='higgs1964broken']")).to_have_text(
         "Higgs 1964"
     )
+    bell = cell.locator("cite a.gilhub-cite[data-cite='bell1964epr']")
+    await expect(bell).to_have_text("Bell's paper")
 
     await run_command(page, "Insert/Refresh References")
     references = notebook.locator("ol.gilhub-references")
     await expect(references).to_have_count(1, timeout=SLOW)
     items = references.locator("li")
-    await expect(items).to_have_count(4)
+    await expect(items).to_have_count(5)
     await expect(items.nth(0)).to_contain_text("Zur Elektrodynamik bewegter Körper")
     await expect(items.nth(2)).to_contain_text("not in the bibliography")
+    await expect(items.nth(3)).to_contain_text("On the Einstein Podolsky Rosen paradox")
     await run_command(page, "Insert/Refresh References")  # refreshed, not repeated
     await expect(notebook.locator("ol.gilhub-references")).to_have_count(1)
 
