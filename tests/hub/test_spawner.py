@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 
 from gilhub.servers import ServerManager
 from gilhub.spawner.local import LocalProcessSpawner
+from gilhub.spawner.process import start_process, terminate_tree
+from gilhub.spawner.system_user import SystemUserSpawner
 from gilhub.users import User
 from tests.hub.servers_harness import (
     add_person,
@@ -261,3 +263,36 @@ async def test_idle_servers_are_culled_when_enabled(hub):
 async def test_progress_of_a_server_never_started(hub):
     events = [event async for event in hub.servers.progress("nobody")]
     assert len(events) == 1 and events[0]["failed"]
+
+
+async def test_system_user_spawner_runs_the_process_as_that_user(hub, tmp_path):
+    """As root: the account ``daemon`` (in every Debian image) stands in for a lab member."""
+    daemon = User(id=0, name="daemon", is_admin=False, db_role=None)
+    spawner = SystemUserSpawner(hub=hub, user=daemon)
+    account_user, account_group = spawner.process_identity()
+    assert (account_user, account_group) == ("daemon", 1)
+    env = spawner.get_env()
+    assert env["HOME"] == "/usr/sbin" and env["USER"] == env["LOGNAME"] == "daemon"
+    assert spawner.working_dir() == Path("/usr/sbin")
+
+    child = await start_process(
+        ["/bin/sleep", "60"],
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=spawner.working_dir(),
+        log_path=tmp_path / "daemon.log",
+        user=account_user,
+        group=account_group,
+    )
+    process = psutil.Process(child.pid)
+    try:
+        assert process.uids().real == 1 and process.gids().real == 1
+        assert process.cwd() == "/usr/sbin"
+    finally:
+        await terminate_tree(process, child=child, grace=2)
+    assert child.returncode is not None
+
+
+async def test_system_user_spawner_refuses_unknown_accounts(hub):
+    stranger = User(id=0, name="no-such-account-here", is_admin=False, db_role=None)
+    with pytest.raises(RuntimeError, match="no system user named"):
+        SystemUserSpawner(hub=hub, user=stranger).process_identity()
