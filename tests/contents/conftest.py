@@ -106,25 +106,48 @@ class ServerPool:
     storage: PostgresStorage | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    failures: dict[tuple[str, str], Exception] = field(default_factory=dict)
+
+    async def _once(self, key: tuple[str, str], start: Callable[[], Awaitable[None]]) -> None:
+        """Run ``start`` once; a failure fails every later test that needs it too, at once.
+
+        (A broken manager must fail loudly, but not cost a server start per test.)
+        """
+        if key in self.failures:
+            raise RuntimeError(f"{key} failed earlier in this session") from self.failures[key]
+        try:
+            await start()
+        except Exception as error:
+            self.failures[key] = error
+            raise
+
+    async def _create_storage(self) -> None:
+        self.storage = await PostgresStorage.create(self.cluster.url)
+
     async def _storage_env(self, kind: str) -> dict[str, str]:
         if kind != "postgres":
             return {}
         if self.storage is None:
-            self.storage = await PostgresStorage.create(self.cluster.url)
+            await self._once(("postgres", "storage"), self._create_storage)
+        assert self.storage is not None
         return {"GILHUB_DB_URL": self.storage.user_url}
+
+    async def _start_server(self, kind: str, variant: str) -> None:
+        server = await start_jupyter_server(
+            MANAGER_CLASSES[kind],
+            self.workdir / f"{kind}-{variant}",
+            root_dir=self.workdir / f"{kind}-root",
+            env=await self._storage_env(kind),
+            options=VARIANT_OPTIONS[variant],
+        )
+        self.servers[(kind, variant)] = server
+        self.clients[(kind, variant)] = new_http_client(server)
 
     async def client(self, kind: str, variant: str = "default") -> ContentsClient:
         key = (kind, variant)
         async with self.lock:
             if key not in self.servers:
-                self.servers[key] = await start_jupyter_server(
-                    MANAGER_CLASSES[kind],
-                    self.workdir / f"{kind}-{variant}",
-                    root_dir=self.workdir / f"{kind}-root",
-                    env=await self._storage_env(kind),
-                    options=VARIANT_OPTIONS[variant],
-                )
-                self.clients[key] = new_http_client(self.servers[key])
+                await self._once(key, lambda: self._start_server(kind, variant))
         return ContentsClient(self.clients[key], self.servers[key], kind)
 
     async def close(self) -> None:
