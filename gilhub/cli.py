@@ -21,6 +21,7 @@ from traitlets.config import Application
 from gilhub import __version__
 from gilhub.app import HUB_ALIASES, HUB_FLAGS, GilHub
 from gilhub.auth.passwords import generate_password
+from gilhub.auth.sessions import delete_user_sessions
 from gilhub.auth.tokens import create_token
 from gilhub.db import DatabaseUnavailable
 from gilhub.db.engine import use_selector_loop_on_windows
@@ -33,6 +34,7 @@ from gilhub.users import (
     delete_user,
     get_user_by_name,
     list_users,
+    set_password,
 )
 
 
@@ -88,7 +90,41 @@ class HubCommand(Application):
         raise NotImplementedError
 
 
-class UserAddApp(HubCommand):
+def password_flags(command: str) -> dict[str, tuple[dict, str]]:
+    """The flags of :class:`PasswordCommand` subclass ``command``."""
+    return {
+        **HUB_FLAGS,
+        "password-stdin": (
+            {command: {"password_stdin": True}},
+            "Read the password from standard input (a prompt when it is a terminal).",
+        ),
+    }
+
+
+class PasswordCommand(HubCommand):
+    """A command that sets a password: read from stdin, or generated and printed once."""
+
+    password_stdin = Bool(False, config=True, help="Read the password from standard input.")
+
+    def new_password(self) -> tuple[str, bool]:
+        """The password to set, and whether it was generated (and must be shown)."""
+        if not self.password_stdin:
+            return generate_password(), True
+        if sys.stdin.isatty():
+            password = getpass.getpass("Password: ")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        if password_problem(password):
+            raise CommandFailed(password_problem(password))
+        return password, False
+
+    @staticmethod
+    def show_generated(password: str, generated: bool) -> None:
+        if generated:
+            print(f"Password (shown only now): {password}")
+
+
+class UserAddApp(PasswordCommand):
     name = "user add"
     description = """Add a user. Without --password-stdin a random password is
     generated and printed once."""
@@ -97,30 +133,14 @@ class UserAddApp(HubCommand):
     )
     arguments = ("name",)
     flags = {
-        **HUB_FLAGS,
+        **password_flags("UserAddApp"),
         "admin": ({"UserAddApp": {"admin": True}}, "Make the user an administrator."),
-        "password-stdin": (
-            {"UserAddApp": {"password_stdin": True}},
-            "Read the password from standard input (a prompt when it is a terminal).",
-        ),
     }
     admin = Bool(False, config=True, help="Make the new user an administrator.")
-    password_stdin = Bool(False, config=True, help="Read the password from standard input.")
-
-    def read_password(self) -> str | None:
-        if not self.password_stdin:
-            return None
-        if sys.stdin.isatty():
-            return getpass.getpass("Password: ")
-        return sys.stdin.readline().rstrip("\r\n")
 
     async def run(self, engine: AsyncEngine) -> None:
         name = self.extra_args[0]
-        password = self.read_password()
-        generated = password is None
-        password = generate_password() if password is None else password
-        if password_problem(password):
-            raise CommandFailed(password_problem(password))
+        password, generated = self.new_password()
         try:
             async with engine.begin() as conn:
                 await create_user(conn, name, password, self.admin)
@@ -130,8 +150,27 @@ class UserAddApp(HubCommand):
             raise CommandFailed(f"user {name} already exists") from error
         kind = "administrator" if self.admin else "user"
         print(f"Added {kind} {name}.")
-        if generated:
-            print(f"Password (shown only now): {password}")
+        self.show_generated(password, generated)
+
+
+class UserPasswordApp(PasswordCommand):
+    name = "user password"
+    description = """Set a user's password (e.g. a lost admin password) and end their
+    login sessions. Without --password-stdin a random one is generated and printed once."""
+    arguments = ("name",)
+    flags = password_flags("UserPasswordApp")
+
+    async def run(self, engine: AsyncEngine) -> None:
+        name = self.extra_args[0]
+        password, generated = self.new_password()
+        async with engine.begin() as conn:
+            user = await get_user_by_name(conn, name)
+            if user is None:
+                raise CommandFailed(f"no user named {name}")
+            await set_password(conn, name, password)
+            await delete_user_sessions(conn, user.id)
+        print(f"Password of {name} changed; their sessions were ended.")
+        self.show_generated(password, generated)
 
 
 class UserListApp(HubCommand):
@@ -165,17 +204,18 @@ class UserRemoveApp(HubCommand):
 
 class UserApp(Application):
     name = "user"
-    description = "Add, list and remove gilhub users."
+    description = "Add, list and remove gilhub users; set their passwords."
     version = __version__
     subcommands = {
         "add": ("gilhub.cli.UserAddApp", UserAddApp.description),
         "list": ("gilhub.cli.UserListApp", UserListApp.description),
         "remove": ("gilhub.cli.UserRemoveApp", UserRemoveApp.description),
+        "password": ("gilhub.cli.UserPasswordApp", UserPasswordApp.description),
     }
 
     def start(self) -> None:
         if self.subapp is None:
-            print("gilhub user: say add, list or remove (see --help)", file=sys.stderr)
+            print("gilhub user: say add, list, remove or password (see --help)", file=sys.stderr)
             self.exit(1)
         self.subapp.start()
 

@@ -74,7 +74,8 @@ async def test_help_all_lists_the_options(tmp_path: Path) -> None:
         assert option in result.stdout
     assert "user" in result.stdout and "token" in result.stdout
     assert "--ServerManager.cull_idle_timeout" in result.stdout  # the spawner's options too
-    for subcommand in (["user", "add"], ["user", "list"], ["user", "remove"], ["token"]):
+    subcommands = (["user", "add"], ["user", "list"], ["user", "remove"], ["user", "password"])
+    for subcommand in (*subcommands, ["token"]):
         help_text = await gilhub(*subcommand, "--help", cwd=tmp_path)
         assert help_text.returncode == 0, help_text.stderr
         assert "--data-dir" in help_text.stdout and "Traceback" not in help_text.stderr
@@ -254,3 +255,19 @@ async def test_config_file_in_the_data_directory_is_read(
     listing = await gilhub("user", "list", f"--data-dir={data_dir}", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
     assert "ivan" in listing.stdout
+
+
+async def test_user_password_recovers_a_lost_password(workdir: Path, engine: AsyncEngine) -> None:
+    await gilhub("user", "add", "jack", cwd=workdir)
+    result = await gilhub("user", "password", "jack", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    generated = re.search(r"Password \(shown only now\): (\S+)", result.stdout).group(1)
+    chosen = await gilhub(
+        "user", "password", "jack", "--password-stdin", cwd=workdir, stdin="jacks-new-pw\n"
+    )
+    assert chosen.returncode == 0 and "jacks-new-pw" not in chosen.stdout
+    async with engine.connect() as conn:
+        stored = await get_password_hash(conn, "jack")
+    assert await verify_password(stored, "jacks-new-pw")
+    assert not await verify_password(stored, generated)
+    assert_clean_failure(await gilhub("user", "password", "nobody", cwd=workdir), "no user named")
