@@ -135,17 +135,23 @@ def _process_tree(process: psutil.Process) -> list[psutil.Process]:
     return [process]
 
 
-def _ask_to_stop(process: psutil.Process, tree: list[psutil.Process]) -> None:
+def _ask_to_stop(process: psutil.Process, tree: list[psutil.Process]) -> bool:
+    """Send the polite stop request; ``False`` if it could not be delivered."""
     if is_windows():
         import signal
 
-        # Delivered to every process of the child's group (CREATE_NEW_PROCESS_GROUP).
-        with contextlib.suppress(OSError):
+        # Delivered to every process of the child's group (CREATE_NEW_PROCESS_GROUP),
+        # but only when the hub shares a console with it: a hub running as a service
+        # has none, and then only the REST shutdown before this and the kill after it work.
+        try:
             os.kill(process.pid, signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
-        return
+        except OSError:
+            return False
+        return True
     for member in tree:
         with contextlib.suppress(psutil.Error):
             member.terminate()
+    return True
 
 
 async def terminate_tree(
@@ -158,8 +164,8 @@ async def terminate_tree(
     by psutil (two reapers of one pid would race).
     """
     tree = _process_tree(process)
-    _ask_to_stop(process, tree)
-    alive = await _wait_gone(tree, child, grace)
+    asked = _ask_to_stop(process, tree)
+    alive = await _wait_gone(tree, child, grace) if asked else tree
     for member in alive:
         with contextlib.suppress(psutil.Error):
             member.kill()
