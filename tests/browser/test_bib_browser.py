@@ -7,6 +7,7 @@ user server running JupyterLab with gilhub's prebuilt extension, Debian's chromi
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -15,12 +16,15 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 from sqlalchemy.engine import URL
 
+from gilhub.users import get_user_by_name
 from tests.bibliography.conftest import EXAMPLE_BIB, hub_with_bibliography
-from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
 from tests.hub.conftest import RunningHub
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
+PASSWORD = "citer-password-1"
+# Cold JupyterLab on a small shared machine: generous, never asserted as a duration.
+SLOW = 120_000
 CITATION = r"As shown in [@einstein1905electrodynamics; \citep{shannon1948communication}]"
 
 
@@ -34,6 +38,26 @@ async def bib_hub(
         database_url, tmp_path_factory.mktemp("hub-data"), bib_path
     ) as running:
         yield running
+
+
+async def server_running(hub: RunningHub, name: str) -> None:
+    """Start the user's server through the hub's ServerManager and wait until it runs."""
+    async with hub.app.db.connect() as conn:
+        user = await get_user_by_name(conn, name)
+    await hub.app.servers.start(user)
+    async with asyncio.timeout(SLOW / 1000):
+        while (status := hub.app.servers.status(name)).state != "running":
+            assert status.state != "stopped", f"the server did not start: {status.error}"
+            await asyncio.sleep(0.2)
+
+
+async def open_jupyterlab(page: Page, hub: RunningHub, name: str) -> None:
+    """Log in through the hub's login page, which sends me on to my JupyterLab."""
+    await page.goto(f"{hub.url}/hub/login?next=/user/{name}/lab")
+    await page.fill("input[name=username]", name)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page).to_have_url(re.compile(rf"/user/{name}/lab"), timeout=SLOW)
 
 
 async def run_command(page: Page, label: str) -> None:
@@ -87,8 +111,8 @@ async def test_citation_links_tooltips_and_entry(bib_hub: RunningHub, browser: B
     await bib_hub.add_user(name, PASSWORD)
     page = await browser.new_page()
     try:
-        await log_in(page, bib_hub, name)
-        await start_and_watch(page, name)
+        await server_running(bib_hub, name)
+        await open_jupyterlab(page, bib_hub, name)
 
         card = page.locator('.jp-LauncherCard[data-category="Notebook"][title*="Python 3"]')
         await card.first.click(timeout=SLOW)
