@@ -443,7 +443,17 @@ async def get_version(
 
 
 async def _read_content(conn: AsyncConnection, entry_id: int, number: int) -> bytes:
-    """A version's bytes, fetched in PostgreSQL's binary format.
+    content = await fetch_bytes(
+        conn,
+        "SELECT content FROM repository.versions WHERE entry_id = %s AND number = %s",
+        (entry_id, number),
+    )
+    assert content is not None
+    return content
+
+
+async def fetch_bytes(conn: AsyncConnection, query: str, params: tuple) -> bytes | None:
+    """One bytea value, fetched in PostgreSQL's binary format (None: no row).
 
     SQLAlchemy's psycopg dialect fetches results as text, where a bytea
     travels hex-encoded (twice its size) and is decoded in Python: several
@@ -452,13 +462,9 @@ async def _read_content(conn: AsyncConnection, entry_id: int, number: int) -> by
     """
     raw = await conn.get_raw_connection()
     async with raw.driver_connection.cursor(binary=True) as cursor:
-        await cursor.execute(
-            "SELECT content FROM repository.versions WHERE entry_id = %s AND number = %s",
-            (entry_id, number),
-        )
+        await cursor.execute(query, params)
         row = await cursor.fetchone()
-    assert row is not None
-    return bytes(row[0])
+    return None if row is None else bytes(row[0])
 
 
 async def history(
