@@ -369,7 +369,8 @@ class GilHub(Application):
         print(
             f"\n  gilhub: created the administrator account '{FIRST_ADMIN}' with the one-time\n"
             f"  password: {password}\n"
-            "  It is shown only this once: log in and change it (Change password).\n",
+            "  It is shown only this once: log in and change it (Change password).\n"
+            f"  Lost it? 'gilhub user password {FIRST_ADMIN}' sets a new one.\n",
             flush=True,
         )
 
