@@ -228,10 +228,11 @@ class GilHub(Application):
     @property
     def classes(self) -> list[type]:  # type: ignore[override]
         """What --help-all and --generate-config document besides the hub itself."""
+        from gilhub.bibliography.service import LabBibliography
         from gilhub.servers import ServerManager
         from gilhub.spawner.local import LocalProcessSpawner
 
-        return [GilHub, ServerManager, LocalProcessSpawner]
+        return [GilHub, ServerManager, LocalProcessSpawner, LabBibliography]
 
     @default("log_level")
     def _default_log_level(self) -> int:
