@@ -12,10 +12,14 @@ It does two things jupyter_server does not do by itself:
   authenticated by the hub, which adds the token to each request it forwards,
   so the token is removed from the page configuration once every extension
   has loaded.
+- **A way back to the hub.** With ``GILHUB_HUB_PREFIX`` set (the spawner sets
+  it), JupyterLab's File menu offers "Hub Control Panel" and "Log Out", which
+  lead to the hub's pages.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
@@ -45,10 +49,13 @@ def with_nodelay(connection_class: type) -> type:
     return NoDelayKernelConnection
 
 
-def _hide_token_from_pages(settings: dict[str, Any]) -> None:
-    page_config = settings.get("page_config_data")
-    if page_config is not None and "token" in page_config:
-        page_config["token"] = ""
+def _configure_pages(settings: dict[str, Any]) -> None:
+    page_config = settings.setdefault("page_config_data", {})
+    page_config["token"] = ""
+    hub_prefix = os.environ.get("GILHUB_HUB_PREFIX")
+    if hub_prefix:
+        user = os.environ.get("GILHUB_USER", "")
+        page_config.update(hubPrefix=hub_prefix, hubUser=user, hubHost="", hubServerName="")
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
@@ -58,5 +65,5 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     )
     settings[_CONNECTION_CLASS_SETTING] = with_nodelay(configured)
     # Runs once the loop starts, i.e. after JupyterLab has filled its page config.
-    IOLoop.current().add_callback(_hide_token_from_pages, settings)
+    IOLoop.current().add_callback(_configure_pages, settings)
     serverapp.log.info("gilhub server extension loaded")

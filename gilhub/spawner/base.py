@@ -72,6 +72,7 @@ class Spawner(LoggingConfigurable):
             JUPYTER_TOKEN=self.token,
             GILHUB_DB_URL=self.db_url,
             GILHUB_USER=self.user.name,
+            GILHUB_HUB_PREFIX=getattr(self.hub, "hub_prefix", "/hub/"),
             JUPYTERHUB_USER=self.user.name,
         )
         return env

@@ -107,8 +107,7 @@ class LocalProcessSpawner(Spawner):
         process = find_process(self._pid, self._create_time)
         if process is not None:
             await terminate_tree(process, child=self._child, grace=self.stop_grace)
-        self._child = None
-        self._pid = None
+        self._child, self._pid, self._attempts = None, None, 0
 
     def retry_start(self) -> bool:
         if self._attempts >= self.port_attempts:

@@ -112,6 +112,7 @@ async def test_the_browser_never_sees_the_server_token(client, hub, people):
     assert page.status_code == 200
     assert "jupyter-config-data" in page.text
     assert token not in page.text
+    assert '"hubPrefix": "/hub/"' in page.text and '"hubUser": "alice"' in page.text
     assert token not in str(page.headers)
 
 
