@@ -49,6 +49,8 @@ HOP_BY_HOP = frozenset(
 # Large enough that a typical response is relayed in one read and one write.
 _CHUNK_SIZE = 512 * 1024
 _UNLIMITED = 1 << 50
+_CONNECT_TIMEOUT = 10.0
+_HANDSHAKE_TIMEOUT = 30.0
 _BODY_QUEUE_CHUNKS = 4
 _UPSTREAM_PARAMS = HTTP1ConnectionParameters(
     chunk_size=_CHUNK_SIZE, max_header_size=64 * 1024, max_body_size=_UNLIMITED, decompress=False
@@ -71,7 +73,7 @@ class UpstreamPool:
             if not stream.closed():
                 stream.set_close_callback(None)
                 return stream, True
-        stream = await self._tcp.connect(upstream.host, upstream.port)
+        stream = await self._tcp.connect(upstream.host, upstream.port, timeout=_CONNECT_TIMEOUT)
         stream.set_nodelay(True)
         return stream, False
 
@@ -363,7 +365,9 @@ class UserProxyHandler(BaseHandler):
     async def tunnel_websocket(self, upstream: Upstream, name: str) -> None:
         """Relay the upgrade handshake, then pipe raw bytes both ways until one side closes."""
         try:
-            server = await TCPClient().connect(upstream.host, upstream.port)
+            server = await TCPClient().connect(
+                upstream.host, upstream.port, timeout=_CONNECT_TIMEOUT
+            )
         except OSError as error:
             self.log_upstream_failure(error)
             raise HTTPError(503, "The user server is not answering.") from None
@@ -372,10 +376,14 @@ class UserProxyHandler(BaseHandler):
         lines = [f"GET {self.request.uri} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.get_all())]
         await server.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         try:
-            response_head = await server.read_until_regex(b"\r?\n\r?\n", max_bytes=64 * 1024)
+            response_head = await asyncio.wait_for(
+                server.read_until_regex(b"\r?\n\r?\n", max_bytes=64 * 1024), _HANDSHAKE_TIMEOUT
+            )
         except (StreamClosedError, OSError):
             server.close()
-            raise HTTPError(503, "The user server closed the connection.") from None
+            raise HTTPError(
+                503, "The user server did not answer the WebSocket handshake."
+            ) from None
         browser = self.detach()
         browser.set_nodelay(True)
 
