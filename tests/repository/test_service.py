@@ -49,6 +49,8 @@ async def test_pull_records_origin_and_next_push_starts_from_it(engine, people):
     assert pulled.path == "shared/fit.ipynb" and pulled.written
     bob_copy = parse_notebook(await load(engine, bob, "shared/fit.ipynb"))
     assert read_origin(bob_copy) == ("shared/fit.ipynb", 1)
+    unchanged = await service.push_from_storage(engine, CONFIG, bob, source="shared/fit.ipynb")
+    assert not unchanged.result.created, "pushing back an unchanged pull adds no version"
     bob_copy.cells[0].source = "a = 2"
     await save(engine, bob, "shared/fit.ipynb", serialize_notebook(bob_copy))
     second = await service.push_from_storage(engine, CONFIG, bob, source="shared/fit.ipynb")
