@@ -9,6 +9,8 @@ import sys
 import pytest
 
 from gilhub.contents import query as contents
+from gilhub.repository.notebooks import parse_notebook, serialize_notebook
+from gilhub.users import get_user_by_name
 from tests.hub.conftest import RunningHub
 from tests.repository.helpers import notebook_bytes
 
@@ -97,3 +99,35 @@ async def test_conflicts_exit_2_and_errors_exit_1(cli_env):
     bad_token = {**cli_env, "TOKEN": "not-a-token"}
     code, _, err = await gilhub(bad_token, "search", "x")
     assert code == 1 and "Login required" in err
+
+
+async def test_push_merge_after_a_conflict(cli_env, hub: RunningHub):
+    dave = await hub.add_user("dave")
+    dave_api = hub.client(headers={"Authorization": f"token {await hub.token_for('dave')}"})
+    await save(hub, "carol", "work/m.ipynb", notebook_bytes("x = 1", "y = 1"))
+    code, _, err = await gilhub(cli_env, "push", "work/m.ipynb", "--to", "lab/merge.ipynb")
+    assert code == 0, err
+    assert (await dave_api.post("/hub/api/repo/pull", json={"path": "lab/merge.ipynb"})).is_success
+    async with hub.app.db.connect() as conn:
+        record = await contents.read_file(conn, dave.db_role, "lab/merge.ipynb")
+    notebook = parse_notebook(record.content)
+    notebook.cells[0].source = "x = 2  # dave"
+    await save(hub, "dave", "lab/merge.ipynb", serialize_notebook(notebook))
+    pushed = await dave_api.post("/hub/api/repo/push", json={"source": "lab/merge.ipynb"})
+    assert pushed.status_code == 201, pushed.text
+
+    await save(hub, "carol", "work/m.ipynb", notebook_bytes("x = 1", "y = 2  # carol"))
+    code, _, err = await gilhub(cli_env, "push", "work/m.ipynb", "--to", "lab/merge.ipynb")
+    assert code == 2 and "--merge" in err and "dave" in err
+    code, out, err = await gilhub(
+        cli_env, "push", "work/m.ipynb", "--to", "lab/merge.ipynb", "--merge"
+    )
+    assert code == 0 and "Merged" in out and "version 3" in out, err
+    code, out, _ = await gilhub(cli_env, "diff", "lab/merge.ipynb", "--from", "1", "--to", "3")
+    assert "+x = 2  # dave" in out and "+y = 2  # carol" in out
+
+
+async def save(hub: RunningHub, name: str, path: str, content: bytes) -> None:
+    async with hub.app.db.begin() as conn:
+        user = await get_user_by_name(conn, name)
+        await contents.write_file(conn, user.db_role, path, content)
