@@ -366,6 +366,8 @@ async def push(
     if entry.head and await _head_sha256(conn, entry) == prepared.sha256:
         head = await get_version(conn, entry, entry.head, with_content=False)
         return PushResult(entry, head, created=False)
+    if base and base > entry.head:
+        raise BadRequest(f"{path!r} has no version {base} to start from (newest: {entry.head})")
     if entry.head != (base or 0):
         raise await _conflict(conn, entry, base)
     return await _add_version(conn, entry, prepared, author, message, label)

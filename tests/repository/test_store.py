@@ -52,6 +52,8 @@ async def test_stale_push_is_a_conflict_naming_who_pushed_since(engine):
     assert [v["message"] for v in raised.value.details["since"]] == ["bob's change"]
     with pytest.raises(Conflict, match="already exists"):
         await push(engine, "b/nb.ipynb", notebook_bytes("d"), "carol", None)
+    with pytest.raises(BadRequest, match="no version 9"):
+        await push(engine, "b/nb.ipynb", notebook_bytes("e"), "carol", 9)
 
 
 @pytest.mark.parametrize("path", ["c/race.ipynb", "c/new-race.ipynb"])
