@@ -52,6 +52,7 @@ _UNLIMITED = 1 << 50
 _CONNECT_TIMEOUT = 10.0
 _HANDSHAKE_TIMEOUT = 30.0
 _BODY_QUEUE_CHUNKS = 4
+_RELAY_QUEUE_CHUNKS = 2
 _UPSTREAM_PARAMS = HTTP1ConnectionParameters(
     chunk_size=_CHUNK_SIZE, max_header_size=64 * 1024, max_body_size=_UNLIMITED, decompress=False
 )
@@ -101,7 +102,12 @@ def _pool(handler: BaseHandler) -> UpstreamPool:
 
 
 class _ResponseRelay(httputil.HTTPMessageDelegate):
-    """Receives the upstream's response and writes it to the browser as it comes."""
+    """Receives the upstream's response and writes it to the browser as it comes.
+
+    Reading from the server and writing to the browser overlap: a writer task
+    sends each chunk while the next one is read, with at most
+    ``_RELAY_QUEUE_CHUNKS`` chunks waiting between them (back-pressure beyond).
+    """
 
     def __init__(self, handler: UserProxyHandler, stream: IOStream) -> None:
         self.handler = handler
@@ -109,21 +115,45 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
         self.start_line: httputil.ResponseStartLine | None = None
         self.headers: httputil.HTTPHeaders | None = None
         self.complete = False
+        self.browser_gone = False
+        self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue(_RELAY_QUEUE_CHUNKS)
+        self._writer: asyncio.Task[None] | None = None
 
     def headers_received(self, start_line, headers) -> None:  # type: ignore[override]
         self.start_line, self.headers = start_line, headers  # type: ignore[assignment]
         self.handler.relay_headers(start_line, headers)  # type: ignore[arg-type]
+        self._writer = asyncio.create_task(self._write_to_browser())
 
     async def data_received(self, chunk: bytes) -> None:  # type: ignore[override]
-        try:
-            self.handler.write(chunk)
-            await self.handler.flush()
-        except StreamClosedError:
-            # The browser went away: stop reading from the server too.
-            self.stream.close()
+        if not self.browser_gone:
+            await self._chunks.put(chunk)
 
     def finish(self) -> None:
         self.complete = True
+
+    async def _write_to_browser(self) -> None:
+        try:
+            while (chunk := await self._chunks.get()) is not None:
+                self.handler.write(chunk)
+                await self.handler.flush()
+        except StreamClosedError:
+            # The browser went away: stop reading from the server, unblock the reader.
+            self.browser_gone = True
+            self.stream.close()
+            while not self._chunks.empty():
+                self._chunks.get_nowait()
+
+    async def drain(self) -> None:
+        """After the whole response was read: wait until the browser has it."""
+        if self._writer is None:
+            return
+        if not self.browser_gone:
+            await self._chunks.put(None)
+        await self._writer
+
+    def abandon(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
 
     def can_keep_alive(self) -> bool:
         """Whether the connection may carry another request after this response."""
@@ -283,7 +313,9 @@ class UserProxyHandler(BaseHandler):
                     connection = HTTP1Connection(stream, True, _UPSTREAM_PARAMS)
                     sent_body = await self._send_request(connection, upstream)
                     await connection.read_response(relay)
+                    await relay.drain()
                 except StreamClosedError:
+                    relay.abandon()
                     stream.close()
                     # A pooled connection the server had closed meanwhile: retry once,
                     # when nothing of this exchange has gone through yet.
@@ -291,6 +323,7 @@ class UserProxyHandler(BaseHandler):
                         continue
                     raise
                 except BaseException:
+                    relay.abandon()
                     stream.close()
                     raise
                 if relay.start_line is None:

@@ -307,9 +307,14 @@ async def test_head_204_304_and_chunked_responses_pass_through(client, hub, echo
     assert len(_upstream_pool(hub)._idle[(upstream.host, upstream.port)]) == 1
 
 
-async def test_an_upstream_dying_mid_response_cuts_the_response(client, echo):
-    with pytest.raises(httpx.RemoteProtocolError):
-        await client.get("/user/echo/cut-short", headers=echo.token_header)
+async def test_an_upstream_dying_mid_response_never_looks_complete(client, echo):
+    """Cut before anything reached the browser: a 503; after: the connection is cut too."""
+    try:
+        response = await client.get("/user/echo/cut-short", headers=echo.token_header)
+    except httpx.RemoteProtocolError:
+        pass
+    else:
+        assert response.status_code == 503
     assert (await client.get("/user/echo/chunked", headers=echo.token_header)).status_code == 200
 
 
