@@ -9,6 +9,14 @@ window.MathJax = {
     processEnvironments: true,
   },
   TeX: { equationNumbers: { autoNumber: "AMS", useLabelIds: true } },
+  // jupyter-server-mathjax ships the STIX-Web fonts only.
+  "HTML-CSS": {
+    availableFonts: ["STIX-Web"],
+    preferredFont: "STIX-Web",
+    webFont: "STIX-Web",
+    imageFont: null,
+    linebreaks: { automatic: true },
+  },
   displayAlign: "center",
   messageStyle: "none",
 };
