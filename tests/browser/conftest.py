@@ -66,7 +66,7 @@ async def save_screenshots(context: BrowserContext, directory: Path) -> None:
     for number, page in enumerate(context.pages):
         path = directory / f"failure-{number}.png"
         try:
-            await page.screenshot(path=str(path), full_page=True)
+            await page.screenshot(path=str(path))
         except Exception as error:  # a crashed page cannot be photographed; say so
             print(f"no screenshot of page {number} ({page.url}): {error}")
         else:
