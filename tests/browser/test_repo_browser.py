@@ -3,7 +3,8 @@
 Alice pushes a notebook from JupyterLab (file browser context menu). Bob finds it by a
 word in one of its cells, pulls it, changes it and pushes (through the hub's pages, over
 real HTTP). Alice changes her copy in JupyterLab and pushes again: the stale push is
-refused as a conflict, and the merge view shows both changes; she pushes the merge.
+refused as a conflict, and the merge view shows both changes; she pushes the merge, sees it
+rendered (with typeset math), and pulls it from JupyterLab into a new file.
 
 Real hub (tests/hub/conftest.py) with a real JupyterLab user server and gilhub's prebuilt
 extension; Debian's chromium through Playwright.
@@ -119,6 +120,16 @@ async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: Br
         await expect(view.locator("body")).to_contain_text(WORD, timeout=SLOW)
         math = view.locator(".MathJax, .MathJax_CHTML, .MathJax_SVG").first
         await expect(math).to_be_attached(timeout=SLOW)
+
+        await page.bring_to_front()
+        await run_command(page, "Pull from Repository")
+        dialog = page.locator(".jp-Dialog")
+        await dialog.locator("input[name=path]").fill(NOTEBOOK)
+        await dialog.locator("input[name=dest]").fill("merged-copy.ipynb")
+        await dialog.get_by_role("button", name="Pull").click()
+        copy = page.locator('.jp-DirListing-item[title^="Name: merged-copy.ipynb"]')
+        await expect(copy).to_be_visible(timeout=SLOW)
+        await expect(page.locator(".lm-TabBar-tab", has_text="merged-copy.ipynb")).to_be_visible()
     finally:
         async with hub.client(
             headers={"Authorization": f"token {await hub.token_for(alice.name)}"}
