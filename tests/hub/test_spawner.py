@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from gilhub.servers import ServerManager
+from gilhub.spawner.base import INHERITED_VARIABLES
 from gilhub.spawner.local import LocalProcessSpawner
 from gilhub.spawner.process import start_process, terminate_tree
 from gilhub.spawner.system_user import SystemUserSpawner
@@ -94,6 +95,9 @@ async def test_secrets_travel_only_in_the_environment(hub):
     assert user_url.username != hub.db_url.username
     assert user_url.password not in command_line
     assert not any(hub_password in value for value in environment.values())
+    # Only an allow-list of the hub's environment is passed on, plus the server's own.
+    own = {"JUPYTER_TOKEN", "GILHUB_DB_URL", "GILHUB_USER", "GILHUB_HUB_PREFIX", "JUPYTERHUB_USER"}
+    assert set(environment) <= set(INHERITED_VARIABLES) | own
     assert "--ServerApp.ip=127.0.0.1" in process.cmdline()
 
 
