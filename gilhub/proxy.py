@@ -6,9 +6,9 @@ token, and the server never sees the hub's session cookie).
 
 - **HTTP** bodies stream both ways: the request body is read chunk by chunk
   (``stream_request_body``) and written upstream as it arrives; the response
-  body is written to the browser as it arrives, and reading from the upstream
-  waits until the browser has taken each chunk (back-pressure), so a 1 GB
-  transfer never sits in the hub's memory.
+  body is written to the browser as it arrives. In both directions at most a
+  few chunks wait in between (back-pressure beyond), so a 1 GB transfer never
+  sits in the hub's memory.
 - **Keep-alive to upstreams.** Tornado's ``simple_httpclient`` opens a new
   connection per request; :class:`UpstreamPool` keeps idle HTTP/1.1
   connections per server and speaks HTTP through tornado's own
