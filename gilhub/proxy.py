@@ -120,6 +120,8 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
         self._writer: asyncio.Task[None] | None = None
 
     def headers_received(self, start_line, headers) -> None:  # type: ignore[override]
+        if start_line.code < 200:
+            return  # informational (100 Continue): the real response follows
         self.start_line, self.headers = start_line, headers  # type: ignore[assignment]
         self.handler.relay_headers(start_line, headers)  # type: ignore[arg-type]
         self._writer = asyncio.create_task(self._write_to_browser())
@@ -361,7 +363,8 @@ class UserProxyHandler(BaseHandler):
         headers = httputil.HTTPHeaders()
         for name, value in self.request.headers.get_all():
             lowered = name.lower()
-            if lowered in HOP_BY_HOP or lowered in ("authorization", "cookie"):
+            # Expect: the hub has answered "100 Continue" to the browser itself.
+            if lowered in HOP_BY_HOP or lowered in ("authorization", "cookie", "expect"):
                 continue
             if lowered.startswith("x-forwarded-"):
                 continue

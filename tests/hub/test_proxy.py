@@ -356,7 +356,9 @@ async def test_big_download_and_upload_stream_without_buffering(client, echo):
             peak = max(peak, rss_mib())
             yield block
 
-    uploaded = await client.put("/user/echo/upload", content=body(), headers=echo.token_header)
+    uploaded = await client.put(
+        "/user/echo/upload", content=body(), headers={**echo.token_header, "Expect": "100-continue"}
+    )
     assert uploaded.status_code == 200, uploaded.text
     assert uploaded.json() == {"received": 128 * MiB, "sha256": digest.hexdigest()}
     grown = peak - before
