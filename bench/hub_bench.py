@@ -34,7 +34,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -138,7 +138,7 @@ class Hub:
     public_url: str  # e.g. http://127.0.0.1:PORT/
     token: str
     pid: int  # the process the proxied bytes pass through
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    process: subprocess.Popen
 
     @property
     def headers(self) -> dict[str, str]:
@@ -180,10 +180,6 @@ class Hub:
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError(f"{self.name}: server did not stop within 60 s")
-
-    def close(self) -> None:
-        for proc in reversed(self.processes):
-            kill_tree(proc)
 
 
 @contextlib.asynccontextmanager
@@ -256,27 +252,31 @@ async def jupyterhub(root: Path, work: Path) -> AsyncIterator[Hub]:
         token=token,
     )
     (work / "jupyterhub_config.py").write_text(config)
-    log = work / "jupyterhub.log"
     jupyterhub_bin = Path(sys.executable).with_name("jupyterhub")
-    proc = start_process([str(jupyterhub_bin), "-f", "jupyterhub_config.py"], log, cwd=work)
-    hub = Hub(
-        "JupyterHub",
-        f"http://127.0.0.1:{port}/hub/api/",
-        f"http://127.0.0.1:{port}/",
-        token,
-        proc.pid,
-        [proc],
-    )
-    try:
-        await wait_for_http(hub.hub_url, {}, proc, log)
-        hub.pid = proxy_pid(proc)
+    argv = [str(jupyterhub_bin), "-f", "jupyterhub_config.py"]
+    async with hub_process("JupyterHub", argv, port, token, work, "hub/api/") as hub:
+        hub.pid = proxy_pid(hub.process)
         async with httpx.AsyncClient(headers=hub.headers) as client:
             response = await client.post(f"{hub.hub_url}users/{USER}")
             if response.status_code not in (201, 409):
                 raise RuntimeError(f"JupyterHub: user creation: {response.status_code}")
         yield hub
+
+
+@contextlib.asynccontextmanager
+async def hub_process(
+    name: str, argv: list[str], port: int, token: str, work: Path, health_path: str
+) -> AsyncIterator[Hub]:
+    """Run a hub's command in ``work`` until the context ends; ready once health answers."""
+    log = work / f"{name}.log"
+    process = start_process(argv, log, cwd=work)
+    public_url = f"http://127.0.0.1:{port}/"
+    hub = Hub(name, f"{public_url}hub/api/", public_url, token, process.pid, process)
+    try:
+        await wait_for_http(public_url + health_path, {}, process, log)
+        yield hub
     finally:
-        hub.close()
+        kill_tree(process)
 
 
 def proxy_pid(jupyterhub_process: subprocess.Popen) -> int:
@@ -317,23 +317,10 @@ async def gilhub(root: Path, work: Path) -> AsyncIterator[Hub]:
     run_gilhub_cli(["user", "add", USER, "--password-stdin"], work, stdin=secrets.token_hex(16))
     token = run_gilhub_cli(["token", USER], work).strip().splitlines()[-1].strip()
     port = free_port()
-    log = work / "gilhub.log"
     argv = [str(Path(sys.executable).with_name("gilhub")), "--ip=127.0.0.1", f"--port={port}"]
     argv += [f"--data-dir={work}", f"--config={work / 'gilhub_config.py'}"]
-    proc = start_process(argv, log, cwd=work)
-    hub = Hub(
-        "gilhub",
-        f"http://127.0.0.1:{port}/hub/api/",
-        f"http://127.0.0.1:{port}/",
-        token,
-        proc.pid,
-        [proc],
-    )
-    try:
-        await wait_for_http(f"http://127.0.0.1:{port}/hub/health", {}, proc, log)
+    async with hub_process("gilhub", argv, port, token, work, "hub/health") as hub:
         yield hub
-    finally:
-        hub.close()
 
 
 # --------------------------------------------------------------------------- measurements
