@@ -13,6 +13,7 @@ extension; Debian's chromium through Playwright.
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
@@ -55,6 +56,16 @@ async def bob_finds_pulls_changes_and_pushes(hub: RunningHub, bob) -> None:
     assert pushed.status_code == 302, pushed.text
 
 
+async def reset_workspace(page: Page, hub: RunningHub, name: str) -> None:
+    """Start from (and leave) an empty JupyterLab layout.
+
+    User servers that run under one OS account share JupyterLab's workspace
+    files, so tabs left open by an earlier test would open here, and ours there.
+    """
+    await page.goto(f"{hub.url}/user/{name}/lab?reset")
+    await expect(page.locator(".jp-DirListing-content")).to_be_visible(timeout=SLOW)
+
+
 async def push_from_file_browser(page: Page) -> None:
     item = page.locator(f'.jp-DirListing-item[title^="Name: {NOTEBOOK}"]')
     await item.click(button="right", timeout=SLOW)
@@ -65,8 +76,9 @@ async def push_from_file_browser(page: Page) -> None:
 
 
 async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: BrowserContext):
-    alice = await hub.add_user(hub.unique_name("alice"), PASSWORD)
-    bob = await hub.add_user(hub.unique_name("bob"), PASSWORD)
+    # Random names: JupyterLab keeps workspaces (open tabs) per URL across test runs.
+    alice = await hub.add_user(f"alice-{secrets.token_hex(4)}", PASSWORD)
+    bob = await hub.add_user(f"bob-{secrets.token_hex(4)}", PASSWORD)
     first = notebook_bytes("a = 1", "b = 1", markdown=f"The {WORD} calibration of $n_e$")
     async with hub.app.db.begin() as conn:
         await contents.write_file(conn, alice.db_role, NOTEBOOK, first)
@@ -74,6 +86,7 @@ async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: Br
     try:
         await log_in(page, hub, alice.name)
         await start_and_watch(page, alice.name)
+        await reset_workspace(page, hub, alice.name)
 
         await push_from_file_browser(page)
         done = page.locator(".jp-Dialog")
@@ -131,6 +144,7 @@ async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: Br
         await expect(copy).to_be_visible(timeout=SLOW)
         await expect(page.locator(".lm-TabBar-tab", has_text="merged-copy.ipynb")).to_be_visible()
     finally:
+        await reset_workspace(page, hub, alice.name)
         async with hub.client(
             headers={"Authorization": f"token {await hub.token_for(alice.name)}"}
         ) as api:
