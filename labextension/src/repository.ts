@@ -145,6 +145,15 @@ async function saveIfOpen(docManager: IDocumentManager, path: string): Promise<v
   }
 }
 
+/** Show what the hub wrote into an open file (the merge), instead of a stale copy. */
+async function revertIfOpen(docManager: IDocumentManager, path: string): Promise<void> {
+  const widget = docManager.findWidget(path);
+  const context = widget ? docManager.contextForWidget(widget) : undefined;
+  if (context && !context.model.dirty) {
+    await context.revert();
+  }
+}
+
 async function pushFile(
   docManager: IDocumentManager,
   factory: IFileBrowserFactory,
@@ -184,7 +193,7 @@ async function pushFile(
     });
   } catch (error) {
     if (error instanceof HubError && error.status === 409) {
-      await resolvePushConflict(error, body);
+      await resolvePushConflict(docManager, error, body);
     } else {
       await showErrorMessage('Push to Repository', String(error instanceof Error ? error.message : error));
     }
@@ -192,6 +201,7 @@ async function pushFile(
 }
 
 async function resolvePushConflict(
+  docManager: IDocumentManager,
   error: HubError,
   body: { source: string; path: string; message: string }
 ): Promise<void> {
@@ -218,6 +228,7 @@ async function resolvePushConflict(
   } else if (choice.button.accept && mergeable) {
     try {
       const answer = await post('merge', { ...body, base: error.answer.base });
+      await revertIfOpen(docManager, body.source);
       await showDialog({
         title: 'Push to Repository',
         body: `Merged and pushed ${answer.entry?.path} version ${answer.version?.number}; your copy now holds the merge.`,
