@@ -58,6 +58,27 @@ class LocalProcessSpawner(Spawner):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        if self.process_identity()[0] is None:
+            env.update(self.private_jupyter_dirs())
+        return env
+
+    def private_jupyter_dirs(self) -> dict[str, str]:
+        """Per-user places for what Jupyter otherwise keeps in the account's home.
+
+        Servers that all run under the hub's OS account would otherwise share
+        JupyterLab workspaces (one person's open tabs reopening for another),
+        settings, IPython history and kernel connection files.
+        """
+        state = self.working_dir() / ".jupyter-state"
+        return {
+            "JUPYTERLAB_WORKSPACES_DIR": str(state / "lab-workspaces"),
+            "JUPYTERLAB_SETTINGS_DIR": str(state / "lab-settings"),
+            "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
+            "IPYTHONDIR": str(state / "ipython"),
+        }
+
     def server_settings(self, port: int) -> dict[str, str]:
         settings = super().server_settings(port)
         settings["ServerApp.root_dir"] = str(self.working_dir())

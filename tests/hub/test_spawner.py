@@ -97,6 +97,7 @@ async def test_secrets_travel_only_in_the_environment(hub):
     assert not any(hub_password in value for value in environment.values())
     # Only an allow-list of the hub's environment is passed on, plus the server's own.
     own = {"JUPYTER_TOKEN", "GILHUB_DB_URL", "GILHUB_USER", "GILHUB_HUB_PREFIX", "JUPYTERHUB_USER"}
+    own |= set(hub.servers._servers["alice"].spawner.private_jupyter_dirs())
     assert set(environment) <= set(INHERITED_VARIABLES) | own
     assert "--ServerApp.ip=127.0.0.1" in process.cmdline()
 
@@ -139,6 +140,22 @@ def test_configured_args_take_precedence_over_the_spawners_own(hub):
     assert [a for a in command_line if a.startswith("--ServerApp.root_dir")] == [args[1]]
     assert "--ServerApp.ip=127.0.0.1" in command_line
     assert "--ServerApp.base_url=/user/zoe/" in command_line
+
+
+def test_servers_under_one_account_keep_jupyter_state_apart(hub):
+    """Workspaces, settings, history and kernel files must not leak between people."""
+    names = ("alice", "bob")
+    envs = [
+        LocalProcessSpawner(
+            hub=hub, user=User(id=0, name=n, is_admin=False, db_role=None)
+        ).get_env()
+        for n in names
+    ]
+    for variable in ("JUPYTERLAB_WORKSPACES_DIR", "JUPYTERLAB_SETTINGS_DIR",
+                     "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):  # fmt: skip
+        alice_dir, bob_dir = (Path(env[variable]) for env in envs)
+        assert alice_dir != bob_dir
+        assert "alice" in alice_dir.parts and "bob" in bob_dir.parts
 
 
 class FirstPortTaken(LocalProcessSpawner):
