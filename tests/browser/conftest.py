@@ -64,6 +64,8 @@ async def browser(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 async def save_screenshots(context: BrowserContext, directory: Path) -> None:
     for number, page in enumerate(context.pages):
+        if page.url == "about:blank":  # the persistent context's empty first tab
+            continue
         path = directory / f"failure-{number}.png"
         try:
             await page.screenshot(path=str(path))
