@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+
+# Characters that keep their meaning in a path, query or fragment; "%" keeps
+# existing escapes. Everything else (quotes, angle brackets, spaces) is escaped.
+_URL_SAFE = "/?#&=%:@!$'()*+,;~[]"
 
 
 def is_local_path(target: str) -> bool:
@@ -21,4 +25,5 @@ def is_local_path(target: str) -> bool:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    return target if target and is_local_path(target) else default
+    """``target`` when it stays on this hub (percent-encoded for a Location header)."""
+    return quote(target, safe=_URL_SAFE) if target and is_local_path(target) else default

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from traitlets.config import Config
 
-from gilhub.auth.redirects import is_local_path
+from gilhub.auth.redirects import is_local_path, safe_next
 from gilhub.auth.sessions import purge_expired_sessions
 from gilhub.handlers.base import SESSION_COOKIE
 from tests.hub.conftest import RunningHub, running_hub
@@ -46,6 +46,13 @@ def test_off_site_next_targets_are_refused(target: str) -> None:
 @pytest.mark.parametrize("target", ["/hub/home", "/user/alice/lab?reset", "/hub/bib#key"])
 def test_local_next_targets_are_allowed(target: str) -> None:
     assert is_local_path(target)
+
+
+def test_a_local_next_target_is_percent_encoded_for_the_location_header() -> None:
+    assert safe_next('/user/a/tree/"><b> x.ipynb?q=1#top', "/hub/home") == (
+        "/user/a/tree/%22%3E%3Cb%3E%20x.ipynb?q=1#top"
+    )
+    assert safe_next("/hub/bib?q=caf%C3%A9", "/hub/home") == "/hub/bib?q=caf%C3%A9"
 
 
 async def test_login_sets_a_protected_session_cookie(hub: RunningHub) -> None:
