@@ -282,9 +282,9 @@ class CitationRenderer:
                 "<span class='gilhub-cite gilhub-cite-missing' data-cite='{}' "
                 "title='Not in the bibliography: {}'>?{}</span>"
             ).format(cited.key, cited.key, cited.key)
-        return Markup("<a class='gilhub-cite' data-cite='{}' href='{}' title='{}'>{}</a>").format(
-            cited.key, entry_href(self.bib_url, cited.key), format_entry_text(entry), text
-        )
+        return Markup(
+            "<a class='gilhub-cite' data-cite='{}' href='{}' title='{}' target='_top'>{}</a>"
+        ).format(cited.key, entry_href(self.bib_url, cited.key), format_entry_text(entry), text)
 
     def _label(self, cited: CitedKey, style: str) -> str:
         entry = self.library.get(cited.key)

@@ -48,7 +48,8 @@ def references_html(keys: list[str], renderer: CitationRenderer) -> Markup:
         else:
             items.append(
                 Markup(
-                    "<li class='gilhub-reference' data-cite='{}'>{} <a href='{}'>[{}]</a></li>"
+                    "<li class='gilhub-reference' data-cite='{}'>{} "
+                    "<a href='{}' target='_top'>[{}]</a></li>"
                 ).format(key, format_entry_html(entry), href, key)
             )
     return Markup("<ol class='gilhub-references'>\n{}\n</ol>").format(Markup("\n").join(items))

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tornado.web import HTTPError, StaticFileHandler
 
 from gilhub.apihandlers.base import APIHandler
+from gilhub.bibliography.preprocessor import hub_citation_preprocessor
 from gilhub.contents.schema import files as content_files
 from gilhub.handlers.base import BaseHandler, admin_required, login_required
 from gilhub.repository import render, service, store
@@ -37,6 +38,9 @@ _CONFIG_KEY = "gilhub_repository_config"
 MATHJAX_DIR = Path(jupyter_server_mathjax.__file__).parent / "static"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 MAX_PAGE = 1000
+# Scripts (MathJax) run in the view's frame; links (citations) may leave it only
+# for the whole window, and only when the reader clicks them.
+VIEW_SANDBOX = "allow-scripts allow-top-navigation-by-user-activation"
 VIEW_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self' data:; frame-ancestors 'self'; "
@@ -513,13 +517,19 @@ class RenderedHandler(RepoPageHandler):
         if entry.kind != "notebook":
             raise BadRequest("only notebooks are rendered")
         mathjax = f"{self.hub.hub_prefix}repo/mathjax/MathJax.js?config={MATHJAX_CONFIG}"
-        html = await asyncio.to_thread(
-            render.render_view,
-            version.content,
-            mathjax_url=self.config.mathjax_url or mathjax,
-            mathjax_config_url=self.static_url("repo/mathjax-config.js"),
-        )
-        self.set_header("Content-Security-Policy", VIEW_CSP + "; sandbox allow-scripts")
+        mathjax_config_url = self.static_url("repo/mathjax-config.js")
+
+        def render_with_citations() -> str:
+            # Both parsing the bibliography (once per change) and nbconvert block.
+            return render.render_view(
+                version.content,
+                mathjax_url=self.config.mathjax_url or mathjax,
+                mathjax_config_url=mathjax_config_url,
+                preprocessors=[hub_citation_preprocessor(self.hub)],
+            )
+
+        html = await asyncio.to_thread(render_with_citations)
+        self.set_header("Content-Security-Policy", f"{VIEW_CSP}; sandbox {VIEW_SANDBOX}")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(html)
 

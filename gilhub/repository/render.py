@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import nh3
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor
 from nbdime import diff_notebooks
 from nbdime.merging import merge_notebooks
 from nbformat import NotebookNode
@@ -41,9 +43,13 @@ _ATTRIBUTES = {
 }
 _ATTRIBUTES["*"] = {"class", "title", "lang", "dir"}
 _ATTRIBUTES["table"] = {"class", "border"}
+_ATTRIBUTES["a"] = _ATTRIBUTES.get("a", set()) | {"target", "data-cite"}
 
 
 def _no_data_urls_but_images(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "target":
+        # Links leave the sandboxed view frame only for the whole window.
+        return "_top" if tag == "a" else None
     if value.strip().lower().startswith("data:"):
         image = tag == "img" and attribute == "src" and value.lower().startswith("data:image/")
         return value if image else None
@@ -66,8 +72,18 @@ def clean_html(html: str) -> str:
     )
 
 
-def render_view(content: bytes, *, mathjax_url: str, mathjax_config_url: str) -> str:
-    """A stand-alone HTML page of a notebook; HTML in outputs and markdown is sanitised."""
+def render_view(
+    content: bytes,
+    *,
+    mathjax_url: str,
+    mathjax_config_url: str,
+    preprocessors: Sequence[Preprocessor] = (),
+) -> str:
+    """A stand-alone HTML page of a notebook; HTML in outputs and markdown is sanitised.
+
+    ``preprocessors`` run before rendering (the hub passes the bibliography's
+    citation preprocessor, so citations become links and a References section).
+    """
     exporter = HTMLExporter(
         template_name="lab",
         sanitize_html=True,
@@ -76,6 +92,8 @@ def render_view(content: bytes, *, mathjax_url: str, mathjax_config_url: str) ->
         template_file="gilhub_view.html.j2",
         mathjax_url=mathjax_url,
     )
+    for preprocessor in preprocessors:
+        exporter.register_preprocessor(preprocessor, enabled=True)
     resources = {"gilhub_mathjax_config_url": mathjax_config_url}
     html, _ = exporter.from_notebook_node(parse_notebook(content), resources=resources)
     return html

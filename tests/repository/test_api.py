@@ -166,7 +166,7 @@ async def test_view_sanitises_outputs_that_carry_scripts(people):
     pushed = await alice.push("evil-out.ipynb", keep_outputs=True)
     assert pushed.status_code == 201
     page = await alice.web.get("/hub/repo/view/evil-out.ipynb")
-    assert page.status_code == 200 and 'sandbox="allow-scripts"' in page.text
+    assert page.status_code == 200 and 'sandbox="allow-scripts allow-top-navigation' in page.text
     rendered = await alice.web.get("/hub/repo/rendered/evil-out.ipynb")
     assert rendered.status_code == 200
     assert "window.stolen" not in rendered.text and "onerror" not in rendered.text

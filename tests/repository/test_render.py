@@ -60,3 +60,24 @@ def test_text_files_diff_as_one_row():
     rows = render.diff_text(b"one\ntwo\n", b"one\nthree\n")
     assert statuses(rows) == ["modified"]
     assert ("+", "three") in [(line.tag, line.text) for line in rows[0].source]
+
+
+def test_the_view_links_citations_to_the_bibliography_and_lists_references():
+    from gilhub.bibliography.library import parse_bibliography
+    from gilhub.bibliography.preprocessor import CitationPreprocessor
+
+    library = parse_bibliography(
+        b"@article{einstein1905,\n  author = {Albert Einstein},\n"
+        b'  title = {Zur Elektrodynamik bewegter K{\\"o}rper},\n  year = {1905}\n}\n'
+    )
+    content = notebook_bytes("x = 1", markdown="As shown in [@einstein1905; @nobody].")
+    html = render.render_view(
+        content,
+        mathjax_url="/hub/repo/mathjax/MathJax.js",
+        mathjax_config_url="/hub/static/repo/mathjax-config.js",
+        preprocessors=[CitationPreprocessor(library=library, bib_url="/hub/bib")],
+    )
+    assert 'href="/hub/bib#einstein1905"' in html
+    assert 'target="_top"' in html  # the view is a sandboxed frame: open in the window
+    assert "gilhub-cite-missing" in html and "References" in html
+    assert "Körper" in html
