@@ -16,7 +16,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg.rows import namedtuple_row
 from sqlalchemy import and_, delete, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +24,7 @@ from tornado.web import HTTPError
 
 from gilhub.contents import paths
 from gilhub.contents.schema import checkpoints, directories, files, upload_chunks
+from gilhub.db.binary import fetch_one_binary
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ async def read_file(
     conn: AsyncConnection, owner: str, path: str, *, with_content: bool = True
 ) -> FileRecord | None:
     if with_content:
-        row = await _fetch_one_binary(conn, _READ_FILE_WITH_CONTENT, (owner, path))
+        row = await fetch_one_binary(conn, _READ_FILE_WITH_CONTENT, (owner, path))
     else:
         statement = select(*_FILE_META).where(files.c.owner == owner, files.c.path == path)
         row = (await conn.execute(statement)).first()
@@ -102,20 +102,6 @@ _READ_FILE_WITH_CONTENT = (
     "SELECT path, size, sha256, created, last_modified, content FROM contents.files"
     " WHERE owner = %s AND path = %s"
 )
-
-
-async def _fetch_one_binary(conn: AsyncConnection, statement: str, params: tuple):
-    """One row in PostgreSQL's binary format, in the caller's transaction.
-
-    ``bytea`` then arrives as raw bytes rather than hex text: half the bytes on
-    the wire and no decoding, which makes reading a 20 MB notebook ~3x faster.
-    SQLAlchemy has no switch for it, so this uses psycopg's own cursor.
-    """
-    raw = await conn.get_raw_connection()
-    cursor = raw.driver_connection.cursor(binary=True, row_factory=namedtuple_row)
-    async with cursor:
-        await cursor.execute(statement, params)
-        return await cursor.fetchone()
 
 
 async def read_directory(conn: AsyncConnection, owner: str, path: str) -> DirectoryRecord | None:

@@ -83,23 +83,16 @@ def _owner(user: User) -> str:
 
 
 async def read_user_file(engine: AsyncEngine, user: User, path: str, max_size: int) -> bytes:
-    """The content of ``path`` in ``user``'s storage (404, or 413 before reading it).
-
-    The size comes from the storage's own query; the bytes are fetched from
-    its ``contents.files`` table in binary (see :func:`store.fetch_bytes`).
-    """
+    """The content of ``path`` in ``user``'s storage (404, or 413 before reading it)."""
     owner = _owner(user)
     async with engine.connect() as conn:
         meta = await contents.read_file(conn, owner, path, with_content=False)
-        if meta is None:
-            raise NotFound(f"you have no file {path!r}", path=path)
-        notebooks.check_size(meta.size, max_size)
-        content = await store.fetch_bytes(
-            conn, "SELECT content FROM contents.files WHERE owner = %s AND path = %s", (owner, path)
-        )
-    if content is None:  # deleted between the two queries
+        if meta is not None:
+            notebooks.check_size(meta.size, max_size)
+            meta = await contents.read_file(conn, owner, path)
+    if meta is None or meta.content is None:  # missing, or deleted between the two reads
         raise NotFound(f"you have no file {path!r}", path=path)
-    return content
+    return meta.content
 
 
 async def _version_content(conn: AsyncConnection, path: str, number: int | None) -> bytes:

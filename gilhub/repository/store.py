@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gilhub.db.binary import fetch_one_binary
 from gilhub.repository.errors import BadRequest, Conflict, Forbidden, NotFound
 from gilhub.repository.notebooks import PreparedContent
 from gilhub.repository.paths import is_notebook
@@ -445,28 +446,13 @@ async def get_version(
 
 
 async def _read_content(conn: AsyncConnection, entry_id: int, number: int) -> bytes:
-    content = await fetch_bytes(
+    row = await fetch_one_binary(
         conn,
         "SELECT content FROM repository.versions WHERE entry_id = %s AND number = %s",
         (entry_id, number),
     )
-    assert content is not None
-    return content
-
-
-async def fetch_bytes(conn: AsyncConnection, query: str, params: tuple) -> bytes | None:
-    """One bytea value, fetched in PostgreSQL's binary format (None: no row).
-
-    SQLAlchemy's psycopg dialect fetches results as text, where a bytea
-    travels hex-encoded (twice its size) and is decoded in Python: several
-    times slower for a megabyte notebook than psycopg's binary cursor,
-    used here on the same connection and transaction.
-    """
-    raw = await conn.get_raw_connection()
-    async with raw.driver_connection.cursor(binary=True) as cursor:
-        await cursor.execute(query, params)
-        row = await cursor.fetchone()
-    return None if row is None else bytes(row[0])
+    assert row is not None
+    return bytes(row.content)
 
 
 async def history(
