@@ -40,6 +40,7 @@ from traitlets.config import Config
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
+from gilhub.accounts import create_account  # noqa: E402
 from gilhub.auth.tokens import create_token  # noqa: E402
 from gilhub.bibliography.cache import PostgresParseCache  # noqa: E402
 from gilhub.bibliography.format import format_entry_html  # noqa: E402
@@ -48,7 +49,6 @@ from gilhub.bibliography.preprocessor import CitationPreprocessor  # noqa: E402
 from gilhub.bibliography.search import Query  # noqa: E402
 from gilhub.db import apply_migrations, create_engine  # noqa: E402
 from gilhub.db.embedded import start_embedded  # noqa: E402
-from gilhub.users import create_user  # noqa: E402
 from tests.bibliography.conftest import generated_bibtex  # noqa: E402
 from tests.hub.conftest import start_test_hub  # noqa: E402
 
@@ -189,7 +189,7 @@ async def measure_http(scratch: Path, database_url: URL) -> list[tuple[str, ...]
     hub = await start_test_hub(database_url, scratch / "hub", config)
     try:
         async with hub.db.begin() as conn:
-            user = await create_user(conn, "bench", "bench-password-1")
+            user = await create_account(conn, "bench")
             token = (await create_token(conn, user.id, note="bench")).token
         headers = {"Authorization": f"token {token}"}
         base = f"http://127.0.0.1:{hub.bound_port}"

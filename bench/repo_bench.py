@@ -46,7 +46,6 @@ from gilhub.app import GilHub  # noqa: E402
 from gilhub.auth.tokens import create_token  # noqa: E402
 from gilhub.contents import query as contents  # noqa: E402
 from gilhub.db.embedded import start_embedded  # noqa: E402
-from gilhub.users import create_user  # noqa: E402
 
 T = TypeVar("T")
 ENTRIES = 10_000
@@ -217,8 +216,8 @@ async def run_benchmark(data_dir: Path) -> list[tuple[str, ...]]:
 
 
 async def measure(app: GilHub) -> list[tuple[str, ...]]:
+    user, _ = await app.accounts.create("bench", "bench-password-1")
     async with app.db.begin() as conn:
-        user = await create_user(conn, "bench", "bench-password-1")
         token = (await create_token(conn, user.id, note="bench")).token
     print(f"bulk-loading {ENTRIES:,} entries with {VERSIONS:,} versions ...", flush=True)
     start = time.perf_counter()

@@ -46,6 +46,8 @@ from traitlets import (
 from traitlets.config import Application, catch_config_error
 
 from gilhub import __version__
+from gilhub.accounts import AccountEvents, Accounts, create_account
+from gilhub.auth.authenticator import Authenticator, AuthenticatorType
 from gilhub.auth.cache import AuthCache
 from gilhub.auth.passwords import generate_password
 from gilhub.auth.secrets_store import claim_once, get_or_create_secret
@@ -54,7 +56,6 @@ from gilhub.auth.throttle import LoginThrottle
 from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqlalchemy_url
 from gilhub.db.engine import use_selector_loop_on_windows
 from gilhub.resources import static_dir, templates_dir
-from gilhub.users import User, create_user, delete_user
 
 CONFIG_FILE_NAME = "gilhub_config.py"
 FIRST_ADMIN = "admin"
@@ -181,6 +182,20 @@ class GilHub(Application):
     login_failure_window = Float(
         300.0, config=True, help="Seconds over which failed logins are counted."
     )
+    login_failure_pause = Float(
+        15.0,
+        config=True,
+        help="""Seconds logins pause once a limit is reached (per user and address, or per
+        address); doubled by every further failure, at most login_failure_window.""",
+    )
+    authenticator_class = AuthenticatorType(
+        "gilhub.auth.authenticator.PasswordAuthenticator",
+        klass=Authenticator,
+        config=True,
+        help="""Who may log in: a subclass of gilhub.auth.authenticator.Authenticator, or the
+        name of one registered in the entry-point group gilhub.authenticators
+        ("password": gilhub's own accounts, the default; "ldap": a directory).""",
+    )
     max_body_size = Integer(
         128 * 1024 * 1024,
         config=True,
@@ -206,14 +221,16 @@ class GilHub(Application):
         5.0,
         config=True,
         help="""Seconds a resolved login cookie or API token is remembered in memory (0: off).
-        Changes made through the hub apply at once; changes made by the command line while
-        the hub runs (e.g. removing a user) apply within this time.""",
+        Account changes apply at once, also those made by the command line (the hub hears
+        of them through PostgreSQL notifications).""",
     )
     tornado_settings = Dict(config=True, help="Extra settings for the Tornado application.")
 
     db = Instance(AsyncEngine, allow_none=True, help="The superuser engine (after start).")
     secret = Instance(bytes, allow_none=True, help="The persistent hub secret (after start).")
     servers = Instance("gilhub.servers.ServerManager", allow_none=True)
+    accounts = Instance(Accounts, allow_none=True, help="The accounts service (after start).")
+    authenticator = Instance(Authenticator, allow_none=True, help="Who logs in (after start).")
     bound_port = Integer(0, help="The port the hub actually listens on (after start).")
 
     @validate("base_url")
@@ -228,11 +245,21 @@ class GilHub(Application):
     @property
     def classes(self) -> list[type]:  # type: ignore[override]
         """What --help-all and --generate-config document besides the hub itself."""
+        from gilhub.auth.authenticator import PasswordAuthenticator
+        from gilhub.auth.ldap import LDAPAuthenticator
         from gilhub.bibliography.service import LabBibliography
         from gilhub.servers import ServerManager
         from gilhub.spawner.local import LocalProcessSpawner
 
-        return [GilHub, ServerManager, LocalProcessSpawner, LabBibliography]
+        return [
+            GilHub,
+            Accounts,
+            PasswordAuthenticator,
+            LDAPAuthenticator,
+            ServerManager,
+            LocalProcessSpawner,
+            LabBibliography,
+        ]
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -254,6 +281,7 @@ class GilHub(Application):
         self.http_server: HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._account_events: AccountEvents | None = None
 
     # -- configuration --------------------------------------------------
 
@@ -357,31 +385,31 @@ class GilHub(Application):
             max_failures_per_user=self.login_max_failures,
             max_failures_per_address=self.login_max_failures_per_address,
             window=timedelta(seconds=self.login_failure_window),
+            pause=timedelta(seconds=self.login_failure_pause),
         )
 
     async def create_first_admin(self) -> None:
         """On the very first start (of this database), create ``admin`` and print its password."""
-        assert self.db is not None
+        assert self.db is not None and self.accounts is not None
         password = generate_password()
+        password_hash = await self.accounts.hasher.hash(password)
         async with self.db.begin() as conn:
             if not await claim_once(conn, "first-admin-created"):
                 return
-            await create_user(conn, FIRST_ADMIN, password=password, admin=True)
+            await create_account(
+                conn,
+                FIRST_ADMIN,
+                password_hash=password_hash,
+                admin=True,
+                must_change_password=True,
+            )
         print(
             f"\n  gilhub: created the administrator account '{FIRST_ADMIN}' with the one-time\n"
             f"  password: {password}\n"
-            "  It is shown only this once: log in and change it (Change password).\n"
+            "  It is shown only this once: the first login asks for a new one.\n"
             f"  Lost it? 'gilhub user password {FIRST_ADMIN}' sets a new one.\n",
             flush=True,
         )
-
-    async def remove_user(self, user: User) -> None:
-        """Stop the user's server, then delete the account and its stored notebooks."""
-        assert self.db is not None and self.servers is not None
-        await self.servers.stop(user)
-        async with self.db.begin() as conn:
-            await delete_user(conn, user.name)
-        self.auth_cache.forget_user(user.id)
 
     # -- web application ------------------------------------------------
 
@@ -459,9 +487,14 @@ class GilHub(Application):
         self.auth_cache = AuthCache(ttl=self.auth_cache_ttl)
         async with self.db.begin() as conn:
             self.secret = await get_or_create_secret(conn, "cookie-secret")
+        self.accounts = Accounts(parent=self, db=self.db, auth_cache=self.auth_cache)
+        self.authenticator = self.authenticator_class(parent=self, hub=self)
         await self.create_first_admin()
         self.servers = ServerManager(hub=self, parent=self)
+        self.accounts.servers = self.servers
         await self.servers.restore()
+        self._account_events = AccountEvents(self.accounts, _libpq_url(self.db_url))
+        self._account_events.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
         self.http_server = HTTPServer(
             self.make_tornado_app(),
@@ -507,6 +540,9 @@ class GilHub(Application):
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             self._housekeeping = None
+        if self._account_events is not None:
+            await self._account_events.stop()
+            self._account_events = None
         if self.http_server is not None:
             self.http_server.stop()
             await self.http_server.close_all_connections()
@@ -514,6 +550,8 @@ class GilHub(Application):
         if self.servers is not None:
             await self.servers.shutdown()
             self.servers = None
+        if self.accounts is not None:
+            self.accounts.close()
         await self.close_database()
 
     async def run(self) -> None:
@@ -567,6 +605,11 @@ class GilHub(Application):
 def _parents(module_name: str) -> set[str]:
     parts = module_name.split(".")
     return {".".join(parts[: i + 1]) for i in range(len(parts))}
+
+
+def _libpq_url(url: URL) -> str:
+    """A SQLAlchemy URL as libpq (psycopg) takes it."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def main(argv: list[str] | None = None) -> None:

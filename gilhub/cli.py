@@ -19,23 +19,12 @@ from traitlets import Bool, Unicode
 from traitlets.config import Application
 
 from gilhub import __version__
+from gilhub.accounts import AccountError, Accounts, NewPassword, RecordedServers
 from gilhub.app import HUB_ALIASES, HUB_FLAGS, GilHub
-from gilhub.auth.passwords import generate_password
-from gilhub.auth.sessions import delete_user_sessions
 from gilhub.auth.tokens import create_token
 from gilhub.db import DatabaseUnavailable
 from gilhub.db.engine import use_selector_loop_on_windows
-from gilhub.handlers.login import password_problem
-from gilhub.users import (
-    USERNAME_RULE,
-    InvalidUsername,
-    UserExists,
-    create_user,
-    delete_user,
-    get_user_by_name,
-    list_users,
-    set_password,
-)
+from gilhub.users import get_user_by_name, list_users
 
 
 class CommandFailed(Exception):
@@ -74,6 +63,9 @@ class HubCommand(Application):
             asyncio.run(self.with_database(self.run))
         except (CommandFailed, DatabaseUnavailable) as error:
             self.fail(str(error))
+        except AccountError as error:  # a sentence for pages: "gilhub x: lowercase" here
+            message = str(error)
+            self.fail(message[:1].lower() + message[1:])
 
     def fail(self, message: str) -> None:
         print(f"gilhub {self.name}: {message}", file=sys.stderr)
@@ -88,6 +80,11 @@ class HubCommand(Application):
 
     async def run(self, engine: AsyncEngine) -> None:
         raise NotImplementedError
+
+    def accounts(self, engine: AsyncEngine) -> Accounts:
+        """The hub's accounts service, stopping servers from their recorded state (a
+        running hub hears of every change and stops what it runs itself)."""
+        return Accounts(parent=self.hub, db=engine, servers=RecordedServers(self.hub))
 
 
 def password_flags(command: str) -> dict[str, tuple[dict, str]]:
@@ -106,22 +103,19 @@ class PasswordCommand(HubCommand):
 
     password_stdin = Bool(False, config=True, help="Read the password from standard input.")
 
-    def new_password(self) -> tuple[str, bool]:
-        """The password to set, and whether it was generated (and must be shown)."""
+    def typed_password(self) -> str | None:
+        """The password from standard input; ``None`` (generate one) without --password-stdin."""
         if not self.password_stdin:
-            return generate_password(), True
+            return None
         if sys.stdin.isatty():
-            password = getpass.getpass("Password: ")
-        else:
-            password = sys.stdin.readline().rstrip("\r\n")
-        if password_problem(password):
-            raise CommandFailed(password_problem(password))
-        return password, False
+            return getpass.getpass("Password: ")
+        return sys.stdin.readline().rstrip("\r\n")
 
     @staticmethod
-    def show_generated(password: str, generated: bool) -> None:
-        if generated:
-            print(f"Password (shown only now): {password}")
+    def show_generated(new: NewPassword | None) -> None:
+        if new is not None and new.generated:
+            print(f"Password (shown only now): {new.password}")
+            print("It is a one-time password: the first login asks for a new one.")
 
 
 class UserAddApp(PasswordCommand):
@@ -140,17 +134,10 @@ class UserAddApp(PasswordCommand):
 
     async def run(self, engine: AsyncEngine) -> None:
         name = self.extra_args[0]
-        password, generated = self.new_password()
-        try:
-            async with engine.begin() as conn:
-                await create_user(conn, name, password, self.admin)
-        except InvalidUsername as error:
-            raise CommandFailed(f"invalid user name: {USERNAME_RULE}") from error
-        except UserExists as error:
-            raise CommandFailed(f"user {name} already exists") from error
+        _, new = await self.accounts(engine).create(name, self.typed_password(), admin=self.admin)
         kind = "administrator" if self.admin else "user"
         print(f"Added {kind} {name}.")
-        self.show_generated(password, generated)
+        self.show_generated(new)
 
 
 class UserPasswordApp(PasswordCommand):
@@ -161,16 +148,11 @@ class UserPasswordApp(PasswordCommand):
     flags = password_flags("UserPasswordApp")
 
     async def run(self, engine: AsyncEngine) -> None:
-        name = self.extra_args[0]
-        password, generated = self.new_password()
-        async with engine.begin() as conn:
-            user = await get_user_by_name(conn, name)
-            if user is None:
-                raise CommandFailed(f"no user named {name}")
-            await set_password(conn, name, password)
-            await delete_user_sessions(conn, user.id)
-        print(f"Password of {name} changed; their sessions were ended.")
-        self.show_generated(password, generated)
+        accounts = self.accounts(engine)
+        user = await accounts.get(self.extra_args[0])
+        new = await accounts.set_password(user, self.typed_password())
+        print(f"Password of {user.name} changed; their sessions were ended.")
+        self.show_generated(new)
 
 
 class UserListApp(HubCommand):
@@ -195,11 +177,38 @@ class UserRemoveApp(HubCommand):
     arguments = ("name",)
 
     async def run(self, engine: AsyncEngine) -> None:
-        name = self.extra_args[0]
-        async with engine.begin() as conn:
-            if not await delete_user(conn, name):
-                raise CommandFailed(f"no user named {name}")
-        print(f"Removed {name}.")
+        accounts = self.accounts(engine)
+        user = await accounts.get(self.extra_args[0])
+        await accounts.remove(user)
+        print(f"Removed {user.name}.")
+
+
+class UserRenameApp(HubCommand):
+    name = "user rename"
+    description = "Rename a user (their notebooks follow); their server must be stopped."
+    arguments = ("name", "new_name")
+
+    async def run(self, engine: AsyncEngine) -> None:
+        accounts = self.accounts(engine)
+        user = await accounts.get(self.extra_args[0])
+        renamed = await accounts.rename(user, self.extra_args[1])
+        print(f"Renamed {user.name} to {renamed.name}.")
+
+
+class UserAdminApp(HubCommand):
+    name = "user admin"
+    description = "Make a user an administrator (or, with --revoke, no longer one)."
+    arguments = ("name",)
+    flags = {
+        **HUB_FLAGS,
+        "revoke": ({"UserAdminApp": {"revoke": True}}, "Take the admin rights away."),
+    }
+    revoke = Bool(False, config=True, help="Take the admin rights away instead.")
+
+    async def run(self, engine: AsyncEngine) -> None:
+        accounts = self.accounts(engine)
+        user = await accounts.set_admin(await accounts.get(self.extra_args[0]), not self.revoke)
+        print(f"{user.name} {'is now' if user.is_admin else 'is no longer'} an administrator.")
 
 
 class UserApp(Application):
@@ -211,11 +220,16 @@ class UserApp(Application):
         "list": ("gilhub.cli.UserListApp", UserListApp.description),
         "remove": ("gilhub.cli.UserRemoveApp", UserRemoveApp.description),
         "password": ("gilhub.cli.UserPasswordApp", UserPasswordApp.description),
+        "rename": ("gilhub.cli.UserRenameApp", UserRenameApp.description),
+        "admin": ("gilhub.cli.UserAdminApp", UserAdminApp.description),
     }
 
     def start(self) -> None:
         if self.subapp is None:
-            print("gilhub user: say add, list, remove or password (see --help)", file=sys.stderr)
+            print(
+                "gilhub user: say add, list, remove, password, rename or admin (see --help)",
+                file=sys.stderr,
+            )
             self.exit(1)
         self.subapp.start()
 

@@ -31,6 +31,7 @@ users = Table(
     Column("db_role", Text),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("last_activity", DateTime(timezone=True)),
+    Column("must_change_password", Boolean, nullable=False),
 )
 
 login_sessions = Table(

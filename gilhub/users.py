@@ -1,8 +1,9 @@
-"""gilhub's people: the ``users`` table and the queries on it.
+"""The ``users`` table and the queries on it.
 
 Every function takes an ``AsyncConnection``; the caller owns the transaction.
-Creating a user also creates the PostgreSQL role its server will log in with
-(:func:`gilhub.contents.roles.ensure_user_role`); removing one drops it.
+These are rows only: account changes with their effects (the user's database
+role and notebooks, sessions, tokens, server, caches) go through
+:class:`gilhub.accounts.Accounts`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gilhub.auth.passwords import hash_password
 from gilhub.tables import users
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -24,14 +24,6 @@ USERNAME_RULE = (
     "a user name is 1 to 64 characters: lowercase letters, digits, '.', '_' or '-', "
     "starting with a letter or digit"
 )
-
-
-class InvalidUsername(ValueError):
-    """The name does not follow :data:`USERNAME_RULE`."""
-
-
-class UserExists(ValueError):
-    """A user of that name already exists."""
 
 
 @dataclass(frozen=True)
@@ -42,16 +34,12 @@ class User:
     db_role: str | None
     created: datetime | None = None
     last_activity: datetime | None = None
+    #: the password was generated (one-time): the user must choose a new one first
+    must_change_password: bool = False
 
 
 def is_valid_username(name: object) -> bool:
     return isinstance(name, str) and USERNAME_PATTERN.fullmatch(name) is not None
-
-
-def check_username(name: object) -> str:
-    if not is_valid_username(name):
-        raise InvalidUsername(USERNAME_RULE)
-    return name  # type: ignore[return-value]
 
 
 USER_COLUMNS = (
@@ -61,6 +49,7 @@ USER_COLUMNS = (
     users.c.db_role,
     users.c.created,
     users.c.last_activity,
+    users.c.must_change_password,
 )
 """What :func:`user_from_row` reads; select these in queries that join ``users``."""
 
@@ -75,6 +64,7 @@ def user_from_row(row: Row | None) -> User | None:
         db_role=row.db_role,
         created=row.created,
         last_activity=row.last_activity,
+        must_change_password=row.must_change_password,
     )
 
 
@@ -97,57 +87,40 @@ async def get_password_hash(conn: AsyncConnection, name: str) -> str | None:
     return result.scalar_one_or_none()
 
 
-async def create_user(
-    conn: AsyncConnection, name: str, password: str | None = None, admin: bool = False
-) -> User:
-    """Insert the user and create its database role.
-
-    Raises :class:`InvalidUsername` or :class:`UserExists`.
-    """
-    from gilhub.contents.roles import ensure_user_role
-
-    check_username(name)
-    password_hash = await hash_password(password) if password is not None else None
+async def insert_user(
+    conn: AsyncConnection,
+    name: str,
+    *,
+    password_hash: str | None,
+    admin: bool,
+    must_change_password: bool,
+) -> User | None:
+    """The new row, or ``None`` when the name is taken."""
     result = await conn.execute(
         pg_insert(users)
-        .values(name=name, is_admin=admin, password_hash=password_hash)
+        .values(
+            name=name,
+            is_admin=admin,
+            password_hash=password_hash,
+            must_change_password=must_change_password,
+        )
         .on_conflict_do_nothing(index_elements=[users.c.name])
         .returning(*USER_COLUMNS)
     )
-    user = user_from_row(result.first())
-    if user is None:
-        raise UserExists(f"user {name!r} already exists")
-    role = await ensure_user_role(conn.engine, name)
-    await conn.execute(update(users).where(users.c.id == user.id).values(db_role=role))
-    return User(user.id, user.name, user.is_admin, role, user.created, user.last_activity)
+    return user_from_row(result.first())
 
 
-async def delete_user(conn: AsyncConnection, name: str) -> bool:
-    """Remove the user, its sessions, tokens, server record and stored notebooks."""
-    from gilhub.contents.roles import drop_user_role
-
-    result = await conn.execute(delete(users).where(users.c.name == name).returning(users.c.id))
-    if result.first() is None:
-        return False
-    await drop_user_role(conn.engine, name)
-    return True
-
-
-async def set_password(conn: AsyncConnection, name: str, password: str) -> bool:
-    password_hash = await hash_password(password)
+async def update_user(conn: AsyncConnection, user_id: int, **values: object) -> User | None:
+    """Set columns of one user; the updated row, or ``None`` when it is gone."""
     result = await conn.execute(
-        update(users)
-        .where(users.c.name == name)
-        .values(password_hash=password_hash)
-        .returning(users.c.id)
+        update(users).where(users.c.id == user_id).values(**values).returning(*USER_COLUMNS)
     )
-    return result.first() is not None
+    return user_from_row(result.first())
 
 
-async def set_admin(conn: AsyncConnection, name: str, admin: bool) -> bool:
-    result = await conn.execute(
-        update(users).where(users.c.name == name).values(is_admin=admin).returning(users.c.id)
-    )
+async def delete_user_row(conn: AsyncConnection, user_id: int) -> bool:
+    """Delete the row; sessions, tokens and the server record go with it (ON DELETE CASCADE)."""
+    result = await conn.execute(delete(users).where(users.c.id == user_id).returning(users.c.id))
     return result.first() is not None
 
 

@@ -8,8 +8,10 @@ times, optional pagination (``Accept: application/jupyterhub-pagination+json``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -18,21 +20,16 @@ from tornado.iostream import StreamClosedError
 from tornado.web import HTTPError
 
 from gilhub import __version__
-from gilhub.apihandlers.base import APIHandler
-from gilhub.auth.passwords import generate_password
-from gilhub.auth.tokens import TokenInfo, create_token, delete_token, list_tokens
-from gilhub.handlers.base import admin_required, login_required
-from gilhub.handlers.login import password_problem
-from gilhub.users import (
-    USERNAME_RULE,
-    InvalidUsername,
-    User,
+from gilhub.accounts import (
+    AccountError,
+    NoSuchUser,
+    ServerNotStopped,
     UserExists,
-    create_user,
-    list_users,
-    set_admin,
-    set_password,
 )
+from gilhub.apihandlers.base import APIHandler
+from gilhub.auth.tokens import TokenInfo, create_token, list_tokens
+from gilhub.handlers.base import admin_required, login_required
+from gilhub.users import User, list_users
 
 #: The JupyterHub REST API version whose subset gilhub implements.
 JUPYTERHUB_API_VERSION = "5.2.0"
@@ -49,6 +46,23 @@ def isoformat(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+#: HTTP status of each refused account change (400 for the others).
+ACCOUNT_ERROR_STATUS: dict[type[AccountError], int] = {
+    NoSuchUser: 404,
+    UserExists: 409,
+    ServerNotStopped: 409,
+}
+
+
+@contextlib.contextmanager
+def account_errors() -> Iterator[None]:
+    """Turn the accounts service's refusals into JSON errors."""
+    try:
+        yield
+    except AccountError as error:
+        raise HTTPError(ACCOUNT_ERROR_STATUS.get(type(error), 400), str(error)) from error
 
 
 def latest(*moments: datetime | None) -> datetime | None:
@@ -203,45 +217,37 @@ class UserAPIHandler(HubAPIHandler):
         """Create a user. Body (optional): ``{"admin": bool, "password": str}``; without a
         password a random one is set and returned once as ``password``."""
         body = self.body_object()
-        password = body.get("password") or generate_password()
-        if not isinstance(password, str) or password_problem(password):
-            raise HTTPError(400, password_problem(str(password)) or "Invalid password.")
-        try:
-            async with self.hub.db.begin() as conn:
-                user = await create_user(conn, name, password, admin=bool(body.get("admin")))
-        except InvalidUsername as error:
-            raise HTTPError(400, f"Invalid user name: {USERNAME_RULE}.") from error
-        except UserExists as error:
-            raise HTTPError(409, f"User {name} already exists.") from error
+        with account_errors():
+            user, new = await self.hub.accounts.create(
+                name, body.get("password") or None, admin=bool(body.get("admin"))
+            )
         model = self.user_model(user)
-        if not body.get("password"):
-            model["password"] = password
+        if new is not None and new.generated:
+            model["password"] = new.password
         self.write_json(model, status=201)
 
     @admin_required
     async def patch(self, name: str) -> None:
-        """Change ``admin`` and/or ``password``."""
+        """Change ``admin``, ``password`` and/or ``name`` (a rename, as JupyterHub's)."""
         user = await self.permitted_user(name)
         body = self.body_object()
-        async with self.hub.db.begin() as conn:
+        accounts = self.hub.accounts
+        new_name = body.get("name", user.name)
+        if not isinstance(new_name, str) or not isinstance(body.get("password", ""), str):
+            raise HTTPError(400, "name and password must be strings.")
+        with account_errors():
             if "admin" in body:
-                if user.id == self.current_user.id and not body["admin"]:  # type: ignore[union-attr]
-                    raise HTTPError(400, "You cannot revoke your own admin rights.")
-                await set_admin(conn, user.name, bool(body["admin"]))
+                user = await accounts.set_admin(user, bool(body["admin"]), by=self.current_user)
             if "password" in body:
-                problem = password_problem(str(body["password"]))
-                if problem:
-                    raise HTTPError(400, problem)
-                await set_password(conn, user.name, str(body["password"]))
-        self.hub.auth_cache.forget_user(user.id)
-        self.write_json(self.user_model(await self.permitted_user(name)))
+                await accounts.set_password(user, body["password"])
+            user = await accounts.rename(user, new_name)
+        self.write_json(self.user_model(await accounts.get(user.name)))
 
     @admin_required
     async def delete(self, name: str) -> None:
         user = await self.permitted_user(name)
-        if user.id == self.current_user.id:  # type: ignore[union-attr]
-            raise HTTPError(400, "You cannot remove your own account.")
-        await self.hub.remove_user(user)
+        with account_errors():
+            await self.hub.accounts.remove(user, by=self.current_user)
         self.set_status(204)
         self.finish()
 
@@ -327,10 +333,7 @@ class TokenAPIHandler(HubAPIHandler):
     @login_required
     async def delete(self, name: str, token_id: str) -> None:
         user = await self.permitted_user(name)
-        async with self.hub.db.begin() as conn:
-            deleted = token_id.isdigit() and await delete_token(conn, user.id, int(token_id))
-        self.hub.auth_cache.forget_user(user.id)
-        if not deleted:
+        if not token_id.isdigit() or not await self.hub.accounts.revoke_token(user, int(token_id)):
             raise HTTPError(404, "No such token.")
         self.set_status(204)
         self.finish()

@@ -2,10 +2,11 @@
 
 Every proxied request is authenticated; asking PostgreSQL each time costs a
 few milliseconds, which would dominate the proxy's added latency. Resolved
-credentials are therefore remembered for ``ttl`` seconds. Changes made through
-this hub (logout, password change or reset, admin rights, removal, token
-deletion) evict the affected entries at once; changes made by another process
-(``gilhub user remove`` on the command line) take effect within ``ttl``.
+credentials are therefore remembered for ``ttl`` seconds. The accounts
+service evicts a user's entries on every change (logout, password change or
+reset, admin rights, rename, removal, token deletion), also when another
+process (``gilhub user …``) makes it: the hub hears of those through
+PostgreSQL notifications (:class:`gilhub.accounts.AccountEvents`).
 Only successful lookups are cached, so a new login or token works at once.
 """
 

@@ -1,7 +1,9 @@
-"""Password hashing with argon2 (argon2-cffi).
+"""Password hashing with argon2 (argon2-cffi), in a bounded worker pool.
 
-argon2 is slow on purpose; hashing and verifying run in a worker thread so the
-event loop keeps serving other requests meanwhile.
+argon2 is slow and memory-hard on purpose: each hash or verification takes
+about 64 MiB for a moment. It runs in worker threads so the event loop keeps
+serving, and in a pool of a fixed, small size so that a burst of logins queues
+instead of taking hundreds of MiB at once.
 """
 
 from __future__ import annotations
@@ -9,37 +11,57 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher as Argon2Hasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+_argon2 = Argon2Hasher()
+Result = TypeVar("Result")
 
 
 @functools.cache
 def _dummy_hash() -> str:
-    """Verified against when the user does not exist, so that a wrong user name
+    """Verified against when the user has no password, so that a wrong user name
     costs as much time as a wrong password and does not reveal who exists."""
-    return _hasher.hash(secrets.token_urlsafe(16))
+    return _argon2.hash(secrets.token_urlsafe(16))
 
 
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
-def _verify(password_hash: str, password: str) -> bool:
+def _verify(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _argon2.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 
 
-async def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when ``password`` matches; always spends one argon2 verification."""
-    if not password_hash:
-        await asyncio.to_thread(lambda: _verify(_dummy_hash(), password))
-        return False
-    return await asyncio.to_thread(_verify, password_hash, password)
+class PasswordHasher:
+    """argon2 hashing and verification in at most ``workers`` threads at once."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self._pool: ThreadPoolExecutor | None = None
+        #: verifications done (what throttling tests count)
+        self.verifications = 0
+
+    async def _run(self, function: Callable[..., Result], *args: object) -> Result:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="argon2")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(_argon2.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """True when ``password`` matches; always spends one argon2 verification."""
+        self.verifications += 1
+        return await self._run(_verify, password_hash, password)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 def generate_password() -> str:

@@ -476,3 +476,10 @@ async def delete_owner(conn: AsyncConnection, owner: str) -> None:
     """Remove everything a role owns (on user removal)."""
     for table in (upload_chunks, checkpoints, files, directories):
         await conn.execute(delete(table).where(table.c.owner == owner))
+
+
+async def change_owner(conn: AsyncConnection, owner: str, new_owner: str) -> None:
+    """Give everything ``owner`` stores to ``new_owner`` (on user rename; the
+    directory foreign keys are deferred, so the order of the tables is free)."""
+    for table in (directories, files, checkpoints, upload_chunks):
+        await conn.execute(update(table).where(table.c.owner == owner).values(owner=new_owner))

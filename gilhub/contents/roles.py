@@ -12,7 +12,10 @@ safe characters, plus a digest whenever that reduction changed the name.
 User-supplied names never reach SQL text except through
 :class:`psycopg.sql.Identifier`.
 
-Every function takes the hub's superuser ``AsyncEngine``.
+Functions taking an ``AsyncConnection`` work inside the caller's transaction
+(role DDL is transactional in PostgreSQL), so an account change and its role
+commit or roll back together; those taking the hub's superuser ``AsyncEngine``
+run a transaction of their own.
 """
 
 from __future__ import annotations
@@ -58,33 +61,70 @@ async def _role_exists(conn: AsyncConnection, role: str) -> bool:
     return found.first() is not None
 
 
-async def ensure_user_role(engine: AsyncEngine, user_name: str) -> str:
-    """Create (if missing) the login role of ``user_name``; return its name."""
-    async with engine.connect() as conn:
-        prefix, group = await _settings(conn)
-        role = role_name(prefix, user_name)
-        await conn.commit()
-        if not await _role_exists(conn, role):
-            try:
-                await _execute(
-                    conn,
-                    sql.SQL(
-                        "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
-                        " NOREPLICATION NOBYPASSRLS INHERIT"
-                    ).format(sql.Identifier(role)),
-                )
-                await conn.commit()
-            except (IntegrityError, ProgrammingError):
-                # Created meanwhile by another process (duplicate role).
-                await conn.rollback()
-                if not await _role_exists(conn, role):
-                    raise
+async def create_user_role(conn: AsyncConnection, user_name: str) -> str:
+    """Create (or adopt) the login role of ``user_name`` and its storage root; return the role.
+
+    Runs on the caller's connection and never commits: PostgreSQL's role DDL is
+    transactional, so a rolled-back account creation leaves no role behind.
+    """
+    prefix, group = await _settings(conn)
+    role = role_name(prefix, user_name)
+    if not await _role_exists(conn, role):
         await _execute(
-            conn, sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role))
+            conn,
+            sql.SQL(
+                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
+                " NOREPLICATION NOBYPASSRLS INHERIT"
+            ).format(sql.Identifier(role)),
         )
-        await query.make_directories(conn, role, "")
-        await conn.commit()
+    await _execute(
+        conn, sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role))
+    )
+    await query.make_directories(conn, role, "")
     return role
+
+
+async def ensure_user_role(engine: AsyncEngine, user_name: str) -> str:
+    """:func:`create_user_role` in a transaction of its own (servers of older accounts)."""
+    try:
+        async with engine.begin() as conn:
+            return await create_user_role(conn, user_name)
+    except (IntegrityError, ProgrammingError):
+        # Created meanwhile by another process (duplicate role): adopt it.
+        async with engine.begin() as conn:
+            return await create_user_role(conn, user_name)
+
+
+async def rename_user_role(conn: AsyncConnection, role: str, new_user_name: str) -> str:
+    """Rename ``role`` after its user, moving the stored notebooks along (no commit)."""
+    prefix, _ = await _settings(conn)
+    new_role = role_name(prefix, new_user_name)
+    await _execute(
+        conn,
+        sql.SQL("ALTER ROLE {} RENAME TO {}").format(
+            sql.Identifier(role), sql.Identifier(new_role)
+        ),
+    )
+    await query.change_owner(conn, role, new_role)
+    return new_role
+
+
+async def drop_role_and_storage(conn: AsyncConnection, role: str) -> None:
+    """Delete what ``role`` stores and drop it, on the caller's transaction (no commit)."""
+    await query.delete_owner(conn, role)
+    if await _role_exists(conn, role):
+        await _execute(conn, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        await _execute(conn, sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+async def end_role_sessions(engine: AsyncEngine, role: str) -> None:
+    """Disconnect whatever is still logged in as a dropped ``role``."""
+    async with engine.connect() as conn:
+        await conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"),
+            {"r": role},
+        )
+        await conn.commit()
 
 
 async def issue_role_password(engine: AsyncEngine, role: str) -> str:
@@ -110,21 +150,12 @@ async def issue_role_password(engine: AsyncEngine, role: str) -> str:
 
 
 async def drop_user_role(engine: AsyncEngine, user_name: str) -> None:
-    """Delete the user's storage rows, end its sessions and drop its role."""
-    async with engine.connect() as conn:
+    """Delete the user's storage rows, drop its role and end its sessions."""
+    async with engine.begin() as conn:
         prefix, _ = await _settings(conn)
         role = role_name(prefix, user_name)
-        await query.delete_owner(conn, role)
-        await conn.commit()
-        if not await _role_exists(conn, role):
-            return
-        await conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"),
-            {"r": role},
-        )
-        await _execute(conn, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        await _execute(conn, sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
-        await conn.commit()
+        await drop_role_and_storage(conn, role)
+    await end_role_sessions(engine, role)
 
 
 def user_database_url(admin_url: URL, role: str, password: str) -> URL:

@@ -17,5 +17,5 @@ handlers: list[tuple] = [
     (r"/hub/user-redirect/(.*)", pages.UserRedirectHandler),
     (r"/hub/admin", admin.AdminHandler),
     (r"/hub/admin/users", admin.AdminUsersHandler),
-    (r"/hub/admin/users/([^/]+)/(remove|password|admin)", admin.AdminUserActionHandler),
+    (r"/hub/admin/users/([^/]+)/(remove|password|admin|rename)", admin.AdminUserActionHandler),
 ]

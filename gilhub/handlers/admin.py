@@ -1,25 +1,16 @@
-"""The admin page: people (add, remove, reset passwords, make admin) and every server."""
+"""The admin page: people (add, remove, reset passwords, make admin) and every server.
+
+Every change goes through the accounts service (:class:`gilhub.accounts.Accounts`);
+its refusals are shown on the page.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 from tornado.web import HTTPError
 
-from gilhub.auth.passwords import generate_password
-from gilhub.auth.sessions import delete_user_sessions
+from gilhub.accounts import AccountError, NoSuchUser
 from gilhub.handlers.base import BaseHandler, admin_required
-from gilhub.handlers.login import password_problem
-from gilhub.users import (
-    USERNAME_RULE,
-    InvalidUsername,
-    UserExists,
-    create_user,
-    get_user_by_name,
-    list_users,
-    set_admin,
-    set_password,
-)
+from gilhub.users import User, list_users
 
 
 class AdminPageHandler(BaseHandler):
@@ -44,67 +35,54 @@ class AdminUsersHandler(AdminPageHandler):
     @admin_required
     async def post(self) -> None:
         name = self.get_body_argument("username", "").strip()
-        password = self.get_body_argument("password", "")
         admin = self.get_body_argument("admin", "") == "on"
-        generated = not password
-        password = password or generate_password()
-        problem = password_problem(password)
-        if problem:
-            await self.render_admin(error=problem)
-            return
         try:
-            async with self.hub.db.begin() as conn:
-                await create_user(conn, name, password=password, admin=admin)
-        except InvalidUsername:
-            await self.render_admin(error=f"Invalid user name: {USERNAME_RULE}.")
-            return
-        except UserExists:
-            await self.render_admin(error=f"A user named {name} already exists.")
+            _, new = await self.hub.accounts.create(
+                name, self.get_body_argument("password", "") or None, admin=admin
+            )
+        except AccountError as error:
+            await self.render_admin(error=str(error))
             return
         notice = f"Added {name}."
-        if generated:
+        if new is not None and new.generated:
             await self.render_admin(
-                notice=notice + " Their password (shown only now):", secret=password
+                notice=notice + " Their one-time password (shown only now):", secret=new.password
             )
         else:
             await self.render_admin(notice=notice)
 
 
 class AdminUserActionHandler(AdminPageHandler):
-    """``/hub/admin/users/NAME/(remove|password|admin)``."""
+    """``/hub/admin/users/NAME/(remove|password|admin|rename)``."""
 
     @admin_required
     async def post(self, name: str, action: str) -> None:
-        async with self.hub.db.connect() as conn:
-            user = await get_user_by_name(conn, name)
-        if user is None:
-            raise HTTPError(404, "No such user.")
-        await getattr(self, f"do_{action}")(user)
+        try:
+            user = await self.hub.accounts.get(name)
+        except NoSuchUser as error:
+            raise HTTPError(404, "No such user.") from error
+        try:
+            await getattr(self, f"do_{action}")(user)
+        except AccountError as error:
+            await self.render_admin(error=str(error))
 
-    async def do_remove(self, user: Any) -> None:
-        if user.id == self.current_user.id:  # type: ignore[union-attr]
-            await self.render_admin(error="You cannot remove your own account.")
-            return
-        await self.hub.remove_user(user)
+    async def do_remove(self, user: User) -> None:
+        await self.hub.accounts.remove(user, by=self.current_user)
         await self.render_admin(notice=f"Removed {user.name}.")
 
-    async def do_password(self, user: Any) -> None:
-        password = generate_password()
-        async with self.hub.db.begin() as conn:
-            await set_password(conn, user.name, password)
-            await delete_user_sessions(conn, user.id)
-        self.hub.auth_cache.forget_user(user.id)
+    async def do_password(self, user: User) -> None:
+        new = await self.hub.accounts.set_password(user)
         await self.render_admin(
-            notice=f"New password for {user.name} (shown only now):", secret=password
+            notice=f"New one-time password for {user.name} (shown only now):", secret=new.password
         )
 
-    async def do_admin(self, user: Any) -> None:
+    async def do_admin(self, user: User) -> None:
         make_admin = self.get_body_argument("value", "") == "1"
-        if user.id == self.current_user.id and not make_admin:  # type: ignore[union-attr]
-            await self.render_admin(error="You cannot revoke your own admin rights.")
-            return
-        async with self.hub.db.begin() as conn:
-            await set_admin(conn, user.name, make_admin)
-        self.hub.auth_cache.forget_user(user.id)
+        await self.hub.accounts.set_admin(user, make_admin, by=self.current_user)
         verb = "is now an admin" if make_admin else "is no longer an admin"
         await self.render_admin(notice=f"{user.name} {verb}.")
+
+    async def do_rename(self, user: User) -> None:
+        new_name = self.get_body_argument("new_name", "").strip()
+        await self.hub.accounts.rename(user, new_name)
+        await self.render_admin(notice=f"{user.name} is now {new_name}.")

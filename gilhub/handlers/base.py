@@ -21,7 +21,7 @@ from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from tornado.log import app_log
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import Finish, HTTPError, RequestHandler
 
 from gilhub import __version__
 from gilhub.auth.sessions import user_for_session
@@ -44,6 +44,8 @@ class BaseHandler(RequestHandler):
     is_api = False
     #: "cookie", "token" or None once :meth:`prepare` has run.
     auth_method: str | None = None
+    #: Served to someone who logged in with a one-time password and has not replaced it.
+    allowed_before_password_change = False
 
     @property
     def hub(self) -> GilHub:
@@ -83,6 +85,22 @@ class BaseHandler(RequestHandler):
 
     async def prepare(self) -> None:
         self.current_user = await self.authenticate()
+        user = self.current_user
+        if (
+            user is not None
+            and user.must_change_password
+            and self.auth_method == "cookie"
+            and not self.allowed_before_password_change
+        ):
+            self.require_password_change()
+
+    def require_password_change(self) -> None:
+        """Before anything else, a one-time password must be replaced (page or 403)."""
+        change = self.hub.hub_prefix + "change-password"
+        if self.request.method in ("GET", "HEAD") and not self.is_api:
+            self.redirect(f"{change}?{urlencode({'next': self.request.uri or ''})}")
+            raise Finish()
+        raise HTTPError(403, f"Choose a new password first ({change}).")
 
     async def authenticate(self) -> User | None:
         token = self.token_from_header()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tornado.web import HTTPError
 
-from gilhub.auth.tokens import create_token, delete_token, list_tokens
+from gilhub.auth.tokens import create_token, list_tokens
 from gilhub.handlers.base import BaseHandler, login_required
 
 #: Lifetimes offered on the page, in days (0: never expires).
@@ -43,8 +43,6 @@ class TokenRevokeHandler(TokenPageHandler):
     async def post(self, token_id: str) -> None:
         user = self.current_user
         assert user is not None
-        async with self.hub.db.begin() as conn:
-            if not await delete_token(conn, user.id, int(token_id)):
-                raise HTTPError(404, "No such token.")
-        self.hub.auth_cache.forget_user(user.id)
+        if not await self.hub.accounts.revoke_token(user, int(token_id)):
+            raise HTTPError(404, "No such token.")
         await self.render_tokens(notice="Token revoked.")

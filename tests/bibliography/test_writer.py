@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gilhub.accounts import create_account
 from gilhub.bibliography.library import Bibliography, parse_bibliography
 from gilhub.bibliography.writer import BibInputError, BibWriter
-from gilhub.users import User, create_user
+from gilhub.users import User
 
 NEW_ENTRY = """@article{bohr1913constitution,
   author  = {Bohr, Niels},
@@ -27,7 +28,7 @@ NEW_ENTRY = """@article{bohr1913constitution,
 @pytest.fixture(scope="module")
 async def alice(engine: AsyncEngine) -> User:
     async with engine.begin() as conn:
-        return await create_user(conn, "alice", "alice-password-1")
+        return await create_account(conn, "alice")
 
 
 def writer_for(path: Path, engine: AsyncEngine | None = None) -> BibWriter:

@@ -15,9 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gilhub.accounts import create_account
 from gilhub.contents import query
 from gilhub.contents.pgcontents_import import PgcontentsImport, fernet_from_keys
-from gilhub.users import create_user, get_user_by_name
+from gilhub.users import get_user_by_name
 
 # pgcontents' layout (quantopian/pgcontents, schema "pgcontents"), reduced to what is imported.
 PGCONTENTS_SCHEMA = """
@@ -105,8 +106,8 @@ async def prepared(engine: AsyncEngine) -> AsyncEngine:
     async with engine.begin() as conn:
         await conn.exec_driver_sql(PGCONTENTS_SCHEMA)
         await _fill(conn)
-        await create_user(conn, "alice")
-        await create_user(conn, "jane")
+        await create_account(conn, "alice")
+        await create_account(conn, "jane")
     async with engine.begin() as conn:
         alice = await get_user_by_name(conn, "alice")
         await query.write_file(conn, alice.db_role, "taken.txt", b"already in gilhub")

@@ -37,7 +37,7 @@ from traitlets.config import Config
 
 from gilhub.app import GilHub
 from gilhub.auth.tokens import create_token
-from gilhub.users import User, create_user, get_user_by_name
+from gilhub.users import User, get_user_by_name
 from tests.hub.servers_harness import start_hub as start_test_hub
 from tests.hub.servers_harness import stop_hub
 
@@ -67,8 +67,8 @@ class RunningHub:
     async def add_user(
         self, name: str | None = None, password: str = USER_PASSWORD, admin: bool = False
     ) -> User:
-        async with self.app.db.begin() as conn:
-            return await create_user(conn, name or self.unique_name(), password, admin=admin)
+        user, _ = await self.app.accounts.create(name or self.unique_name(), password, admin=admin)
+        return user
 
     async def token_for(self, name: str) -> str:
         async with self.app.db.begin() as conn:

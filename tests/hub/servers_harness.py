@@ -20,11 +20,12 @@ from jupyter_client.session import Session, json_packer
 from tornado.web import create_signed_value
 from traitlets.config import Config
 
+from gilhub.accounts import create_account
 from gilhub.app import GilHub
 from gilhub.auth.sessions import create_session
 from gilhub.auth.tokens import create_token
 from gilhub.handlers.base import SESSION_COOKIE
-from gilhub.users import User, create_user
+from gilhub.users import User
 
 
 @dataclass
@@ -64,7 +65,7 @@ async def stop_hub(hub: GilHub) -> None:
 
 async def add_person(hub: GilHub, name: str, *, admin: bool = False) -> Person:
     async with hub.db.begin() as conn:
-        user = await create_user(conn, name, password=None, admin=admin)
+        user = await create_account(conn, name, admin=admin)
         token = (await create_token(conn, user.id, note="test")).token
         session_id = await create_session(conn, user.id, timedelta(hours=1))
     cookie = create_signed_value(hub.secret, SESSION_COOKIE, session_id).decode()

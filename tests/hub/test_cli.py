@@ -16,10 +16,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.app import GilHub
-from gilhub.auth.passwords import verify_password
+from gilhub.auth.passwords import PasswordHasher
 from gilhub.auth.tokens import user_for_token
 from gilhub.users import get_password_hash, get_user_by_name
 from tests.hub.conftest import RunningHub
+
+verify_password = PasswordHasher(workers=1).verify
 
 
 class Result:

@@ -7,11 +7,12 @@ import asyncio
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gilhub.accounts import create_account
 from gilhub.contents import query as contents
 from gilhub.repository import service, store
 from gilhub.repository.errors import BadRequest, Conflict, NotFound, TooLarge
 from gilhub.repository.notebooks import parse_notebook, read_origin, serialize_notebook
-from gilhub.users import User, create_user
+from gilhub.users import User
 from tests.repository.helpers import notebook_bytes
 
 CONFIG = service.RepositoryConfig(max_size=200_000)
@@ -20,7 +21,7 @@ CONFIG = service.RepositoryConfig(max_size=200_000)
 @pytest.fixture(scope="module")
 async def people(engine: AsyncEngine) -> dict[str, User]:
     async with engine.begin() as conn:
-        return {name: await create_user(conn, name) for name in ("alice", "bob")}
+        return {name: await create_account(conn, name) for name in ("alice", "bob")}
 
 
 async def save(engine: AsyncEngine, user: User, path: str, content: bytes) -> None:
