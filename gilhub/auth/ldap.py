@@ -24,6 +24,7 @@ is never locked out of the hub by the directory.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import ssl
 from typing import Any
@@ -173,7 +174,7 @@ class LDAPAuthenticator(Authenticator):
             self._server_pool(),
             user=user,
             password=password,
-            receive_timeout=self.timeout,
+            receive_timeout=math.ceil(self.timeout),  # ldap3 packs it as an integer
             raise_exceptions=False,
         )
         connection.open()
