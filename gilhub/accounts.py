@@ -217,17 +217,18 @@ class Accounts(LoggingConfigurable):
                     raise ServerNotStopped(
                         f"Stop {user.name}'s server before renaming the account."
                     )
-                values: dict[str, Any] = {"name": new_name}
-                if user.db_role:
-                    values["db_role"] = await roles.rename_user_role(conn, user.db_role, new_name)
-                renamed = await update_user(conn, user.id, **values)
+                renamed = await update_user(conn, user.id, name=new_name)  # name taken: error
                 if renamed is None:
                     raise NoSuchUser(user.name)
+                if user.db_role:
+                    role = await roles.rename_user_role(conn, user.db_role, new_name)
+                    renamed = await update_user(conn, user.id, db_role=role)
                 await announce(conn, user)
         except IntegrityError as error:
             raise UserExists(new_name) from error
         self.forget(user)
         self.log.info("account %s renamed to %s", user.name, new_name)
+        assert renamed is not None
         return renamed
 
     async def set_password(
