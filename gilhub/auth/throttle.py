@@ -7,11 +7,13 @@ owner logging in from another. Once a key reaches its limit inside ``window``,
 logins under it pause: ``pause`` after the last failure, doubling with every
 further failure, never longer than ``window``. Nothing is locked for good.
 
-Each attempt is counted as a failure *before* the password is checked (and
-forgiven if it succeeds), under a transaction-scoped advisory lock per key:
-concurrent attempts on one key are admitted one after another, each seeing the
-others' counts, so a burst of attempts gets at most the limit through to
-password verification.
+Counting is race-free where it matters: every attempt takes a transaction-scoped
+advisory lock per key, and an attempt on a user name is counted as a failure
+*before* its password is checked (and forgiven if it succeeds), so concurrent
+attempts on one name see each other and a burst gets at most the limit through
+to password verification. The address key counts failures once they are known,
+so that a whole lab behind one NAT address can log in at the same moment; a
+burst across many names can overshoot the address limit by its own size, once.
 
 The per-address limit is higher than the per-user one because a whole lab may
 share one address behind NAT.
@@ -36,34 +38,56 @@ class Admission:
 
 
 @dataclass(frozen=True)
+class LoginKeys:
+    """What one login attempt counts against."""
+
+    address: str
+    user: str | None
+
+    def all(self) -> list[str]:
+        return [key for key in (self.address, self.user) if key is not None]
+
+
+@dataclass(frozen=True)
 class LoginThrottle:
     max_failures_per_user: int
     max_failures_per_address: int
     window: timedelta
     pause: timedelta
 
-    def limits(self, user_name: str | None, address: str) -> dict[str, int]:
-        """The keys an attempt counts against, with their limits (0: unlimited)."""
-        limits = {f"addr:{address}": self.max_failures_per_address}
-        if user_name is not None:
-            limits[f"user:{user_name}@{address}"] = self.max_failures_per_user
-        return limits
+    @staticmethod
+    def keys(user_name: str | None, address: str) -> LoginKeys:
+        """``user_name`` only when it is a valid name (it bounds the key's length)."""
+        user = f"user:{user_name}@{address}" if user_name is not None else None
+        return LoginKeys(address=f"addr:{address}", user=user)
 
-    async def admit(self, conn: AsyncConnection, limits: dict[str, int]) -> Admission:
-        """Record the attempt as a failure, unless a key is pausing; serialised per key."""
-        for key in sorted(limits):  # one order everywhere: no deadlock between attempts
+    def _limit(self, key: str) -> int:
+        return (
+            self.max_failures_per_user
+            if key.startswith("user:")
+            else (self.max_failures_per_address)
+        )
+
+    async def admit(self, conn: AsyncConnection, keys: LoginKeys) -> Admission:
+        """Let the attempt through (counting it against the user name at once) unless a
+        key is pausing; serialised per key."""
+        for key in sorted(keys.all()):  # one order everywhere: no deadlock between attempts
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
             )
-        wait = await self.retry_after(conn, limits)
+        wait = await self.retry_after(conn, keys)
         if wait:
             return Admission(wait)
-        return Admission(0, await self._count_attempt(conn, limits))
+        await self._drop_expired(conn, keys)
+        if keys.user is None:
+            return Admission(0)
+        return Admission(0, await self._record(conn, keys.user))
 
-    async def retry_after(self, conn: AsyncConnection, limits: dict[str, int]) -> int:
+    async def retry_after(self, conn: AsyncConnection, keys: LoginKeys) -> int:
         """Seconds until a login may be tried; 0 when no key is pausing."""
         wait = 0.0
-        for key, limit in limits.items():
+        for key in keys.all():
+            limit = self._limit(key)
             if limit <= 0:
                 continue
             result = await conn.execute(
@@ -80,42 +104,44 @@ class LoginThrottle:
                 wait = max(wait, float(row.remaining or 0))
         return math.ceil(wait)
 
-    async def _count_attempt(self, conn: AsyncConnection, limits: dict[str, int]) -> datetime:
-        """Record an attempt as failed (and drop expired rows); returns its timestamp."""
-        keys = list(limits)
+    async def failed(self, conn: AsyncConnection, keys: LoginKeys) -> None:
+        """The attempt failed: count it against the address too."""
+        await self._record(conn, keys.address)
+
+    async def succeeded(self, conn: AsyncConnection, keys: LoginKeys) -> None:
+        """The attempt succeeded: the user's count at this address starts again."""
+        if keys.user is not None:
+            await conn.execute(
+                text("DELETE FROM login_failures WHERE key = :key"), {"key": keys.user}
+            )
+
+    async def undecided(self, conn: AsyncConnection, keys: LoginKeys, admission: Admission) -> None:
+        """The authenticator could not decide (its directory was down): not a failure."""
+        if keys.user is not None and admission.attempt is not None:
+            await conn.execute(
+                text("DELETE FROM login_failures WHERE key = :key AND failed_at = :attempt"),
+                {"key": keys.user, "attempt": admission.attempt},
+            )
+
+    async def _record(self, conn: AsyncConnection, key: str) -> datetime:
+        result = await conn.execute(
+            text("INSERT INTO login_failures (key) VALUES (:key) RETURNING failed_at"),
+            {"key": key},
+        )
+        return result.scalar_one()
+
+    async def _drop_expired(self, conn: AsyncConnection, keys: LoginKeys) -> None:
         await conn.execute(
             text(
                 "DELETE FROM login_failures"
                 " WHERE key = ANY(CAST(:keys AS text[])) AND failed_at <= now() - :window"
             ),
-            {"keys": keys, "window": self.window},
+            {"keys": keys.all(), "window": self.window},
         )
-        result = await conn.execute(
-            text(
-                "INSERT INTO login_failures (key) SELECT unnest(CAST(:keys AS text[]))"
-                " RETURNING failed_at"
-            ),
-            {"keys": keys},
-        )
-        return result.scalars().first()
 
     async def purge(self, conn: AsyncConnection) -> None:
         """Drop failures that no longer count (housekeeping)."""
         await conn.execute(
             text("DELETE FROM login_failures WHERE failed_at <= now() - :window"),
             {"window": self.window},
-        )
-
-    async def forgive(
-        self, conn: AsyncConnection, limits: dict[str, int], attempt: datetime
-    ) -> None:
-        """After a successful login (or one the authenticator could not decide): drop
-        this attempt, and restart the count of the user at this address."""
-        user_keys = [key for key in limits if key.startswith("user:")]
-        await conn.execute(
-            text(
-                "DELETE FROM login_failures WHERE (key = ANY(CAST(:keys AS text[]))"
-                " AND failed_at = :attempt) OR key = ANY(CAST(:user_keys AS text[]))"
-            ),
-            {"keys": list(limits), "attempt": attempt, "user_keys": user_keys},
         )

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 
 from gilhub.auth.authenticator import AuthenticatorUnavailable
 from gilhub.auth.redirects import safe_next
-from gilhub.auth.throttle import Admission
 from gilhub.handlers.base import BaseHandler, login_required
 
 LOGIN_FAILED = "Invalid username or password."
@@ -45,9 +44,9 @@ class LoginHandler(BaseHandler):
         echoed = name[:64]
         throttle = self.hub.login_throttle
         valid_name = name if authenticator.validate_username(name) else None
-        limits = throttle.limits(valid_name, self.request.remote_ip or "")
+        keys = throttle.keys(valid_name, self.request.remote_ip or "")
         async with self.hub.db.begin() as conn:
-            admission = await throttle.admit(conn, limits)
+            admission = await throttle.admit(conn, keys)
         if admission.wait:
             self.set_status(429)
             self.set_header("Retry-After", str(admission.wait))
@@ -57,15 +56,20 @@ class LoginHandler(BaseHandler):
         try:
             username = await authenticator.get_authenticated_user(self, data)
         except AuthenticatorUnavailable as error:
-            await self.forgive(limits, admission)  # not this person's failure
+            async with self.hub.db.begin() as conn:
+                await throttle.undecided(conn, keys, admission)
             self.set_status(503)
             self.render_login(echoed, str(error))
             return
+        async with self.hub.db.begin() as conn:
+            if username is None:
+                await throttle.failed(conn, keys)
+            else:
+                await throttle.succeeded(conn, keys)
         if username is None:
             self.set_status(403)
             self.render_login(echoed, LOGIN_FAILED)
             return
-        await self.forgive(limits, admission)
         session_id = await self.hub.accounts.log_in(
             username,
             timedelta(days=self.hub.session_max_age_days),
@@ -73,11 +77,6 @@ class LoginHandler(BaseHandler):
         )
         self.set_session_cookie(session_id)
         self.redirect(self.next_url())
-
-    async def forgive(self, limits: dict[str, int], admission: Admission) -> None:
-        assert admission.attempt is not None
-        async with self.hub.db.begin() as conn:
-            await self.hub.login_throttle.forgive(conn, limits, admission.attempt)
 
 
 class LogoutHandler(BaseHandler):

@@ -62,7 +62,9 @@ def _entries() -> str:
             f"dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\n"
             f"sn: {uid}\nuserPassword: {password}"
         )
-    members = "\n".join(f"member: uid={uid},{PEOPLE}" for uid, _, inside in PEOPLE_ENTRIES if inside)
+    members = "\n".join(
+        f"member: uid={uid},{PEOPLE}" for uid, _, inside in PEOPLE_ENTRIES if inside
+    )
     blocks.append(f"dn: {SCIENTISTS}\nobjectClass: groupOfNames\ncn: scientists\n{members}")
     return "\n\n".join(blocks) + "\n"
 

@@ -214,9 +214,7 @@ async def test_renaming_through_the_api_moves_notebooks_and_login(hub: RunningHu
     assert (await login_form(hub.client(), hub, new_name, USER_PASSWORD)).status_code == 302
 
 
-async def test_renaming_from_the_page_and_the_command_line(
-    hub: RunningHub, cli_dir: Path
-) -> None:
+async def test_renaming_from_the_page_and_the_command_line(hub: RunningHub, cli_dir: Path) -> None:
     user = await hub.add_user()
     admin = await as_admin(hub)
     by_page = hub.unique_name("paged")

@@ -139,6 +139,7 @@ async def test_authenticators_are_found_by_short_name(tmp_path: Path) -> None:
 
 def test_pyproject_registers_the_password_and_ldap_authenticators() -> None:
     import importlib
+
     import tomllib
 
     pyproject = Path(__file__).parents[2] / "pyproject.toml"
