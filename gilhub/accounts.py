@@ -369,7 +369,6 @@ class AccountEvents:
         self.libpq_url = libpq_url
         self.retry_interval = retry_interval
         self._task: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever())
@@ -387,7 +386,6 @@ class AccountEvents:
             try:
                 await self._listen()
             except (psycopg.Error, OSError) as error:
-                self.listening.clear()
                 log.warning("Not hearing account changes (retrying): %s", error)
                 await asyncio.sleep(self.retry_interval)
 
@@ -396,7 +394,6 @@ class AccountEvents:
             self.libpq_url, autocommit=True, application_name="gilhub-hub"
         ) as conn:
             await conn.execute(f"LISTEN {ACCOUNT_CHANNEL}")
-            self.listening.set()
             async for notification in conn.notifies():
                 await self.changed(json.loads(notification.payload))
 

@@ -19,6 +19,9 @@ real :class:`~gilhub.servers.ServerManager` whose user servers are real
 - ``await hub.token_for(name)``: a fresh API token (``Authorization: token …``)
 - ``hub.client()``: an anonymous client
 
+Fixture ``workdir``: a directory whose ``gilhub_config.py`` points ``gilhub``
+commands (run there) at the module's database.
+
 For a hub with its own configuration use ``running_hub(database_url, data_dir, config)``.
 """
 
@@ -120,6 +123,23 @@ async def running_hub(
     finally:
         await running.close_clients()
         await stop_hub(app)
+
+
+def write_config(directory: Path, url: URL) -> Path:
+    """The database URL goes in a config file: secrets never on a command line."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "gilhub_config.py"
+    rendered = url.render_as_string(hide_password=False)
+    path.write_text(f"c.GilHub.db_url = {rendered!r}\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def workdir(database_url: URL, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory whose gilhub_config.py points at the module's database."""
+    directory = tmp_path_factory.mktemp("cli")
+    write_config(directory, database_url)
+    return directory
 
 
 @pytest.fixture(scope="module")

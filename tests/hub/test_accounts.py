@@ -25,7 +25,7 @@ from gilhub.users import User, get_user_by_name
 from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub
 from tests.hub.servers_harness import start_and_wait
 from tests.hub.test_auth import login_form
-from tests.hub.test_cli import gilhub, write_config
+from tests.hub.test_cli import gilhub
 
 FRONT_ENDS = ["page", "api", "cli"]
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -41,14 +41,6 @@ async def hub(database_url: URL, tmp_path_factory: pytest.TempPathFactory) -> As
     config.GilHub.auth_cache_ttl = 3600.0
     async with running_hub(database_url, tmp_path_factory.mktemp("hub"), config) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def cli_dir(database_url: URL, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where ``gilhub`` commands find the hub's database (in gilhub_config.py)."""
-    directory = tmp_path_factory.mktemp("cli")
-    write_config(directory, database_url)
-    return directory
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 60) -> None:
@@ -76,7 +68,7 @@ async def admin_api(hub: RunningHub) -> httpx.AsyncClient:
     return hub.client(headers={"Authorization": f"token {token}"})
 
 
-async def reset_password(hub: RunningHub, front_end: str, user: User, cli_dir: Path) -> None:
+async def reset_password(hub: RunningHub, front_end: str, user: User, workdir: Path) -> None:
     if front_end == "page":
         admin = await as_admin(hub)
         path = f"/hub/admin/users/{user.name}/password"
@@ -88,11 +80,11 @@ async def reset_password(hub: RunningHub, front_end: str, user: User, cli_dir: P
         )
         assert response.status_code == 200, response.text
     else:
-        result = await gilhub("user", "password", user.name, cwd=cli_dir)
+        result = await gilhub("user", "password", user.name, cwd=workdir)
         assert result.returncode == 0, result.stderr
 
 
-async def remove(hub: RunningHub, front_end: str, user: User, cli_dir: Path) -> None:
+async def remove(hub: RunningHub, front_end: str, user: User, workdir: Path) -> None:
     if front_end == "page":
         admin = await as_admin(hub)
         path = f"/hub/admin/users/{user.name}/remove"
@@ -102,19 +94,19 @@ async def remove(hub: RunningHub, front_end: str, user: User, cli_dir: Path) -> 
         response = await (await admin_api(hub)).delete(f"/hub/api/users/{user.name}")
         assert response.status_code == 204, response.text
     else:
-        result = await gilhub("user", "remove", user.name, cwd=cli_dir)
+        result = await gilhub("user", "remove", user.name, cwd=workdir)
         assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 async def test_a_password_reset_ends_every_session_whichever_front_end(
-    hub: RunningHub, cli_dir: Path, front_end: str
+    hub: RunningHub, workdir: Path, front_end: str
 ) -> None:
     user = await hub.add_user()
     sessions = [await hub.login(user.name, USER_PASSWORD) for _ in range(2)]
     for session in sessions:
         assert not await refused(session)  # and now remembered by the hub's cache
-    await reset_password(hub, front_end, user, cli_dir)
+    await reset_password(hub, front_end, user, workdir)
     for session in sessions:
         await eventually(lambda session=session: refused(session))
     old = await login_form(hub.client(), hub, user.name, USER_PASSWORD)
@@ -123,7 +115,7 @@ async def test_a_password_reset_ends_every_session_whichever_front_end(
 
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 async def test_removal_stops_the_server_and_ends_sessions_and_tokens_whichever_front_end(
-    hub: RunningHub, cli_dir: Path, front_end: str
+    hub: RunningHub, workdir: Path, front_end: str
 ) -> None:
     user = await hub.add_user()
     session = await hub.login(user.name, USER_PASSWORD)
@@ -135,7 +127,7 @@ async def test_removal_stops_the_server_and_ends_sessions_and_tokens_whichever_f
     upstream = hub.app.servers.upstream(user.name)
     assert not await refused(session) and not await refused(hub.client(), headers=token)
 
-    await remove(hub, front_end, user, cli_dir)
+    await remove(hub, front_end, user, workdir)
 
     async def server_gone() -> bool:
         try:
@@ -214,7 +206,7 @@ async def test_renaming_through_the_api_moves_notebooks_and_login(hub: RunningHu
     assert (await login_form(hub.client(), hub, new_name, USER_PASSWORD)).status_code == 302
 
 
-async def test_renaming_from_the_page_and_the_command_line(hub: RunningHub, cli_dir: Path) -> None:
+async def test_renaming_from_the_page_and_the_command_line(hub: RunningHub, workdir: Path) -> None:
     user = await hub.add_user()
     admin = await as_admin(hub)
     by_page = hub.unique_name("paged")
@@ -224,7 +216,7 @@ async def test_renaming_from_the_page_and_the_command_line(hub: RunningHub, cli_
     )
     assert response.status_code == 200 and f"is now {by_page}" in response.text
     by_cli = hub.unique_name("typed")
-    result = await gilhub("user", "rename", by_page, by_cli, cwd=cli_dir)
+    result = await gilhub("user", "rename", by_page, by_cli, cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert (await login_form(hub.client(), hub, by_cli, USER_PASSWORD)).status_code == 302
 

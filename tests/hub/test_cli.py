@@ -19,7 +19,7 @@ from gilhub.app import GilHub
 from gilhub.auth.passwords import PasswordHasher
 from gilhub.auth.tokens import user_for_token
 from gilhub.users import get_password_hash, get_user_by_name
-from tests.hub.conftest import RunningHub
+from tests.hub.conftest import RunningHub, write_config
 
 verify_password = PasswordHasher(workers=1).verify
 
@@ -44,23 +44,6 @@ async def gilhub(*args: str, cwd: Path, stdin: str | None = None) -> Result:
     )
     stdout, stderr = await process.communicate(stdin.encode() if stdin is not None else b"")
     return Result(process.returncode, stdout, stderr)
-
-
-def write_config(directory: Path, url: URL) -> Path:
-    """The database URL goes in a config file: secrets never on a command line."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "gilhub_config.py"
-    rendered = url.render_as_string(hide_password=False)
-    path.write_text(f"c.GilHub.db_url = {rendered!r}\n", encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def workdir(database_url: URL, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory whose gilhub_config.py points at the module's database."""
-    directory = tmp_path_factory.mktemp("cli")
-    write_config(directory, database_url)
-    return directory
 
 
 def assert_clean_failure(result: Result, message: str) -> None:

@@ -21,10 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.accounts import create_account
 from gilhub.auth.passwords import PasswordHasher
-from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub
+from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub, write_config
 from tests.hub.ldap_server import free_port
 from tests.hub.test_auth import login_form
-from tests.hub.test_cli import write_config
 
 ATTACKER, OWNER = "127.0.0.2", "127.0.0.1"
 MiB = 1024 * 1024
