@@ -420,6 +420,6 @@ class RecordedServers:
             ).scalar_one_or_none()
         if state is None:
             return
-        spawner = self.hub.spawner_class(hub=self.hub, user=user)
+        spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self.hub)
         spawner.load_state(state)
         await spawner.stop()

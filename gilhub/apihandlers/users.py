@@ -119,12 +119,16 @@ class RootAPIHandler(HubAPIHandler):
 class InfoAPIHandler(HubAPIHandler):
     @login_required
     async def get(self) -> None:
+        authenticator = type(self.hub.authenticator)
         self.write_json(
             {
                 "version": JUPYTERHUB_API_VERSION,
                 "gilhub_version": __version__,
                 "python": sys.version,
-                "authenticator": {"class": "gilhub", "version": __version__},
+                "authenticator": {
+                    "class": f"{authenticator.__module__}.{authenticator.__qualname__}",
+                    "version": __version__,
+                },
                 "spawner": {"class": "gilhub", "version": __version__},
             }
         )

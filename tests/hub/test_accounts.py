@@ -221,6 +221,24 @@ async def test_renaming_from_the_page_and_the_command_line(hub: RunningHub, work
     assert (await login_form(hub.client(), hub, by_cli, USER_PASSWORD)).status_code == 302
 
 
+async def test_only_admins_rename_remove_or_reset_others(hub: RunningHub) -> None:
+    mallory, victim = await hub.add_user(), await hub.add_user()
+    client = await hub.login(mallory.name, USER_PASSWORD)
+    api = hub.client(headers={"Authorization": f"token {await hub.token_for(mallory.name)}"})
+    for target in (victim.name, mallory.name):
+        path = f"/hub/api/users/{target}"
+        assert (await api.patch(path, json={"name": "taken-over"})).status_code == 403
+        assert (await api.patch(path, json={"password": "x" * 12})).status_code == 403
+        assert (await api.delete(path)).status_code == 403
+        for action in ("rename", "password", "remove", "admin"):
+            form = {"_xsrf": hub.xsrf_token(client), "new_name": "taken-over", "value": "1"}
+            response = await client.post(f"/hub/admin/users/{target}/{action}", data=form)
+            assert response.status_code == 403
+    async with hub.app.db.connect() as conn:
+        assert await get_user_by_name(conn, victim.name) == victim
+        assert await get_user_by_name(conn, "taken-over") is None
+
+
 async def test_nobody_removes_or_demotes_themselves(hub: RunningHub) -> None:
     api = await admin_api(hub)
     me = f"/hub/api/users/{hub.admin_name}"
