@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, async_playwright
+from playwright.async_api import BrowserContext, async_playwright, expect
 from traitlets.config import Config
 
 from gilhub.contents import query as contents
@@ -174,3 +174,20 @@ async def test_login_page_is_accessible_on_desktop_and_phone(
         finally:
             await browser.close()
     assert not problems, "\n".join(problems)
+
+
+async def test_add_reference_form_follows_the_chosen_type(
+    hub: RunningHub, admin_browser: BrowserContext
+) -> None:
+    page = await admin_browser.new_page()
+    await page.goto(f"{hub.url}/hub/bib-add")
+    await page.get_by_label("Type").select_option("phdthesis")
+
+    await expect(page.locator('label[data-field="school"]')).to_be_visible()
+    await expect(page.locator('label[data-field="journal"]')).to_be_hidden()
+    await expect(page.locator('input[name="school"]')).to_have_attribute("required", "")
+    await page.get_by_label("Type").select_option("book")
+    await expect(page.locator('label[data-field="editor"] .one-of')).to_have_text(
+        "(author or editor: one required)"
+    )
+    await page.close()
