@@ -191,3 +191,27 @@ async def test_add_reference_form_follows_the_chosen_type(
         "(author or editor: one required)"
     )
     await page.close()
+
+
+async def test_times_are_shown_in_the_readers_time_zone(hub: RunningHub) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context(timezone_id="Asia/Kolkata", locale="en-GB")
+            await context.add_cookies(await hub_cookies(hub))
+            page = await context.new_page()
+            await page.goto(f"{hub.url}/hub/repo/entry/{NOTEBOOK}")
+            shown = page.locator("time[datetime]").first
+            utc_text = await shown.get_attribute("title")
+            local_text = await shown.text_content()
+        finally:
+            await browser.close()
+    assert utc_text.endswith(" UTC")
+    assert local_text != utc_text and "UTC" not in local_text
+
+
+async def hub_cookies(hub: RunningHub) -> list[dict]:
+    web = await hub.login(ADMIN_NAME, ADMIN_PASSWORD)
+    return [{"name": c.name, "value": c.value, "url": hub.url} for c in web.cookies.jar]
