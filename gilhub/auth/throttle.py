@@ -7,8 +7,8 @@ owner logging in from another. Once a key reaches its limit inside ``window``,
 logins under it pause: ``pause`` after the last failure, doubling with every
 further failure, never longer than ``window``. Nothing is locked for good.
 
-Counting is race-free where it matters: every attempt takes a transaction-scoped
-advisory lock per key, and an attempt on a user name is counted as a failure
+Counting is race-free where it matters: every attempt on a user name takes a
+transaction-scoped advisory lock on its key and is counted as a failure
 *before* its password is checked (and forgiven if it succeeds), so concurrent
 attempts on one name see each other and a burst gets at most the limit through
 to password verification. The address key counts failures once they are known,
@@ -70,10 +70,10 @@ class LoginThrottle:
 
     async def admit(self, conn: AsyncConnection, keys: LoginKeys) -> Admission:
         """Let the attempt through (counting it against the user name at once) unless a
-        key is pausing; serialised per key."""
-        for key in sorted(keys.all()):  # one order everywhere: no deadlock between attempts
+        key is pausing; serialised per user name and address."""
+        if keys.user is not None:  # the address key is only read: logins of a lab stay parallel
             await conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": keys.user}
             )
         wait = await self.retry_after(conn, keys)
         if wait:
