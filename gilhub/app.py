@@ -394,10 +394,10 @@ class GilHub(Application):
         """On the very first start (of this database), create ``admin`` and print its password."""
         assert self.db is not None and self.accounts is not None
         password = generate_password()
-        password_hash = await self.accounts.hasher.hash(password)
         async with self.db.begin() as conn:
             if not await claim_once(conn, "first-admin-created"):
                 return
+            password_hash = await self.accounts.hasher.hash(password)
             await create_account(
                 conn,
                 FIRST_ADMIN,
