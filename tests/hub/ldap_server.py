@@ -1,19 +1,28 @@
 """A throw-away OpenLDAP server (Debian's ``slapd``) for the LDAP login tests.
 
-:func:`start_slapd` writes a ``slapd.conf`` (mdb backend in a temporary
-directory), loads people and groups with ``slapadd``, and starts
-``/usr/sbin/slapd`` on ``ldap://127.0.0.1:<free port>``; :meth:`Slapd.stop`
-ends it. A missing slapd is an error, never a skip.
+:func:`start_slapd` makes a test CA and a certificate for 127.0.0.1, writes a
+``slapd.conf`` (mdb backend in a temporary directory, TLS with that
+certificate), loads people and groups with ``slapadd``, and starts
+``/usr/sbin/slapd`` on ``ldap://127.0.0.1:<free port>`` (StartTLS offered) and
+``ldaps://127.0.0.1:<another>``; :meth:`Slapd.stop` ends it. A missing slapd
+is an error, never a skip.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 SLAPD = Path("/usr/sbin/slapd")
 SUFFIX = "dc=example,dc=org"
@@ -36,6 +45,9 @@ include /etc/ldap/schema/nis.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 pidfile {directory}/slapd.pid
+TLSCACertificateFile {directory}/ca.pem
+TLSCertificateFile {directory}/server.pem
+TLSCertificateKeyFile {directory}/server.key
 access to attrs=userPassword
     by anonymous auth
     by self write
@@ -75,10 +87,48 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _certificate(subject: str, key, issuer: str, issuer_key, *, ca: bool) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        address = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+        builder = builder.add_extension(x509.SubjectAlternativeName([address]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def write_certificates(directory: Path) -> None:
+    """ca.pem (a test CA) and server.pem/server.key (127.0.0.1, signed by it)."""
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca = _certificate("gilhub test CA", ca_key, "gilhub test CA", ca_key, ca=True)
+    server = _certificate("127.0.0.1", server_key, "gilhub test CA", ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (directory / "server.pem").write_bytes(server.public_bytes(pem))
+    (directory / "server.key").write_bytes(
+        server_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+
+
 @dataclass
 class Slapd:
     process: subprocess.Popen
     url: str
+    ldaps_url: str
+    ca_file: Path
 
     def stop(self) -> None:
         self.process.terminate()
@@ -95,6 +145,7 @@ def start_slapd(directory: Path) -> Slapd:
             "the LDAP tests need OpenLDAP's slapd and slapadd (Debian: apt-get install slapd)"
         )
     (directory / "data").mkdir(parents=True)
+    write_certificates(directory)
     config = directory / "slapd.conf"
     config.write_text(_CONFIG.format(directory=directory, suffix=SUFFIX), encoding="utf-8")
     (directory / "entries.ldif").write_text(_entries(), encoding="utf-8")
@@ -103,18 +154,19 @@ def start_slapd(directory: Path) -> Slapd:
         check=True,
         capture_output=True,
     )
-    url = f"ldap://127.0.0.1:{free_port()}"
+    url, ldaps_url = f"ldap://127.0.0.1:{free_port()}", f"ldaps://127.0.0.1:{free_port()}"
     process = subprocess.Popen(
-        [str(SLAPD), "-h", url, "-f", str(config), "-d", "0"],
+        [str(SLAPD), "-h", f"{url} {ldaps_url}", "-f", str(config), "-d", "0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    _wait_listening(process, url)
-    return Slapd(process, url)
+    for address in (url, ldaps_url):
+        _wait_listening(process, address)
+    return Slapd(process, url, ldaps_url, directory / "ca.pem")
 
 
 def _wait_listening(process: subprocess.Popen, url: str, attempts: int = 200) -> None:
-    host, port = url.removeprefix("ldap://").split(":")
+    host, port = url.split("://")[1].split(":")
     for _ in range(attempts):
         if process.poll() is not None:
             raise RuntimeError(f"slapd exited: {process.stderr.read().decode()}")

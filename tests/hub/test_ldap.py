@@ -102,6 +102,20 @@ async def test_search_then_bind_with_a_service_account(ldap_hub: RunningHub) -> 
     assert outsider.status_code == 403
 
 
+@pytest.mark.parametrize("tls", ["starttls", "ldaps"])
+async def test_tls_to_the_directory_verifies_its_certificate(
+    ldap_hub: RunningHub, slapd: Slapd, tls: str
+) -> None:
+    address = slapd.ldaps_url if tls == "ldaps" else slapd.url
+    settings = {"server_addresses": [address], "start_tls": tls == "starttls"}
+    with authenticator_settings(ldap_hub, **settings, ca_file=str(slapd.ca_file)):
+        trusted = await login_form(ldap_hub.client(), ldap_hub, "ada", "ada-directory-pw")
+    with authenticator_settings(ldap_hub, **settings, ca_file=""):  # the system's CAs only
+        untrusted = await login_form(ldap_hub.client(), ldap_hub, "ada", "ada-directory-pw")
+    assert trusted.status_code == 302
+    assert untrusted.status_code == 503  # never a login over an unverified connection
+
+
 async def test_directory_down_is_said_and_the_local_admin_still_logs_in(
     ldap_hub: RunningHub,
 ) -> None:
