@@ -88,6 +88,18 @@ async def test_a_person_outside_the_allowed_groups_is_refused(ldap_hub: RunningH
         assert await get_user_by_name(conn, "bert") is None
 
 
+async def test_allowed_users_and_admin_users_apply_to_directory_logins(
+    ldap_hub: RunningHub,
+) -> None:
+    with authenticator_settings(ldap_hub, allowed_users={"grace"}, admin_users={"grace"}):
+        outside = await login_form(ldap_hub.client(), ldap_hub, "ada", "ada-directory-pw")
+        grace = await login_form(ldap_hub.client(), ldap_hub, "grace", "grace-directory-pw")
+    assert outside.status_code == 403
+    assert grace.status_code == 302
+    async with ldap_hub.app.db.connect() as conn:
+        assert (await get_user_by_name(conn, "grace")).is_admin
+
+
 async def test_search_then_bind_with_a_service_account(ldap_hub: RunningHub) -> None:
     with authenticator_settings(
         ldap_hub,
