@@ -177,6 +177,8 @@ class Accounts(LoggingConfigurable):
         at the first login. ``local=False`` makes an account without a password, for
         users an authenticator vouches for (a directory).
         """
+        if not is_valid_username(name):
+            raise InvalidUsername()
         new = self._new_password(password) if local else None
         password_hash = await self.hasher.hash(new.password) if new else None
         async with self.db.begin() as conn:
@@ -369,6 +371,7 @@ class AccountEvents:
         self.libpq_url = libpq_url
         self.retry_interval = retry_interval
         self._task: asyncio.Task[None] | None = None
+        self._lost = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever())
@@ -381,12 +384,14 @@ class AccountEvents:
             self._task = None
 
     async def _listen_forever(self) -> None:
-        log = self.accounts.log
+        """Listen, reconnecting after a database outage (logged once, not per retry)."""
         while True:
             try:
                 await self._listen()
             except (psycopg.Error, OSError) as error:
-                log.warning("Not hearing account changes (retrying): %s", error)
+                if not self._lost:
+                    self.accounts.log.warning("Not hearing account changes: %s", error)
+                self._lost = True
                 await asyncio.sleep(self.retry_interval)
 
     async def _listen(self) -> None:
@@ -394,6 +399,9 @@ class AccountEvents:
             self.libpq_url, autocommit=True, application_name="gilhub-hub"
         ) as conn:
             await conn.execute(f"LISTEN {ACCOUNT_CHANNEL}")
+            if self._lost:
+                self.accounts.log.info("Hearing account changes again")
+                self._lost = False
             async for notification in conn.notifies():
                 await self.changed(json.loads(notification.payload))
 
