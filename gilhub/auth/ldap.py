@@ -14,7 +14,8 @@ checked by searching each group for the person (``member``, ``uniqueMember``
 or ``memberUid``). People are created in gilhub at their first login, without
 a local password.
 
-ldap3 blocks, so every directory conversation runs in a worker thread, with a
+ldap3 blocks, so every directory conversation (:mod:`gilhub.auth.directory`,
+imported at the first directory login) runs in a worker thread, with a
 timeout. When the directory does not answer, the login page says so, and
 local accounts with a password (by default administrators only; see
 ``local_accounts``) can still log in with it, so that an administrator
@@ -24,31 +25,15 @@ is never locked out of the hub by the directory.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
-import ssl
 from typing import Any
 
-import ldap3
-from ldap3.core.exceptions import (
-    LDAPCommunicationError,
-    LDAPException,
-    LDAPResponseTimeoutError,
-    LDAPServerPoolExhaustedError,
-    LDAPStartTLSError,
-)
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import escape_rdn
 from traitlets import Bool, Enum, Float, List, Unicode
 
 from gilhub.auth.authenticator import Authenticator, AuthenticatorUnavailable
 
 DIRECTORY_DOWN = "The directory server did not answer; try again in a moment."
 BIND_PASSWORD_VARIABLE = "GILHUB_LDAP_BIND_PASSWORD"  # noqa: S105 (a variable's name)
-
-
-class DirectoryDown(Exception):
-    """Raised in the worker thread when no directory server answers."""
 
 
 class LDAPAuthenticator(Authenticator):
@@ -99,6 +84,9 @@ class LDAPAuthenticator(Authenticator):
         directory (also while the directory is down): administrators, everyone, or nobody.""",
     )
 
+    def service_password(self) -> str:
+        return self.search_bind_password or os.environ.get(BIND_PASSWORD_VARIABLE, "")
+
     # -- the hub's side ---------------------------------------------------------------
 
     async def authenticate(self, handler: Any, data: dict[str, str]) -> str | None:
@@ -107,9 +95,11 @@ class LDAPAuthenticator(Authenticator):
             return None
         if await self._local_password_matches(name, password):
             return name
+        from gilhub.auth.directory import Directory, DirectoryDown  # ldap3: only when used
+
         try:
             accepted = await asyncio.wait_for(
-                asyncio.to_thread(self.check_directory, name, password), self.timeout
+                asyncio.to_thread(Directory(self).check, name, password), self.timeout
             )
         except (asyncio.TimeoutError, DirectoryDown) as error:
             self.log.warning("LDAP login of %s: the directory did not answer (%s)", name, error)
@@ -125,103 +115,3 @@ class LDAPAuthenticator(Authenticator):
         if self.local_accounts == "admins" and not (await accounts.get(name)).is_admin:
             return False
         return await accounts.verify_password(name, password)
-
-    # -- the worker thread's side -------------------------------------------------------
-
-    def check_directory(self, name: str, password: str) -> bool:
-        """Bind as the person and check the groups (blocking; run in a thread)."""
-        try:
-            with self._service_connection() as service:
-                user_dn = self._user_dn(service, name)
-                if user_dn is None:
-                    return False
-                if not self._bind(user_dn, password):
-                    self.log.info("LDAP login of %s refused: wrong password", name)
-                    return False
-                if not self._in_allowed_group(service, user_dn, name):
-                    self.log.info("LDAP login of %s refused: in none of allowed_groups", name)
-                    return False
-                return True
-        except (
-            LDAPCommunicationError,
-            LDAPResponseTimeoutError,
-            LDAPServerPoolExhaustedError,
-            LDAPStartTLSError,
-        ) as error:
-            raise DirectoryDown(str(error)) from error
-        except LDAPException as error:
-            self.log.warning("LDAP login of %s failed: %s", name, error)
-            return False
-
-    def _server_pool(self) -> ldap3.ServerPool:
-        tls = ldap3.Tls(
-            validate=ssl.CERT_REQUIRED, ca_certs_file=self.ca_file or None, version=None
-        )
-        servers = [
-            ldap3.Server(
-                address,
-                use_ssl=address.lower().startswith("ldaps://"),
-                tls=tls,
-                connect_timeout=self.timeout,
-                get_info=ldap3.NONE,
-            )
-            for address in self.server_addresses
-        ]
-        return ldap3.ServerPool(servers, ldap3.FIRST, active=1, exhaust=True)
-
-    def _connection(self, user: str | None, password: str | None) -> ldap3.Connection:
-        connection = ldap3.Connection(
-            self._server_pool(),
-            user=user,
-            password=password,
-            receive_timeout=math.ceil(self.timeout),  # ldap3 packs it as an integer
-            raise_exceptions=False,
-        )
-        connection.open()
-        if self.start_tls:
-            connection.start_tls()
-        return connection
-
-    def _service_connection(self) -> ldap3.Connection:
-        """Bound as the service account (anonymous without one), for searches."""
-        if not self.search_bind_dn:
-            return self._connection(None, None)
-        password = self.search_bind_password or os.environ.get(BIND_PASSWORD_VARIABLE, "")
-        connection = self._connection(self.search_bind_dn, password)
-        if not connection.bind():
-            raise LDAPException(f"the service account cannot bind: {connection.result}")
-        return connection
-
-    def _bind(self, user_dn: str, password: str) -> bool:
-        connection = self._connection(user_dn, password)
-        try:
-            return bool(connection.bind())
-        finally:
-            connection.unbind()
-
-    def _user_dn(self, service: ldap3.Connection, name: str) -> str | None:
-        if self.bind_dn_template:
-            return self.bind_dn_template.format(username=escape_rdn(name))
-        service.search(
-            self.user_search_base,
-            self.user_search_filter.format(username=escape_filter_chars(name)),
-            search_scope=ldap3.SUBTREE,
-            attributes=[],
-            size_limit=2,
-        )
-        if len(service.entries) != 1:
-            self.log.info("LDAP: %d entries for %s; need exactly one", len(service.entries), name)
-            return None
-        return service.entries[0].entry_dn
-
-    def _in_allowed_group(self, service: ldap3.Connection, user_dn: str, name: str) -> bool:
-        if not self.allowed_groups:
-            return True
-        member_filter = self.group_member_filter.format(
-            userdn=escape_filter_chars(user_dn), username=escape_filter_chars(name)
-        )
-        for group in self.allowed_groups:
-            service.search(group, member_filter, search_scope=ldap3.BASE, attributes=[])
-            if service.entries:
-                return True
-        return False
