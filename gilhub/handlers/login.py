@@ -98,18 +98,24 @@ class LogoutHandler(BaseHandler):
 
 
 class ChangePasswordHandler(BaseHandler):
+    """One's own local password; accounts a directory vouches for have none to change."""
+
     allowed_before_password_change = True
 
-    def render_page(self, *, error: str = "", done: bool = False) -> None:
+    async def render_page(self, *, error: str = "", done: bool = False) -> None:
         user = self.current_user
         assert user is not None
-        self.render_template(
-            "change_password.html", error=error, done=done, required=user.must_change_password
+        await self.render_template(
+            "change_password.html",
+            error=error,
+            done=done,
+            required=user.must_change_password,
+            local=await self.hub.accounts.has_password(user.name),
         )
 
     @login_required
     async def get(self) -> None:
-        self.render_page()
+        await self.render_page()
 
     @login_required
     async def post(self) -> None:
@@ -123,7 +129,7 @@ class ChangePasswordHandler(BaseHandler):
             error = "The current password is wrong."
         if error:
             self.set_status(400)
-            self.render_page(error=error)
+            await self.render_page(error=error)
             return
         await accounts.set_password(user, new, keep_session=self.session_id())
-        self.render_page(done=True)
+        await self.render_page(done=True)

@@ -68,6 +68,8 @@ async def test_ldap_login_creates_the_user_and_lands_on_the_home_page(ldap_hub: 
         user = await get_user_by_name(conn, "ada")
         assert user is not None and user.db_role and not user.is_admin
         assert await get_password_hash(conn, "ada") is None  # the directory keeps the password
+    page = await client.get("/hub/change-password")
+    assert "kept by your lab's directory" in page.text and "new_password" not in page.text
 
 
 async def test_wrong_directory_password_is_refused(ldap_hub: RunningHub) -> None:
