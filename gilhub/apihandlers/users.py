@@ -152,9 +152,8 @@ class UserListAPIHandler(HubAPIHandler):
 
     @login_required
     async def get(self) -> None:
-        listable = self.grants.get("list:users")
-        if listable is None:
-            self.require_scope("list:users")
+        if "list:users" not in self.grants:
+            self.require_scope("list:users")  # 403, as JupyterHub words it
         async with self.hub.db.connect() as conn:
             users = [u for u in await list_users(conn) if self.has_scope("list:users", u.name)]
         state = self.get_argument("state", "")
