@@ -83,9 +83,10 @@ class HubAPIHandler(APIHandler):
         }
 
     def user_model(self, user: User) -> dict[str, Any]:
+        """JupyterHub's user model; ``servers`` only for requests with ``read:servers``."""
         server = self.server_model(user)
         status = self.hub.servers.status(user.name)
-        return {
+        model = {
             "kind": "user",
             "name": user.name,
             "admin": user.is_admin,
@@ -95,8 +96,10 @@ class HubAPIHandler(APIHandler):
             "pending": server["pending"],
             "created": isoformat(user.created),
             "last_activity": isoformat(latest(user.last_activity, status.last_activity)),
-            "servers": {} if server["stopped"] else {"": server},
         }
+        if self.has_scope("read:servers", user.name):
+            model["servers"] = {} if server["stopped"] else {"": server}
+        return model
 
     def body_object(self) -> dict[str, Any]:
         body = self.get_json_body()

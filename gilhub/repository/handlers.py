@@ -393,6 +393,8 @@ class LabelAPIHandler(RepoAPIHandler):
 
 
 class DeletedAPIHandler(RepoAPIHandler):
+    token_scopes = ("admin:repo", "admin:repo")
+
     @admin_required
     @repository_errors
     async def get(self) -> None:

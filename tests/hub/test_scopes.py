@@ -190,6 +190,28 @@ async def test_roles_become_their_scopes(hub: RunningHub, people: People) -> Non
     assert (await token.get(f"/hub/api/users/{people.alice}")).status_code == 403
 
 
+async def test_server_models_need_read_servers(hub: RunningHub, people: People) -> None:
+    _, _, reader = await token_with(hub, people, ALICE, ["read:users!user"])
+    model = await hub.client(headers=auth(reader.json()["token"])).get("/hub/api/user")
+    assert model.json()["server"] == f"/user/{people.alice}/" and "servers" not in model.json()
+    _, _, both = await token_with(hub, people, ALICE, ["read:users!user", "read:servers!user"])
+    model = await hub.client(headers=auth(both.json()["token"])).get("/hub/api/user")
+    assert model.json()["servers"][""]["ready"] is True
+
+
+async def test_restoring_deleted_repository_entries_needs_admin_repo(
+    hub: RunningHub, people: People
+) -> None:
+    _, _, repo = await token_with(hub, people, ADMIN, ["repo"])
+    assert (
+        await hub.client(headers=auth(repo.json()["token"])).get("/hub/api/repo/deleted")
+    ).status_code == 403
+    _, _, admin = await token_with(hub, people, ADMIN, ["admin:repo"])
+    assert (
+        await hub.client(headers=auth(admin.json()["token"])).get("/hub/api/repo/deleted")
+    ).status_code == 200
+
+
 async def test_a_user_cannot_make_tokens_for_someone_else(hub: RunningHub, people: People) -> None:
     client = hub.client(headers=auth(await hub.token_for(people.alice)))
     response = await client.post(f"/hub/api/users/{people.bob}/tokens", json={})
