@@ -15,7 +15,7 @@ import pytest
 
 from gilhub.auth.scopes import ROLES, expand
 from tests.hub.conftest import USER_PASSWORD, RunningHub
-from tests.hub.servers_harness import start_and_wait
+from tests.hub.servers_harness import start_and_wait, wait_for_state
 
 
 @dataclass(frozen=True)
@@ -268,3 +268,23 @@ async def test_the_token_page_creates_scoped_tokens(hub: RunningHub, people: Peo
     assert made.status_code == 200 and "read:users!user" in made.text
     refused = await browser.post("/hub/token", data={"_xsrf": xsrf, "scopes": "admin:users"})
     assert refused.status_code == 400 and "not held by user" in refused.text
+
+
+async def test_the_reviews_example_a_read_only_token_cannot_start_or_stop(hub: RunningHub) -> None:
+    """Finding 6 replayed: ``read:users!user=NAME`` reads, only ``servers`` starts and stops."""
+    carol = await hub.add_user(hub.unique_name("carol"))
+    owner = hub.client(headers=auth(await hub.token_for(carol.name)))
+    tokens = f"/hub/api/users/{carol.name}/tokens"
+    server = f"/hub/api/users/{carol.name}/server"
+    reader = await owner.post(tokens, json={"scopes": [f"read:users!user={carol.name}"]})
+    assert reader.json()["scopes"] == [f"read:users!user={carol.name}"]
+    reading = hub.client(headers=auth(reader.json()["token"]))
+    assert (await reading.get(f"/hub/api/users/{carol.name}")).status_code == 200
+    assert (await reading.post(server)).status_code == 403
+    starter = await owner.post(tokens, json={"scopes": ["servers!user"]})
+    starting = hub.client(headers=auth(starter.json()["token"]))
+    assert (await starting.post(server)).status_code in (201, 202)
+    await wait_for_state(hub.app, carol.name, "running")
+    assert (await reading.delete(server)).status_code == 403
+    assert (await starting.delete(server)).status_code in (202, 204)
+    await wait_for_state(hub.app, carol.name, "stopped")
