@@ -1,10 +1,11 @@
 """PostgreSQL roles for user servers: one login role per gilhub user.
 
 A user's server connects to the database as that user's role, never as the
-hub's superuser. The role holds no privilege of its own: it is a member of
-the database's group role (created by ``sql/002_contents.sql``), which may use
-the ``contents`` schema and nothing else, and row-level security narrows that
-to the rows the role owns.
+hub's superuser. The role is granted, by ``contents.grant_storage``
+(``sql/006_private_roles.sql``), what a server needs in the ``contents`` schema
+and nothing else, and row-level security narrows that to the rows the role
+owns. Roles share no group: a role all users could become would be a place
+where they could all write.
 
 Role names are cluster-wide, so they are derived from the database (the
 prefix stored in ``contents.settings``) and from the user name reduced to
@@ -45,9 +46,8 @@ def role_name(prefix: str, user_name: str) -> str:
     return f"{prefix}_u_{safe}"
 
 
-async def _settings(conn: AsyncConnection) -> tuple[str, str]:
-    row = (await conn.execute(text("SELECT role_prefix, group_role FROM contents.settings"))).one()
-    return row.role_prefix, row.group_role
+async def _role_prefix(conn: AsyncConnection) -> str:
+    return (await conn.execute(text("SELECT role_prefix FROM contents.settings"))).scalar_one()
 
 
 async def _execute(conn: AsyncConnection, statement: sql.Composable) -> None:
@@ -67,8 +67,7 @@ async def create_user_role(conn: AsyncConnection, user_name: str) -> str:
     Runs on the caller's connection and never commits: PostgreSQL's role DDL is
     transactional, so a rolled-back account creation leaves no role behind.
     """
-    prefix, group = await _settings(conn)
-    role = role_name(prefix, user_name)
+    role = role_name(await _role_prefix(conn), user_name)
     if not await _role_exists(conn, role):
         await _execute(
             conn,
@@ -77,9 +76,7 @@ async def create_user_role(conn: AsyncConnection, user_name: str) -> str:
                 " NOREPLICATION NOBYPASSRLS INHERIT"
             ).format(sql.Identifier(role)),
         )
-    await _execute(
-        conn, sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role))
-    )
+    await conn.execute(text("SELECT contents.grant_storage(:role)"), {"role": role})
     await query.make_directories(conn, role, "")
     return role
 
@@ -97,8 +94,7 @@ async def ensure_user_role(engine: AsyncEngine, user_name: str) -> str:
 
 async def rename_user_role(conn: AsyncConnection, role: str, new_user_name: str) -> str:
     """Rename ``role`` after its user, moving the stored notebooks along (no commit)."""
-    prefix, _ = await _settings(conn)
-    new_role = role_name(prefix, new_user_name)
+    new_role = role_name(await _role_prefix(conn), new_user_name)
     await _execute(
         conn,
         sql.SQL("ALTER ROLE {} RENAME TO {}").format(
@@ -152,8 +148,7 @@ async def issue_role_password(engine: AsyncEngine, role: str) -> str:
 async def drop_user_role(engine: AsyncEngine, user_name: str) -> None:
     """Delete the user's storage rows, drop its role and end its sessions."""
     async with engine.begin() as conn:
-        prefix, _ = await _settings(conn)
-        role = role_name(prefix, user_name)
+        role = role_name(await _role_prefix(conn), user_name)
         await drop_role_and_storage(conn, role)
     await end_role_sessions(engine, role)
 
