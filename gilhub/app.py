@@ -19,7 +19,7 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from sqlalchemy import text
@@ -28,7 +28,6 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tornado.httpserver import HTTPServer
 from tornado.log import access_log
-from tornado.web import Application as TornadoApplication
 from tornado.web import StaticFileHandler
 from traitlets import (
     Bool,
@@ -55,6 +54,9 @@ from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqla
 from gilhub.db.engine import use_selector_loop_on_windows
 from gilhub.resources import static_dir, templates_dir
 from gilhub.users import User, create_user, delete_user
+
+if TYPE_CHECKING:
+    from gilhub.request_gate import HubApplication
 
 CONFIG_FILE_NAME = "gilhub_config.py"
 FIRST_ADMIN = "admin"
@@ -184,8 +186,16 @@ class GilHub(Application):
     max_body_size = Integer(
         128 * 1024 * 1024,
         config=True,
-        help="""Largest request body (bytes) the hub's own pages and API accept; those bodies
-        are held in memory. Requests proxied to user servers are streamed and not limited.""",
+        help="""Largest request body (bytes) an authenticated request may send to the hub's
+        pages and API that take files (e.g. a BibTeX upload); those bodies are held in memory.
+        Forms and other API calls take at most 1 MiB. Requests proxied to user servers are
+        streamed and not limited.""",
+    )
+    unauthenticated_body_limit = Integer(
+        64 * 1024,
+        config=True,
+        help="""Largest request body (bytes) accepted before its sender is authenticated
+        (the login form, for one). Larger bodies are refused with 413 unread.""",
     )
     landing_path = Unicode(
         "lab",
@@ -408,9 +418,10 @@ class GilHub(Application):
         pattern, *rest = spec
         return (self.base_url + pattern.lstrip("/"), *rest)
 
-    def make_tornado_app(self) -> TornadoApplication:
+    def make_tornado_app(self) -> HubApplication:
         from gilhub.apihandlers.base import APINotFoundHandler
         from gilhub.handlers.base import NotFoundHandler
+        from gilhub.request_gate import HubApplication
 
         assert self.secret is not None
         static_prefix = self.hub_prefix + "static/"
@@ -431,7 +442,7 @@ class GilHub(Application):
             "websocket_ping_interval": 30,
             **self.tornado_settings,
         }
-        return TornadoApplication(handlers, **settings)
+        return HubApplication(handlers, **settings)
 
     def _log_request(self, handler: Any) -> None:
         status = handler.get_status()
@@ -466,7 +477,7 @@ class GilHub(Application):
         self.http_server = HTTPServer(
             self.make_tornado_app(),
             xheaders=self.trust_xheaders,
-            max_body_size=self.max_body_size,
+            max_body_size=self.unauthenticated_body_limit,  # raised per request once known
         )
         sockets = self._bind()
         self.http_server.add_sockets(sockets)

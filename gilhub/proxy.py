@@ -53,6 +53,8 @@ _CONNECT_TIMEOUT = 10.0
 _HANDSHAKE_TIMEOUT = 30.0
 _BODY_QUEUE_CHUNKS = 4
 _RELAY_QUEUE_CHUNKS = 2
+#: The methods whose bodies of unknown length tornado's HTTP client sends chunked itself.
+_CLIENT_CHUNKS = frozenset({"POST", "PUT", "PATCH"})
 _UPSTREAM_PARAMS = HTTP1ConnectionParameters(
     chunk_size=_CHUNK_SIZE, max_header_size=64 * 1024, max_body_size=_UNLIMITED, decompress=False
 )
@@ -176,6 +178,8 @@ class UserProxyHandler(BaseHandler):
     """Forwards ``/user/NAME/…`` to NAME's server, after the hub's own checks."""
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+    #: Streamed, never held in memory: authenticated senders are not limited.
+    body_limit = _UNLIMITED
 
     def initialize(self) -> None:
         self._body: asyncio.Queue[bytes | None] = asyncio.Queue(_BODY_QUEUE_CHUNKS)
@@ -199,8 +203,6 @@ class UserProxyHandler(BaseHandler):
         name = self.path_kwargs["name"]
         if not self.authorize(name):
             return
-        # Streamed, never held in memory: the hub's limit for buffered bodies does not apply.
-        self.request.connection.set_max_body_size(_UNLIMITED)  # type: ignore[union-attr]
         upstream = self.hub.servers.upstream(name)
         if upstream is None:
             self.server_not_running(name)
@@ -283,7 +285,7 @@ class UserProxyHandler(BaseHandler):
     # -- HTTP --------------------------------------------------------------------
 
     async def data_received(self, chunk: bytes) -> None:
-        if not self._body_refused:
+        if chunk and not self._body_refused:  # (an empty chunk would end a chunked body)
             await self._body.put(chunk)
 
     async def _forward(self, *args: Any, **kwargs: Any) -> None:
@@ -339,13 +341,27 @@ class UserProxyHandler(BaseHandler):
             self._refuse_body()
 
     async def _send_request(self, connection: HTTP1Connection, upstream: Upstream) -> bool:
-        """Write the request; return whether any body bytes were sent."""
-        start_line = httputil.RequestStartLine(self.request.method, self.request.uri, "HTTP/1.1")
-        await connection.write_headers(start_line, self.upstream_headers(upstream))
+        """Write the request; return whether any body bytes were sent.
+
+        The body goes upstream framed as the browser framed it: with its ``Content-Length``
+        (kept among the headers, and enforced by tornado while writing), or chunked.
+        Tornado's client chunks a body of unknown length only for POST, PUT and PATCH; for
+        any other method the chunks are framed here, so that a body can never be read
+        upstream as the start of another request.
+        """
+        method = self.request.method or "GET"
+        start_line = httputil.RequestStartLine(method, self.request.uri, "HTTP/1.1")
+        headers = self.upstream_headers(upstream)
+        frame_here = "Transfer-Encoding" in self.request.headers and method not in _CLIENT_CHUNKS
+        if frame_here:
+            headers["Transfer-Encoding"] = "chunked"
+        await connection.write_headers(start_line, headers)
         sent_body = False
         while (chunk := await self._body.get()) is not None:
             sent_body = True
-            await connection.write(chunk)
+            await connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if frame_here else chunk)
+        if frame_here:
+            await connection.write(b"0\r\n\r\n")
         self._body.put_nowait(None)  # kept for a retry's second read
         connection.finish()
         return sent_body

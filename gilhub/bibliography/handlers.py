@@ -200,6 +200,8 @@ class BibDownloadHandler(BibMixin, BaseHandler):
 class BibAddHandler(BibMixin, BaseHandler):
     """``/hub/bib-add``: one entry by form, pasted BibTeX, or an uploaded ``.bib`` to merge."""
 
+    body_limit = None  # BibTeX files: up to the hub's max_body_size
+
     @login_required
     async def get(self) -> None:
         await self.show_form()
@@ -284,6 +286,8 @@ def result_model(result: MergeResult) -> dict[str, Any]:
 class BibAPIHandler(BibMixin, APIHandler):
     """``GET /hub/api/bib``: search (``?only=keys``: all keys); ``POST``: add BibTeX
     ``{"bibtex": …, "replace": […]}``."""
+
+    body_limit = None  # BibTeX files: up to the hub's max_body_size
 
     @login_required
     async def get(self) -> None:

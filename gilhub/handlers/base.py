@@ -20,8 +20,9 @@ from urllib.parse import urlencode
 from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from tornado.httputil import HTTPServerRequest
 from tornado.log import app_log
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import HTTPError, RequestHandler, decode_signed_value
 
 from gilhub import __version__
 from gilhub.auth.sessions import user_for_session
@@ -44,6 +45,10 @@ class BaseHandler(RequestHandler):
     is_api = False
     #: "cookie", "token" or None once :meth:`prepare` has run.
     auth_method: str | None = None
+    #: The largest body (bytes) an authenticated request may send here (``None``: the hub's
+    #: ``max_body_size``); forms and API calls are small. Unauthenticated requests get the
+    #: hub's ``unauthenticated_body_limit`` whatever the handler (see gilhub.request_gate).
+    body_limit: int | None = 1024 * 1024
 
     @property
     def hub(self) -> GilHub:
@@ -71,10 +76,7 @@ class BaseHandler(RequestHandler):
     # -- authentication -------------------------------------------------
 
     def token_from_header(self) -> str | None:
-        scheme, _, value = self.request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() in ("token", "bearer") and value.strip():
-            return value.strip()
-        return None
+        return token_in(self.request)
 
     def check_xsrf_cookie(self) -> None:
         if self.token_from_header() is not None:
@@ -85,37 +87,11 @@ class BaseHandler(RequestHandler):
         self.current_user = await self.authenticate()
 
     async def authenticate(self) -> User | None:
-        token = self.token_from_header()
-        if token is not None:
-            user = await self._cached_lookup("token", token, user_for_token)
-            self.auth_method = "token" if user else None
-            return user
-        session_id = self.session_id()
-        if session_id is None:
-            return None
-        user = await self._cached_lookup("cookie", session_id, user_for_session)
-        self.auth_method = "cookie" if user else None
-        return user
-
-    async def _cached_lookup(
-        self,
-        kind: str,
-        credential: str,
-        lookup: Callable[[AsyncConnection, str], Awaitable[User | None]],
-    ) -> User | None:
-        cache = self.hub.auth_cache
-        key = cache.key(kind, credential)
-        user = cache.get(key)
-        if user is None:
-            async with self.hub.db.begin() as conn:
-                user = await lookup(conn, credential)
-            if user is not None:
-                cache.put(key, user)
+        user, self.auth_method = await authenticate_request(self.hub, self.request)
         return user
 
     def session_id(self) -> str | None:
-        value = self.get_signed_cookie(SESSION_COOKIE, max_age_days=self.hub.session_max_age_days)
-        return value.decode("ascii", "replace") if value else None
+        return session_id_in(self.hub, self.request)
 
     def set_session_cookie(self, session_id: str) -> None:
         self.set_signed_cookie(
@@ -205,6 +181,61 @@ class BaseHandler(RequestHandler):
                 exception.log_message % exception.args if exception.args else exception.log_message
             )
         return ""
+
+
+def token_in(request: HTTPServerRequest) -> str | None:
+    """The API token of ``Authorization: token …`` (or ``Bearer``), if any."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        return value.strip()
+    return None
+
+
+def session_id_in(hub: GilHub, request: HTTPServerRequest) -> str | None:
+    """The login session named by the request's signed session cookie, if valid."""
+    morsel = request.cookies.get(SESSION_COOKIE)
+    if morsel is None:
+        return None
+    value = decode_signed_value(
+        hub.secret, SESSION_COOKIE, morsel.value, max_age_days=hub.session_max_age_days
+    )
+    return value.decode("ascii", "replace") if value else None
+
+
+async def authenticate_request(
+    hub: GilHub, request: HTTPServerRequest
+) -> tuple[User | None, str | None]:
+    """Who sent ``request`` and how: ``(user, "token" | "cookie")``, or ``(None, None)``.
+
+    A request that presents a token is judged by that token alone. Usable before any
+    handler exists (the body limits are decided with it, see :mod:`gilhub.request_gate`).
+    """
+    token = token_in(request)
+    if token is not None:
+        user = await _cached_lookup(hub, "token", token, user_for_token)
+        return user, "token" if user else None
+    session_id = session_id_in(hub, request)
+    if session_id is None:
+        return None, None
+    user = await _cached_lookup(hub, "cookie", session_id, user_for_session)
+    return user, "cookie" if user else None
+
+
+async def _cached_lookup(
+    hub: GilHub,
+    kind: str,
+    credential: str,
+    lookup: Callable[[AsyncConnection, str], Awaitable[User | None]],
+) -> User | None:
+    cache = hub.auth_cache
+    key = cache.key(kind, credential)
+    user = cache.get(key)
+    if user is None:
+        async with hub.db.begin() as conn:
+            user = await lookup(conn, credential)
+        if user is not None:
+            cache.put(key, user)
+    return user
 
 
 class NotFoundHandler(BaseHandler):
