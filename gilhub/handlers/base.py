@@ -15,13 +15,13 @@ import inspect
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from tornado.httputil import HTTPServerRequest
-from tornado.log import app_log
+from tornado.log import app_log, gen_log
 from tornado.web import HTTPError, RequestHandler, decode_signed_value
 
 from gilhub import __version__
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from gilhub.app import GilHub
 
 SESSION_COOKIE = "gilhub-session"
+#: Query parameters whose names contain one of these are masked in logs.
+SECRET_QUERY_WORDS = ("token", "auth", "key", "code", "state", "xsrf", "password", "secret")
 
 HandlerMethod = Callable[..., Awaitable[Any] | Any]
 
@@ -167,6 +169,17 @@ class BaseHandler(RequestHandler):
             return 503, "The database is not answering; try again in a moment."
         return status_code, self.error_message(exc_info)
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """As tornado's, but the request is shown with secrets in its query masked."""
+        request = self.request
+        summary = f"{request.method} {scrub_uri(request.uri or '')} ({request.remote_ip})"
+        if isinstance(value, HTTPError):
+            if value.log_message:
+                message = self.error_message((typ, value, tb))
+                gen_log.warning("%d %s: %s", value.status_code, summary, message)
+            return
+        app_log.error("Uncaught exception %s", summary, exc_info=(typ, value, tb))
+
     def error_reason(self, status_code: int) -> str:
         try:
             return HTTPStatus(status_code).phrase
@@ -181,6 +194,20 @@ class BaseHandler(RequestHandler):
                 exception.log_message % exception.args if exception.args else exception.log_message
             )
         return ""
+
+
+def scrub_uri(uri: str) -> str:
+    """``uri`` with the values of query parameters that may hold secrets (``token=``,
+    ``_xsrf=``, ``password=``…) replaced by ``[secret]``, for logs."""
+    path, question_mark, query = uri.partition("?")
+    if not question_mark:
+        return uri
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        secret = any(word in unquote_plus(name).lower() for word in SECRET_QUERY_WORDS)
+        parts.append(f"{name}{equals}[secret]" if secret and equals else part)
+    return f"{path}?{'&'.join(parts)}"
 
 
 def token_in(request: HTTPServerRequest) -> str | None:
