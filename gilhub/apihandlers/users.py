@@ -12,6 +12,7 @@ import json
 import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import text
 from tornado.iostream import StreamClosedError
@@ -37,6 +38,7 @@ from gilhub.users import (
 #: The JupyterHub REST API version whose subset gilhub implements.
 JUPYTERHUB_API_VERSION = "5.2.0"
 PAGINATION_MEDIA_TYPE = "application/jupyterhub-pagination+json"
+MAX_TOKEN_LIFETIME_SECONDS = 100 * 365 * 24 * 3600
 PENDING = {"starting": "spawn", "stopping": "stop"}
 STATE_FILTERS = {
     "ready": {"running"},
@@ -166,14 +168,12 @@ class UserListAPIHandler(HubAPIHandler):
         next_offset = offset + limit
         next_info = None
         if next_offset < len(items):
-            next_url = f"{self.request.protocol}://{self.request.host}{self.request.path}"
             query = {k: v[-1].decode() for k, v in self.request.query_arguments.items()}
             query.update(offset=str(next_offset), limit=str(limit))
-            next_info = {
-                "offset": next_offset,
-                "limit": limit,
-                "url": next_url + "?" + "&".join(f"{k}={v}" for k, v in query.items()),
-            }
+            # from the hub's configured address, never from the request's Host header
+            hub = urlsplit(self.hub.public_url)
+            next_url = (hub.scheme, hub.netloc, self.request.path, urlencode(query), "")
+            next_info = {"offset": next_offset, "limit": limit, "url": urlunsplit(next_url)}
         self.write_json(
             {
                 "items": page,
@@ -303,8 +303,14 @@ class TokenListAPIHandler(HubAPIHandler):
         expires_in = body.get("expires_in")
         if not isinstance(note, str) or len(note) > 1000:
             raise HTTPError(400, "note must be a string of at most 1000 characters.")
-        if expires_in is not None and (not isinstance(expires_in, int) or expires_in <= 0):
-            raise HTTPError(400, "expires_in must be a positive number of seconds.")
+        if expires_in is not None and not (
+            type(expires_in) is int and 0 < expires_in <= MAX_TOKEN_LIFETIME_SECONDS
+        ):
+            raise HTTPError(
+                400,
+                "expires_in must be a whole number of seconds from 1 to "
+                f"{MAX_TOKEN_LIFETIME_SECONDS} (100 years).",
+            )
         async with self.hub.db.begin() as conn:
             new = await create_token(
                 conn, user.id, note, timedelta(seconds=expires_in) if expires_in else None

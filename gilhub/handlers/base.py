@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from gilhub.app import GilHub
 
 SESSION_COOKIE = "gilhub-session"
+#: How long browsers keep to HTTPS for the hub's host once they have seen it (a year).
+HSTS_MAX_AGE = 365 * 24 * 3600
 #: Query parameters whose names contain one of these are masked in logs.
 SECRET_QUERY_WORDS = ("token", "auth", "key", "code", "state", "xsrf", "password", "secret")
 
@@ -63,6 +65,8 @@ class BaseHandler(RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("Cache-Control", "no-store")
+        if self.request.protocol == "https":
+            self.set_header("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
 
     @property
     def current_user(self) -> User | None:  # type: ignore[override]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import socket
 import uuid
 
@@ -24,6 +25,7 @@ from websockets.asyncio.client import connect as websocket_connect
 from websockets.exceptions import InvalidStatus
 
 from gilhub.contents import query
+from gilhub.db import create_engine
 from gilhub.servers import Upstream
 from tests.hub.servers_harness import (
     add_person,
@@ -500,3 +502,56 @@ def _upstream_pool(hub):
 
 def _app_settings(hub) -> dict:
     return hub.http_server.request_callback.settings
+
+
+# -- the hub's database gone ----------------------------------------------------------
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_a_database_outage_is_a_503_logged_once_and_websockets_keep_working(hub, people):
+    """The login check needs the database: without it the proxy answers 503 with
+    Retry-After, logs the outage once (not once per request), and recovers by itself;
+    an open kernel WebSocket needs no database and goes on working."""
+    alice = people["alice"]
+    dana = await add_person(hub, "dana")  # her token is not in the login cache yet
+    async with httpx.AsyncClient(base_url=hub_url(hub), headers=alice.token_header) as client:
+        kernel = (await client.post("/user/alice/api/kernels")).json()
+    url = hub_url(hub, f"/user/alice/api/kernels/{kernel['id']}/channels", scheme="ws")
+    records = Records()
+    logging.getLogger("tornado.application").addHandler(records)
+    working_db = hub.db
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        gone_port = probe.getsockname()[1]
+    try:
+        async with (
+            websocket_connect(url, additional_headers=alice.cookie_header) as websocket,
+            httpx.AsyncClient(base_url=hub_url(hub), timeout=60) as client,
+        ):
+            hub.db = create_engine(hub.db_url.set(port=gone_port))
+            for _ in range(5):
+                refused = await client.get("/user/dana/api/status", headers=dana.token_header)
+                assert refused.status_code == 503
+                assert refused.headers["Retry-After"] == "5"
+                assert "database is not answering" in refused.json()["message"]
+            result, _ = await execute(websocket, "6 * 7", uuid.uuid4().hex)
+            assert result == "42"
+            await hub.db.dispose()
+            hub.db = working_db
+            back = await client.get("/user/dana/api/status", headers=dana.token_header)
+            assert back.status_code == 503 and "not running" in back.json()["message"]
+    finally:
+        hub.db = working_db
+        logging.getLogger("tornado.application").removeHandler(records)
+    outage = [m for m in records.messages if "database" in m.lower()]
+    assert len(outage) == 2, records.messages
+    assert "not answering" in outage[0] and "answers again" in outage[1]
+    assert not any("Traceback" in m or "Uncaught" in m for m in records.messages)

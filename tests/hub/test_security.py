@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import re
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -26,9 +27,14 @@ import psutil
 import pytest
 import websockets
 from sqlalchemy.engine import URL
+from traitlets.config import Config
 from websockets.exceptions import InvalidStatus
 
+from gilhub.users import create_user
 from tests.hub.conftest import RunningHub
+from tests.hub.servers_harness import add_person
+from tests.hub.servers_harness import start_hub as start_test_hub
+from tests.hub.servers_harness import stop_hub as stop_test_hub
 from tests.hub.test_pages import logged_in_user
 
 GILHUB = [sys.executable, "-c", "from gilhub.app import main; main()"]
@@ -277,3 +283,88 @@ async def test_body_limits_follow_authentication(hub: RunningHub) -> None:
         pass  # closed while sending: refused unread all the same
     else:
         assert too_big.status_code == 413
+
+
+# -- HTTPS ---------------------------------------------------------------------------
+
+
+async def test_https_hub_with_a_made_certificate(database_url: URL, tmp_path: Path) -> None:
+    """``gilhub make-cert``, then a hub on it: login over HTTPS with Secure cookies and HSTS,
+    and the proxy still reaches a user server."""
+    cert, key = tmp_path / "hub.crt", tmp_path / "hub.key"
+    made = subprocess.run(
+        [*GILHUB, "make-cert", f"--cert={cert}", f"--key={key}", "--name=127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    if sys.platform != "win32":
+        assert key.stat().st_mode & 0o077 == 0
+    config = Config({"GilHub": {"ssl_cert": str(cert), "ssl_key": str(key)}})
+    app = await start_test_hub(database_url, tmp_path / "data", config)
+    try:
+        assert app.public_url.startswith("https://")
+        person = await add_person(app, "tls-user")
+        await app.servers.start(person.user)
+        async with httpx.AsyncClient(
+            base_url=app.public_url, verify=ssl.create_default_context(cafile=cert), timeout=60
+        ) as client:
+            form = await client.get("/hub/login")
+            assert form.status_code == 200
+            assert form.headers["Strict-Transport-Security"].startswith("max-age=")
+            assert "secure" in form.headers["Set-Cookie"].lower()  # the _xsrf cookie
+            await hub_login(app, client)
+            async with asyncio.timeout(120):
+                while app.servers.status("tls-user").state != "running":
+                    await asyncio.sleep(0.1)
+            proxied = await client.get("/user/tls-user/api/status", headers=person.token_header)
+            assert proxied.status_code == 200, proxied.text
+    finally:
+        await stop_test_hub(app)
+
+
+async def hub_login(app, client: httpx.AsyncClient) -> None:
+    """Log in as a new user through the form; the session cookie must be Secure."""
+    async with app.db.begin() as conn:
+        await create_user(conn, "tls-login", "a-good-password")
+    response = await client.post(
+        "/hub/login",
+        data={
+            "username": "tls-login",
+            "password": "a-good-password",
+            "_xsrf": client.cookies["_xsrf"],
+        },
+    )
+    assert response.status_code == 302, response.text
+    session = [c for c in response.headers.get_list("Set-Cookie") if "gilhub-session" in c]
+    assert session and "secure" in session[0].lower()
+
+
+async def test_requests_that_once_answered_500_get_clear_client_errors(hub: RunningHub) -> None:
+    name, browser = await logged_in_user(hub)
+    api = hub.client(headers={"Authorization": f"token {await hub.token_for(name)}"})
+    assert (await browser.get("/hub/token/1/revoke")).status_code == 405
+    for expires_in in (10**30, 1e30, True, "3600"):
+        response = await api.post(f"/hub/api/users/{name}/tokens", json={"expires_in": expires_in})
+        assert response.status_code == 400, (expires_in, response.text)
+        assert "expires_in" in response.json()["message"]
+    for label in (5, ["v1"], {"a": 1}):
+        pushed = await api.post("/hub/api/repo/push", json={"source": "a.ipynb", "label": label})
+        assert pushed.status_code == 400, (label, pushed.text)
+        assert "label" in pushed.json()["message"]
+
+
+async def test_pagination_links_come_from_the_hubs_url_not_the_host_header(hub: RunningHub):
+    admin = hub.client(headers={"Authorization": f"token {await hub.token_for(hub.admin_name)}"})
+    for _ in range(2):
+        await hub.add_user()
+    page = await admin.get(
+        "/hub/api/users?limit=1",
+        headers={"Accept": "application/jupyterhub-pagination+json", "Host": "evil.example"},
+    )
+    assert page.status_code == 200, page.text
+    next_url = page.json()["_pagination"]["next"]["url"]
+    assert next_url.startswith(hub.app.public_url.rstrip("/") + "/hub/api/users?")
+    assert "evil" not in next_url
