@@ -62,10 +62,10 @@ CONFIG_FILE_NAME = "gilhub_config.py"
 FIRST_ADMIN = "admin"
 
 #: Modules whose module-level ``handlers`` list is served, and the parts not yet
-#: written that may be missing (their absence is logged, not fatal).
-HANDLER_MODULES = ("gilhub.handlers", "gilhub.apihandlers")
+#: written that may be missing (their absence is logged, not fatal). The proxy's route
+#: comes first: most requests are proxied, and routes are tried in order.
+HANDLER_MODULES = ("gilhub.proxy", "gilhub.handlers", "gilhub.apihandlers")
 OPTIONAL_HANDLER_MODULES = (
-    "gilhub.proxy",
     "gilhub.repository.handlers",
     "gilhub.bibliography.handlers",
 )
@@ -468,8 +468,10 @@ class GilHub(Application):
 
     def _log_request(self, handler: Any) -> None:
         status = handler.get_status()
+        if status < 300 and self.log_level > logging.DEBUG:
+            return  # successes are logged only when debugging (no record built per request)
         log = access_log.info if status < 400 else access_log.warning
-        if status < 300 and self.log_level > 10:
+        if status < 300:
             log = access_log.debug
         request = handler.request
         log(

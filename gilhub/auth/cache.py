@@ -7,13 +7,17 @@ this hub (logout, password change or reset, admin rights, removal, token
 deletion) evict the affected entries at once; changes made by another process
 (``gilhub user remove`` on the command line) take effect within ``ttl``.
 Only successful lookups are cached, so a new login or token works at once.
+Concurrent requests with the same credential share one lookup: when an entry
+expires under load, the database is asked once, not once per waiting request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from gilhub.users import User
 
@@ -23,6 +27,7 @@ class AuthCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, User]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[User | None]] = {}
 
     @staticmethod
     def key(kind: str, credential: str) -> str:
@@ -37,6 +42,24 @@ class AuthCache:
         if expires < time.monotonic():
             del self._entries[key]
             return None
+        return user
+
+    async def get_or_fetch(
+        self, key: str, fetch: Callable[[], Awaitable[User | None]]
+    ) -> User | None:
+        """The cached user for ``key``, else ``fetch()``'s, shared by concurrent callers."""
+        user = self.get(key)
+        if user is not None:
+            return user
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(fetch())
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        # shielded: one caller going away must not cancel the others' lookup
+        user = await asyncio.shield(pending)
+        if user is not None:
+            self.put(key, user)
         return user
 
     def put(self, key: str, user: User) -> None:

@@ -258,15 +258,11 @@ async def _cached_lookup(
     credential: str,
     lookup: Callable[[AsyncConnection, str], Awaitable[User | None]],
 ) -> User | None:
-    cache = hub.auth_cache
-    key = cache.key(kind, credential)
-    user = cache.get(key)
-    if user is None:
+    async def fetch() -> User | None:
         async with hub.db.begin() as conn:
-            user = await lookup(conn, credential)
-        if user is not None:
-            cache.put(key, user)
-    return user
+            return await lookup(conn, credential)
+
+    return await hub.auth_cache.get_or_fetch(hub.auth_cache.key(kind, credential), fetch)
 
 
 class NotFoundHandler(BaseHandler):
