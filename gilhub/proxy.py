@@ -82,6 +82,7 @@ class UpstreamPool:
                 return stream, True
         stream = await self._tcp.connect(upstream.host, upstream.port, timeout=_CONNECT_TIMEOUT)
         stream.set_nodelay(True)
+        stream.read_chunk_size = _CHUNK_SIZE  # a typical response in one read, not several
         return stream, False
 
     def release(self, upstream: Upstream, stream: IOStream) -> None:
