@@ -103,10 +103,10 @@ class BodyGate(httputil.HTTPMessageDelegate):
     async def body_limit(self) -> int:
         """The largest body this request may send: small unless its sender is known."""
         try:
-            user, _ = await authenticate_request(self.hub, self.request)
+            identity, _ = await authenticate_request(self.hub, self.request)
         except (SQLAlchemyError, OSError, DatabaseUnavailable):
-            user = None  # the handler answers for the database itself
-        if user is None:
+            identity = None  # the handler answers for the database itself
+        if identity is None:
             return self.hub.unauthenticated_body_limit
         limit = getattr(self.handler.handler_class, "body_limit", None)
         return self.hub.max_body_size if limit is None else limit

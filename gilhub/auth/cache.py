@@ -19,53 +19,53 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from gilhub.users import User
+from gilhub.auth.scopes import Identity
 
 
 class AuthCache:
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, User]] = OrderedDict()
-        self._pending: dict[str, asyncio.Future[User | None]] = {}
+        self._entries: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[Identity | None]] = {}
 
     @staticmethod
     def key(kind: str, credential: str) -> str:
         """Entries are keyed by a hash: the cache holds no usable credential."""
         return hashlib.sha256(f"{kind}\0{credential}".encode()).hexdigest()
 
-    def get(self, key: str) -> User | None:
+    def get(self, key: str) -> Identity | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        expires, user = entry
+        expires, identity = entry
         if expires < time.monotonic():
             del self._entries[key]
             return None
-        return user
+        return identity
 
     async def get_or_fetch(
-        self, key: str, fetch: Callable[[], Awaitable[User | None]]
-    ) -> User | None:
-        """The cached user for ``key``, else ``fetch()``'s, shared by concurrent callers."""
-        user = self.get(key)
-        if user is not None:
-            return user
+        self, key: str, fetch: Callable[[], Awaitable[Identity | None]]
+    ) -> Identity | None:
+        """The cached identity for ``key``, else ``fetch()``'s, shared by concurrent callers."""
+        identity = self.get(key)
+        if identity is not None:
+            return identity
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.ensure_future(fetch())
             self._pending[key] = pending
             pending.add_done_callback(lambda _: self._pending.pop(key, None))
         # shielded: one caller going away must not cancel the others' lookup
-        user = await asyncio.shield(pending)
-        if user is not None:
-            self.put(key, user)
-        return user
+        identity = await asyncio.shield(pending)
+        if identity is not None:
+            self.put(key, identity)
+        return identity
 
-    def put(self, key: str, user: User) -> None:
+    def put(self, key: str, identity: Identity) -> None:
         if self.ttl <= 0:
             return
-        self._entries[key] = (time.monotonic() + self.ttl, user)
+        self._entries[key] = (time.monotonic() + self.ttl, identity)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -74,5 +74,5 @@ class AuthCache:
         self._entries.pop(key, None)
 
     def forget_user(self, user_id: int) -> None:
-        for key in [k for k, (_, user) in self._entries.items() if user.id == user_id]:
+        for key in [k for k, (_, who) in self._entries.items() if who.user.id == user_id]:
             del self._entries[key]
