@@ -254,6 +254,13 @@ class UserProxyHandler(BaseHandler):
     def set_default_headers(self) -> None:
         """Responses carry the user server's headers, not the hub pages' defaults."""
 
+    def finish(self, chunk: Any = None) -> Any:
+        if self._upstream is None and not self._headers_written:
+            # Answered from prepare(), before tornado read the request's body: tornado closes
+            # the connection afterwards, so say it, or a client sends its next request on it.
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
+
     def check_xsrf_cookie(self) -> None:
         """jupyter_server checks XSRF itself; the hub's cookie-XSRF would break its API."""
 

@@ -79,6 +79,8 @@ async def test_no_login_is_refused_or_sent_to_log_in(client, people):
     api = await client.get("/user/alice/api/status")
     assert api.status_code == 403
     assert api.json()["status"] == 403
+    # answered before the body was read, after which tornado closes: the client is told
+    assert api.headers["Connection"] == "close"
     page = await client.get("/user/alice/lab", headers={"Accept": "text/html"})
     assert page.status_code == 302
     assert page.headers["Location"].startswith("/hub/login?next=%2Fuser%2Falice%2Flab")
