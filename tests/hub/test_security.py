@@ -32,7 +32,7 @@ from websockets.exceptions import InvalidStatus
 
 from gilhub.users import create_user
 from tests.hub.conftest import RunningHub
-from tests.hub.servers_harness import add_person
+from tests.hub.servers_harness import add_person, execute
 from tests.hub.servers_harness import start_hub as start_test_hub
 from tests.hub.servers_harness import stop_hub as stop_test_hub
 from tests.hub.test_pages import logged_in_user
@@ -290,7 +290,7 @@ async def test_body_limits_follow_authentication(hub: RunningHub) -> None:
 
 async def test_https_hub_with_a_made_certificate(database_url: URL, tmp_path: Path) -> None:
     """``gilhub make-cert``, then a hub on it: login over HTTPS with Secure cookies and HSTS,
-    and the proxy still reaches a user server."""
+    and the proxy still reaches a user server, kernel WebSocket included."""
     cert, key = tmp_path / "hub.crt", tmp_path / "hub.key"
     made = subprocess.run(
         [*GILHUB, "make-cert", f"--cert={cert}", f"--key={key}", "--name=127.0.0.1"],
@@ -321,6 +321,14 @@ async def test_https_hub_with_a_made_certificate(database_url: URL, tmp_path: Pa
                     await asyncio.sleep(0.1)
             proxied = await client.get("/user/tls-user/api/status", headers=person.token_header)
             assert proxied.status_code == 200, proxied.text
+            kernel = await client.post("/user/tls-user/api/kernels", headers=person.token_header)
+            assert kernel.status_code == 201, kernel.text
+        tls = ssl.create_default_context(cafile=cert)
+        url = app.public_url.replace("https", "wss", 1)
+        url += f"user/tls-user/api/kernels/{kernel.json()['id']}/channels"
+        async with websockets.connect(url, additional_headers=person.token_header, ssl=tls) as ws:
+            result, _ = await execute(ws, "6 * 7", "tls-session")
+        assert result == "42"
     finally:
         await stop_test_hub(app)
 
