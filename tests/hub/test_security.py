@@ -30,7 +30,6 @@ from sqlalchemy.engine import URL
 from traitlets.config import Config
 from websockets.exceptions import InvalidStatus
 
-from gilhub.users import create_user
 from tests.hub.conftest import RunningHub
 from tests.hub.servers_harness import add_person, execute
 from tests.hub.servers_harness import start_hub as start_test_hub
@@ -335,8 +334,7 @@ async def test_https_hub_with_a_made_certificate(database_url: URL, tmp_path: Pa
 
 async def hub_login(app, client: httpx.AsyncClient) -> None:
     """Log in as a new user through the form; the session cookie must be Secure."""
-    async with app.db.begin() as conn:
-        await create_user(conn, "tls-login", "a-good-password")
+    await app.accounts.create("tls-login", "a-good-password")
     response = await client.post(
         "/hub/login",
         data={
