@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import defaultdict
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -276,9 +275,7 @@ class UserProxyHandler(BaseHandler):
         if self.is_browser_navigation():
             super().write_error(status_code, **kwargs)
             return
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        message = self.error_message(kwargs.get("exc_info")) or self.error_reason(status_code)
-        self.finish(json.dumps({"status": status_code, "message": message}))
+        self.write_json_error(status_code, kwargs.get("exc_info"))
 
     # -- HTTP --------------------------------------------------------------------
 

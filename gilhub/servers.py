@@ -363,8 +363,8 @@ class ServerManager(LoggingConfigurable):
             await asyncio.sleep(self.poll_interval)
             try:
                 await self._poll_once()
-            except Exception:
-                self.log.exception("checking the user servers failed")
+            except Exception as error:
+                self.hub.report_database_error(error, "checking the user servers failed")
 
     async def _poll_once(self) -> None:
         for server in list(self._servers.values()):
