@@ -29,7 +29,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gilhub.contents.roles import ensure_user_role, issue_role_password, user_database_url
 from gilhub.spawner.process import ChildProcess, find_process, start_process, terminate_tree
 
 FILE_MANAGER = "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager"
@@ -159,6 +162,13 @@ async def start_jupyter_server(
             if attempt == PORT_ATTEMPTS or "already in use" not in server.log_tail():
                 raise
         attempt += 1
+
+
+async def user_url_for(engine: AsyncEngine, database_url: URL, name: str) -> str:
+    """The database URL a server of user ``name`` gets (its own role, a fresh password)."""
+    role = await ensure_user_role(engine, name)
+    password = await issue_role_password(engine, role)
+    return user_database_url(database_url, role, password).render_as_string(hide_password=False)
 
 
 def b64(data: bytes) -> str:
