@@ -13,11 +13,14 @@ from gilhub.db.outage import OutageReporter, is_database_unavailable, reason
 class DatabaseUnavailableError(HTTPError):
     """HTTP 503: the notebook database is not answering (nothing was committed).
 
-    gilhub's server extension adds ``Retry-After`` to every 503 of a user server.
+    gilhub's server extension adds ``Retry-After`` to every 503 of a user server and
+    keeps the per-request logging of these errors out of the server's log.
     """
 
+    MESSAGE = "the notebook database is unavailable"
+
     def __init__(self, error: BaseException) -> None:
-        super().__init__(503, f"the notebook database is unavailable: {reason(error)}")
+        super().__init__(503, f"{self.MESSAGE}: {reason(error)}")
 
 
 @asynccontextmanager

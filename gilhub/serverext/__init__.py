@@ -12,8 +12,9 @@ It does what jupyter_server does not do by itself:
   authenticated by the hub, which adds the token to each request it forwards,
   so the token is removed from the page configuration once every extension
   has loaded.
-- **Retry-After on 503.** The contents manager answers 503 while its database
-  is down; every 503 of the server tells clients when to try again.
+- **A lost database, quietly.** The contents manager answers 503 while its
+  database is down; every 503 gets ``Retry-After`` and the outage is logged
+  once, not per request (:mod:`gilhub.serverext.outage`).
 - **A way back to the hub.** With ``GILHUB_HUB_PREFIX`` set (the spawner sets
   it), JupyterLab's File menu offers "Hub Control Panel" and "Log Out", which
   lead to the hub's pages.
@@ -25,11 +26,9 @@ import os
 import socket
 from typing import Any
 
-from tornado import httputil
 from tornado.ioloop import IOLoop
-from tornado.web import OutputTransform
 
-from gilhub.db.outage import RETRY_AFTER_SECONDS
+from gilhub.serverext import outage
 
 _CONNECTION_CLASS_SETTING = "kernel_websocket_connection_class"
 
@@ -55,18 +54,6 @@ def with_nodelay(connection_class: type) -> type:
     return NoDelayKernelConnection
 
 
-class RetryAfterOn503(OutputTransform):
-    """Adds ``Retry-After`` to 503 responses that lack it (jupyter_server's error
-    handlers cannot set headers from the exception)."""
-
-    def transform_first_chunk(
-        self, status_code: int, headers: httputil.HTTPHeaders, chunk: bytes, finishing: bool
-    ) -> tuple[int, httputil.HTTPHeaders, bytes]:
-        if status_code == 503 and "Retry-After" not in headers:
-            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return status_code, headers, chunk
-
-
 def _configure_pages(settings: dict[str, Any]) -> None:
     page_config = settings.setdefault("page_config_data", {})
     page_config["token"] = ""
@@ -82,7 +69,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         settings.get(_CONNECTION_CLASS_SETTING) or serverapp.kernel_websocket_connection_class
     )
     settings[_CONNECTION_CLASS_SETTING] = with_nodelay(configured)
-    serverapp.web_app.add_transform(RetryAfterOn503)
+    outage.install(serverapp)
     # Runs once the loop starts, i.e. after JupyterLab has filled its page config.
     IOLoop.current().add_callback(_configure_pages, settings)
     serverapp.log.info("gilhub server extension loaded")
