@@ -548,10 +548,12 @@ class GilHub(Application):
             self.http_server.stop()
             await self.http_server.close_all_connections()
             self.http_server = None
-        if self.servers is not None:
-            await self.servers.shutdown()
-            self.servers = None
-        await self.close_database()
+        try:
+            if self.servers is not None:
+                await self.servers.shutdown()
+                self.servers = None
+        finally:  # even when the database is gone: the embedded one must stop with the hub
+            await self.close_database()
 
     async def run(self) -> None:
         self._stop_requested = asyncio.Event()

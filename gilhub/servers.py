@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 from traitlets import Any as AnyTrait
@@ -155,7 +156,10 @@ class ServerManager(LoggingConfigurable):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
             self._poller = None
-        await self._save_activity(force=True)
+        try:
+            await self._save_activity(force=True)
+        except SQLAlchemyError as error:  # the database is gone: the servers still stop
+            self.hub.report_database_error(error, "saving the servers' activity failed")
         if self.cleanup_servers:
             await asyncio.gather(*(self.stop(s.user) for s in list(self._servers.values())))
         for server in self._servers.values():
