@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import secrets
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,25 @@ async def user_url_for(engine: AsyncEngine, database_url: URL, name: str) -> str
     role = await ensure_user_role(engine, name)
     password = await issue_role_password(engine, role)
     return user_database_url(database_url, role, password).render_as_string(hide_password=False)
+
+
+@contextlib.asynccontextmanager
+async def user_server_api(
+    engine: AsyncEngine, database_url: URL, user: str, workdir: Path, options: Mapping[str, str]
+) -> AsyncIterator[ContentsClient]:
+    """A real jupyter_server with the PostgreSQL manager for ``user``, and its API client."""
+    server = await start_jupyter_server(
+        POSTGRES_MANAGER,
+        workdir,
+        env={"GILHUB_DB_URL": await user_url_for(engine, database_url, user)},
+        options=options,
+    )
+    client = new_http_client(server)
+    try:
+        yield ContentsClient(client, server, "postgres")
+    finally:
+        await client.aclose()
+        await server.stop()
 
 
 def b64(data: bytes) -> str:

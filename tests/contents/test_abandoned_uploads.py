@@ -19,11 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gilhub.contents.query import discard_abandoned_uploads
 from gilhub.contents.roles import ensure_user_role
 from tests.contents.harness import (
-    POSTGRES_MANAGER,
     ContentsClient,
-    new_http_client,
-    start_jupyter_server,
-    user_url_for,
+    user_server_api,
 )
 
 USER = "uploader"
@@ -34,18 +31,10 @@ MAX_AGE = 2  # seconds; the server sweeps every second
 async def sweeping_api(
     engine: AsyncEngine, database_url: URL, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ContentsClient]:
-    server = await start_jupyter_server(
-        POSTGRES_MANAGER,
-        Path(tmp_path_factory.mktemp("sweeping-server")),
-        env={"GILHUB_DB_URL": await user_url_for(engine, database_url, USER)},
-        options={"PostgresContentsManager.upload_chunk_max_age": str(MAX_AGE)},
-    )
-    client = new_http_client(server)
-    try:
-        yield ContentsClient(client, server, "postgres")
-    finally:
-        await client.aclose()
-        await server.stop()
+    workdir = Path(tmp_path_factory.mktemp("sweeping-server"))
+    options = {"PostgresContentsManager.upload_chunk_max_age": str(MAX_AGE)}
+    async with user_server_api(engine, database_url, USER, workdir, options) as api:
+        yield api
 
 
 async def chunks_of(engine: AsyncEngine, owner: str, path: str | None = None) -> list[int]:

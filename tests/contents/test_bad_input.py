@@ -26,10 +26,8 @@ from gilhub.contents import PostgresContentsManager
 from gilhub.contents.paths import MAX_PATH_LENGTH
 from gilhub.contents.roles import ensure_user_role
 from tests.contents.harness import (
-    POSTGRES_MANAGER,
     ContentsClient,
-    new_http_client,
-    start_jupyter_server,
+    user_server_api,
     user_url_for,
 )
 
@@ -317,19 +315,10 @@ async def test_database_gone_between_requests_is_not_noticed(manager, home, engi
 async def rest_api(
     engine: AsyncEngine, database_url: URL, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ContentsClient]:
-    url = await user_url_for(engine, database_url, "rest-user")
-    server = await start_jupyter_server(
-        POSTGRES_MANAGER,
-        Path(tmp_path_factory.mktemp("bad-input-server")),
-        env={"GILHUB_DB_URL": url},
-        options={"PostgresContentsManager.max_file_size": str(LIMIT)},
-    )
-    client = new_http_client(server)
-    try:
-        yield ContentsClient(client, server, "postgres")
-    finally:
-        await client.aclose()
-        await server.stop()
+    workdir = Path(tmp_path_factory.mktemp("bad-input-server"))
+    options = {"PostgresContentsManager.max_file_size": str(LIMIT)}
+    async with user_server_api(engine, database_url, "rest-user", workdir, options) as api:
+        yield api
 
 
 async def test_rest_413_has_a_clear_message_and_writes_nothing(rest_api):
