@@ -19,7 +19,7 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from sqlalchemy import text
@@ -56,6 +56,9 @@ from gilhub.db.engine import use_selector_loop_on_windows
 from gilhub.db.outage import OutageReporter, is_database_unavailable
 from gilhub.resources import static_dir, templates_dir
 from gilhub.users import User, create_user, delete_user
+
+if TYPE_CHECKING:
+    from gilhub.db.supervisor import PostgresSupervisor
 
 CONFIG_FILE_NAME = "gilhub_config.py"
 #: Seconds between housekeeping rounds (shorter when uploads expire sooner).
@@ -266,7 +269,7 @@ class GilHub(Application):
         self._housekeeping: asyncio.Task[None] | None = None
         #: Logs each database outage once (handlers, housekeeping and the spawner report to it).
         self.database_outage = OutageReporter(self.log)
-        self.db_supervisor: Any = None
+        self.db_supervisor: PostgresSupervisor | None = None
 
     # -- configuration --------------------------------------------------
 

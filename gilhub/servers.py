@@ -32,6 +32,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int
 from traitlets.config import LoggingConfigurable
 
+from gilhub.db.outage import reason
 from gilhub.spawner.base import Spawner, user_url
 from gilhub.users import User
 
@@ -243,8 +244,9 @@ class ServerManager(LoggingConfigurable):
         except SpawnFailed as failure:
             await self._fail(server, str(failure))
         except Exception as error:
-            self.log.exception("starting the server of %s failed", server.user.name)
-            await self._fail(server, f"The server could not be started: {error}")
+            name = server.user.name
+            self.hub.report_database_error(error, f"starting the server of {name} failed")
+            await self._fail(server, f"The server could not be started: {reason(error)}")
 
     async def _launch(self, server: _Server) -> None:
         spawner, name = server.spawner, server.user.name

@@ -35,7 +35,7 @@ from traitlets import Bool, Float, Int, Unicode, default
 
 from gilhub.contents import paths, query
 from gilhub.contents.checkpoints import PostgresCheckpoints
-from gilhub.contents.errors import translate_database_errors
+from gilhub.contents.errors import DatabaseUnavailableError, translate_database_errors
 from gilhub.db.engine import create_engine
 from gilhub.db.outage import OutageReporter
 
@@ -224,8 +224,10 @@ class PostgresContentsManager(AsyncContentsManager):
                     )
                 if removed:
                     self.log.info("Removed %d chunks of abandoned uploads", removed)
-            except HTTPError:
-                pass  # the database is down: the outage is logged already
+            except DatabaseUnavailableError:
+                pass  # the outage is logged once, by the transaction
+            except Exception:  # a cleanup: never worth stopping the sweeps for
+                self.log.exception("Removing abandoned uploads failed")
             await asyncio.sleep(interval)
 
     def _refuse_hidden(self, *api_paths: str, status: int = 400) -> None:
