@@ -17,7 +17,10 @@ It does what jupyter_server does not do by itself:
   once, not per request (:mod:`gilhub.serverext.outage`).
 - **A way back to the hub.** With ``GILHUB_HUB_PREFIX`` set (the spawner sets
   it), JupyterLab's File menu offers "Hub Control Panel" and "Log Out", which
-  lead to the hub's pages.
+  lead to the hub's pages. The server's own ``/logout`` (JupyterLab's second
+  "Log Out", hidden by ``jupyter-settings/gilhub.json``) redirects to the hub's,
+  as JupyterHub's single-user server does: logging out of one's server means
+  logging out of the hub.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import os
 import socket
 from typing import Any
 
+from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
+from tornado.web import RequestHandler
 
 from gilhub.serverext import outage
 
@@ -63,6 +68,21 @@ def _configure_pages(settings: dict[str, Any]) -> None:
         page_config.update(hubPrefix=hub_prefix, hubUser=user, hubHost="", hubServerName="")
 
 
+class HubLogoutRedirect(RequestHandler):
+    """``/user/NAME/logout`` → the hub's logout page (which ends the hub session)."""
+
+    def get(self) -> None:
+        self.redirect(url_path_join(self.settings["gilhub_hub_prefix"], "logout"))
+
+
+def _add_hub_logout(serverapp: Any, hub_prefix: str) -> None:
+    web_app = serverapp.web_app
+    web_app.settings["gilhub_hub_prefix"] = hub_prefix
+    # added host rules go before jupyter_server's own, so this /logout wins
+    logout = url_path_join(web_app.settings["base_url"], "logout")
+    web_app.add_handlers(".*$", [(logout, HubLogoutRedirect)])
+
+
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     settings = serverapp.web_app.settings
     configured = (
@@ -72,4 +92,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     outage.install(serverapp)
     # Runs once the loop starts, i.e. after JupyterLab has filled its page config.
     IOLoop.current().add_callback(_configure_pages, settings)
+    hub_prefix = os.environ.get("GILHUB_HUB_PREFIX")
+    if hub_prefix:
+        _add_hub_logout(serverapp, hub_prefix)
     serverapp.log.info("gilhub server extension loaded")
