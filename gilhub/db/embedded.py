@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -140,11 +141,18 @@ def _postmaster_named_in(lock_file: Path, pgdata: Path) -> psutil.Process | None
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
             return None
-        return process if str(pgdata) in process.cmdline() else None
+        return process if _serves(process.cmdline(), pgdata) else None
     except (OSError, ValueError, IndexError, psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     except psutil.AccessDenied:
         return process  # cannot tell: never treat a possibly running server as gone
+
+
+def _serves(cmdline: list[str], pgdata: Path) -> bool:
+    """Whether a command line names ``pgdata`` (pg_ctl writes it with forward slashes
+    on Windows, hence the normalising)."""
+    wanted = os.path.normcase(os.path.normpath(pgdata))
+    return any(os.path.normcase(os.path.normpath(arg)) == wanted for arg in cmdline if arg)
 
 
 def repair_stale_records(pgdata: Path) -> None:
