@@ -23,7 +23,7 @@ import websockets
 
 from tests.hub.hub_process import HubProcess, postgres_held_down, postgres_processes
 from tests.hub.servers_harness import execute
-from tests.hub.test_end_to_end import start_server
+from tests.hub.test_end_to_end import start_server, wait_until_gone
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -38,30 +38,28 @@ class FaultyHub:
     hub: HubProcess
     alice: httpx.AsyncClient  # alice's API token
     admin: httpx.AsyncClient  # the administrator's API token
-    clients: list[httpx.AsyncClient] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
 async def faulty(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FaultyHub]:
     hub = HubProcess(tmp_path_factory.mktemp("faulty-hub"))
     await hub.start()
+    clients: list[httpx.AsyncClient] = []
     try:
         await hub.cli("user", "add", "alice", "--password-stdin", stdin="alice-password-1")
-        clients = [
-            httpx.AsyncClient(
-                base_url=hub.url,
-                timeout=60,
-                headers={"Authorization": f"token {(await hub.cli('token', name)).strip()}"},
-            )
-            for name in ("alice", "admin")
-        ]
+        for name in ("alice", "admin"):
+            token = (await hub.cli("token", name)).strip()
+            headers = {"Authorization": f"token {token}"}
+            clients.append(httpx.AsyncClient(base_url=hub.url, timeout=60, headers=headers))
         faulty = FaultyHub(hub, *clients)
         await start_server(faulty.alice, "alice")
         yield faulty
-        await faulty.admin.delete("/hub/api/users/alice/server")
+    finally:
+        if clients:  # the hub leaves user servers running when it stops: stop alice's first
+            await clients[0].delete("/hub/api/users/alice/server")
+            await wait_until_gone(clients[0], "alice")
         for client in clients:
             await client.aclose()
-    finally:
         await hub.stop()
 
 
