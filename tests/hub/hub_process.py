@@ -91,11 +91,11 @@ class HubProcess:
         async with asyncio.timeout(120):
             return await self.process.wait()
 
-    async def stop(self) -> None:
-        """SIGINT (as Ctrl-C) and wait for the exit; kill after two minutes."""
+    async def stop(self, signum: int = signal.SIGINT) -> None:
+        """Send ``signum`` (SIGINT: as Ctrl-C) and wait for the exit; kill after two minutes."""
         if self.process is None or self.process.returncode is not None:
             return
-        self.send(signal.SIGINT)
+        self.send(signum)
         try:
             await self.wait()
         except TimeoutError:

@@ -191,8 +191,9 @@ async def test_hub_pages_and_api_answer_503_and_the_outage_is_logged_once(
     assert "Traceback" not in log, log
 
 
-async def test_a_killed_hub_restarted_then_interrupted_leaves_no_postgres_behind(
-    tmp_path_factory: pytest.TempPathFactory,
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+async def test_a_killed_hub_restarted_then_stopped_leaves_no_postgres_behind(
+    tmp_path_factory: pytest.TempPathFactory, stop_signal: int
 ) -> None:
     hub = HubProcess(tmp_path_factory.mktemp("killed-hub"))
     await hub.start()
@@ -207,7 +208,7 @@ async def test_a_killed_hub_restarted_then_interrupted_leaves_no_postgres_behind
         processes = postgres_processes(hub.pgdata)
         assert len(processes) > 1  # the postmaster, its workers and the hub's backends
     finally:
-        await hub.stop()
+        await hub.stop(stop_signal)
     assert hub.process.returncode == 0
     gone, alive = psutil.wait_procs(processes, timeout=60)
     assert alive == [], alive
