@@ -39,17 +39,24 @@ class PostgresSupervisor:
         self.max_retry = max_retry
         self.restarts = 0
         self._task: asyncio.Task[None] | None = None
+        self._attempt: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
+        """Stop watching. A start under way is waited for (a thread cannot be cancelled), so
+        that the server it starts is known to the wheel and stopped with the hub."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._attempt is not None:
+            with contextlib.suppress(Exception):
+                await self._attempt
+            self._attempt = None
 
     async def _watch(self) -> None:
         while True:
@@ -65,7 +72,8 @@ class PostgresSupervisor:
         delay = self.first_retry
         for attempt in itertools.count(1):
             try:
-                await asyncio.to_thread(self.database.restart)
+                self._attempt = asyncio.ensure_future(asyncio.to_thread(self.database.restart))
+                await asyncio.shield(self._attempt)
             except Exception as error:  # pg_ctl fails in several ways; all mean "not yet"
                 self.log.warning(
                     "Restarting the embedded PostgreSQL failed (attempt %d: %s); again in %.0f s",
