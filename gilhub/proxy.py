@@ -52,6 +52,8 @@ _CONNECT_TIMEOUT = 10.0
 _HANDSHAKE_TIMEOUT = 30.0
 _BODY_QUEUE_CHUNKS = 4
 _RELAY_QUEUE_CHUNKS = 2
+#: The methods whose bodies of unknown length tornado's HTTP client sends chunked itself.
+_CLIENT_CHUNKS = frozenset({"POST", "PUT", "PATCH"})
 _UPSTREAM_PARAMS = HTTP1ConnectionParameters(
     chunk_size=_CHUNK_SIZE, max_header_size=64 * 1024, max_body_size=_UNLIMITED, decompress=False
 )
@@ -75,6 +77,7 @@ class UpstreamPool:
                 return stream, True
         stream = await self._tcp.connect(upstream.host, upstream.port, timeout=_CONNECT_TIMEOUT)
         stream.set_nodelay(True)
+        stream.read_chunk_size = _CHUNK_SIZE  # a typical response in one read, not several
         return stream, False
 
     def release(self, upstream: Upstream, stream: IOStream) -> None:
@@ -103,9 +106,12 @@ def _pool(handler: BaseHandler) -> UpstreamPool:
 class _ResponseRelay(httputil.HTTPMessageDelegate):
     """Receives the upstream's response and writes it to the browser as it comes.
 
-    Reading from the server and writing to the browser overlap: a writer task
-    sends each chunk while the next one is read, with at most
-    ``_RELAY_QUEUE_CHUNKS`` chunks waiting between them (back-pressure beyond).
+    A body of at most ``_CHUNK_SIZE`` bytes (``Content-Length``: most API answers and
+    small files) is handed to the browser's connection as it arrives and sent with the
+    response's end: nothing more to wait for. Larger or unframed bodies are streamed:
+    reading from the server and writing to the browser overlap, a writer task sends each
+    chunk while the next one is read, with at most ``_RELAY_QUEUE_CHUNKS`` chunks waiting
+    between them (back-pressure beyond).
     """
 
     def __init__(self, handler: UserProxyHandler, stream: IOStream) -> None:
@@ -115,6 +121,7 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
         self.headers: httputil.HTTPHeaders | None = None
         self.complete = False
         self.browser_gone = False
+        self._small = False
         self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue(_RELAY_QUEUE_CHUNKS)
         self._writer: asyncio.Task[None] | None = None
 
@@ -123,10 +130,15 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
             return  # informational (100 Continue): the real response follows
         self.start_line, self.headers = start_line, headers  # type: ignore[assignment]
         self.handler.relay_headers(start_line, headers)  # type: ignore[arg-type]
-        self._writer = asyncio.create_task(self._write_to_browser())
+        length = headers.get("Content-Length", "")
+        self._small = length.isdigit() and int(length) <= _CHUNK_SIZE
+        if not self._small:
+            self._writer = asyncio.create_task(self._write_to_browser())
 
     async def data_received(self, chunk: bytes) -> None:  # type: ignore[override]
-        if not self.browser_gone:
+        if self._small:
+            self.handler.write(chunk)  # at most _CHUNK_SIZE in all; sent by finish()
+        elif not self.browser_gone:
             await self._chunks.put(chunk)
 
     def finish(self) -> None:
@@ -145,7 +157,8 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
                 self._chunks.get_nowait()
 
     async def drain(self) -> None:
-        """After the whole response was read: wait until the browser has it."""
+        """After the whole response was read: wait until the browser has what was streamed
+        (a small body goes out with the handler's ``finish()``)."""
         if self._writer is None:
             return
         if not self.browser_gone:
@@ -177,6 +190,8 @@ class UserProxyHandler(BaseHandler):
     token_scopes = None  # access:servers for NAME, checked in authorize()
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+    #: Streamed, never held in memory: authenticated senders are not limited.
+    body_limit = _UNLIMITED
 
     def initialize(self) -> None:
         self._body: asyncio.Queue[bytes | None] = asyncio.Queue(_BODY_QUEUE_CHUNKS)
@@ -187,6 +202,13 @@ class UserProxyHandler(BaseHandler):
     def set_default_headers(self) -> None:
         """Responses carry the user server's headers, not the hub pages' defaults."""
 
+    def finish(self, chunk: Any = None) -> Any:
+        if self._upstream is None and not self._headers_written:
+            # Answered from prepare(), before tornado read the request's body: tornado closes
+            # the connection afterwards, so say it, or a client sends its next request on it.
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
+
     def check_xsrf_cookie(self) -> None:
         """jupyter_server checks XSRF itself; the hub's cookie-XSRF would break its API."""
 
@@ -196,12 +218,10 @@ class UserProxyHandler(BaseHandler):
     # -- the hub's checks -----------------------------------------------------
 
     async def prepare(self) -> None:
-        await super().prepare()
+        await super().prepare()  # a lost database: 503 with Retry-After, logged once per outage
         name = self.path_kwargs["name"]
         if not self.authorize(name):
             return
-        # Streamed, never held in memory: the hub's limit for buffered bodies does not apply.
-        self.request.connection.set_max_body_size(_UNLIMITED)  # type: ignore[union-attr]
         upstream = self.hub.servers.upstream(name)
         if upstream is None:
             self.server_not_running(name)
@@ -281,7 +301,7 @@ class UserProxyHandler(BaseHandler):
     # -- HTTP --------------------------------------------------------------------
 
     async def data_received(self, chunk: bytes) -> None:
-        if not self._body_refused:
+        if chunk and not self._body_refused:  # (an empty chunk would end a chunked body)
             await self._body.put(chunk)
 
     async def _forward(self, *args: Any, **kwargs: Any) -> None:
@@ -337,13 +357,27 @@ class UserProxyHandler(BaseHandler):
             self._refuse_body()
 
     async def _send_request(self, connection: HTTP1Connection, upstream: Upstream) -> bool:
-        """Write the request; return whether any body bytes were sent."""
-        start_line = httputil.RequestStartLine(self.request.method, self.request.uri, "HTTP/1.1")
-        await connection.write_headers(start_line, self.upstream_headers(upstream))
+        """Write the request; return whether any body bytes were sent.
+
+        The body goes upstream framed as the browser framed it: with its ``Content-Length``
+        (kept among the headers, and enforced by tornado while writing), or chunked.
+        Tornado's client chunks a body of unknown length only for POST, PUT and PATCH; for
+        any other method the chunks are framed here, so that a body can never be read
+        upstream as the start of another request.
+        """
+        method = self.request.method or "GET"
+        start_line = httputil.RequestStartLine(method, self.request.uri, "HTTP/1.1")
+        headers = self.upstream_headers(upstream)
+        frame_here = "Transfer-Encoding" in self.request.headers and method not in _CLIENT_CHUNKS
+        if frame_here:
+            headers["Transfer-Encoding"] = "chunked"
+        await connection.write_headers(start_line, headers)
         sent_body = False
         while (chunk := await self._body.get()) is not None:
             sent_body = True
-            await connection.write(chunk)
+            await connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if frame_here else chunk)
+        if frame_here:
+            await connection.write(b"0\r\n\r\n")
         self._body.put_nowait(None)  # kept for a retry's second read
         connection.finish()
         return sent_body

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.db.engine import DatabaseUnavailable
@@ -30,6 +31,7 @@ _UNAVAILABLE = (
     DatabaseUnavailable,
     OperationalError,
     InterfaceError,
+    PoolTimeout,  # every pooled connection is busy: try again, as for an outage
     psycopg.OperationalError,
     psycopg.InterfaceError,
 )
