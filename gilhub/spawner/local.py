@@ -175,7 +175,7 @@ class LocalProcessSpawner(Spawner):
     def shared_account_home(self) -> Path:
         """The user's home when servers share the hub's account: in the data directory."""
         scratch = Path(self.hub.data_dir) / "scratch"
-        scratch.mkdir(parents=True, exist_ok=True)
+        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
         home = scratch / self.user.name
         home.mkdir(mode=0o700, exist_ok=True)
         return home
@@ -301,7 +301,7 @@ class LocalProcessSpawner(Spawner):
     def _prepare_log(self) -> int:
         """Rotate an overgrown log; return where this run's output begins."""
         path = self.log_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # servers' output: the hub's
         if path.exists() and path.stat().st_size > _LOG_ROTATE_BYTES:
             path.replace(path.with_suffix(".log.1"))
         return path.stat().st_size if path.exists() else 0
