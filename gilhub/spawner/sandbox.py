@@ -41,6 +41,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gilhub.spawner import process
+
 #: The options every sandbox uses, and the probe checks.
 NAMESPACE_OPTIONS = (
     "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session",
@@ -54,7 +56,7 @@ _probe_results: dict[tuple[str, bool], str | None] = {}
 
 def find_bwrap(configured: str = "bwrap") -> str | None:
     """The path of ``bwrap``, or ``None`` where there is none (Windows, macOS, not installed)."""
-    if not sys.platform.startswith("linux"):
+    if process.is_windows() or not sys.platform.startswith("linux"):
         return None
     return shutil.which(configured)
 
@@ -66,7 +68,7 @@ async def sandbox_problem(bwrap: str | None, *, privileged: bool) -> str | None:
     they need unprivileged user namespaces, which a system may forbid.
     """
     if bwrap is None:
-        if sys.platform.startswith("linux"):
+        if sys.platform.startswith("linux") and not process.is_windows():
             return "bubblewrap (bwrap) is not installed"
         return "bubblewrap sandboxes need Linux"
     key = (bwrap, privileged)
