@@ -84,7 +84,8 @@ def server_python() -> str:
     site_packages = shim / "lib" / f"python{version}" / "site-packages"
     ours = sysconfig.get_paths()["purelib"]
     (site_packages / "gilhub-tests.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
-    (shim / "share").symlink_to(Path(sys.prefix) / "share")  # Jupyter's data (lab assets)
+    for jupyter_place in ("share", "etc"):  # Jupyter's data (lab assets) and extensions
+        (shim / jupyter_place).symlink_to(Path(sys.prefix) / jupyter_place)
     for path in (shim, *shim.rglob("*")):
         path.chmod(path.stat().st_mode | 0o005)
     return str(shim / "bin" / "python")
