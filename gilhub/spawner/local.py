@@ -156,14 +156,14 @@ class LocalProcessSpawner(Spawner):
 
     def _check_reachable_by_accounts(self, *, sandbox: bool) -> None:
         """Users' accounts must be able to run the server and reach the database."""
-        program = shutil.which(self.cmd[0]) or self.cmd[0]
-        real = Path(program).resolve()
-        if not open_to_others(real):
-            raise IsolationUnavailable(
-                f"users' system accounts cannot run {program} ({real} is inside a directory"
-                " closed to other accounts): install Python and gilhub where every account can"
-                " read them (e.g. /opt/gilhub), or set c.Spawner.cmd"
-            )
+        program = Path(shutil.which(self.cmd[0]) or self.cmd[0]).absolute()
+        for path in (program, program.resolve()):  # a virtual environment, and its Python
+            if not open_to_others(path, resolve=False):
+                raise IsolationUnavailable(
+                    f"users' system accounts cannot run {program} ({path} is inside a"
+                    " directory closed to other accounts): install Python and gilhub where"
+                    " every account can read them (e.g. /opt/gilhub), or set c.Spawner.cmd"
+                )
         socket = database_socket(self.hub.db_url)
         if socket is not None and not sandbox and not open_to_others(socket.parent):
             raise IsolationUnavailable(

@@ -148,13 +148,14 @@ def drop_privileges(setpriv: str, uid: int, gid: int) -> list[str]:
     ]  # fmt: skip
 
 
-def open_to_others(path: Path) -> bool:
+def open_to_others(path: Path, *, resolve: bool = True) -> bool:
     """Whether any account may reach ``path``: every directory on the way is o+x.
 
-    A sandbox made by another account than the hub's cannot bind what that
-    account cannot reach (a Python under root's 0700 home, say).
+    Users' own accounts cannot run or bind what they cannot reach (a Python under
+    root's 0700 home, say). ``resolve=False`` checks the way as written, through
+    symbolic links rather than to their targets.
     """
-    path = Path(path).resolve()
+    path = Path(path).resolve() if resolve else Path(path)
     try:
         return all(p.stat().st_mode & 0o001 for p in (path, *path.parents) if p.is_dir())
     except OSError:
