@@ -116,6 +116,7 @@ class Accounts(LoggingConfigurable):
         64 MiB while it runs); further logins wait their turn.""",
     )
 
+    hub = AnyTrait(None, allow_none=True, help="The GilHub application (its spawner class).")
     db = Instance(AsyncEngine, help="The hub's superuser engine.")
     servers = AnyTrait(None, allow_none=True, help="Stops servers (a ServerControl), if any.")
     auth_cache = Instance(AuthCache, allow_none=True, help="The hub's authentication cache.")
@@ -193,7 +194,8 @@ class Accounts(LoggingConfigurable):
         return user, new
 
     async def remove(self, user: User, *, by: User | None = None) -> None:
-        """Stop the user's server, then delete the account and everything it owns."""
+        """Stop the user's server, delete the account and everything it owns, then let the
+        spawner keep, lock or delete what it holds for them (a system account)."""
         if by is not None and by.id == user.id:
             raise NotPermitted("You cannot remove your own account.")
         if self.servers is not None:
@@ -204,6 +206,9 @@ class Accounts(LoggingConfigurable):
         if user.db_role:
             await roles.end_role_sessions(self.db, user.db_role)
         self.forget(user)
+        if self.hub is not None:  # the spawner keeps, locks or deletes their system account
+            spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self.hub)
+            await spawner.user_removed()
         self.log.info("account %s removed", user.name)
 
     async def rename(self, user: User, new_name: str) -> User:

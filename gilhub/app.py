@@ -53,14 +53,20 @@ from gilhub.auth.secrets_store import claim_once, get_or_create_secret
 from gilhub.auth.sessions import purge_expired_sessions
 from gilhub.auth.throttle import LoginThrottle
 from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqlalchemy_url
+from gilhub.db.embedded import restrict_data_dir
 from gilhub.db.engine import use_selector_loop_on_windows
+from gilhub.db.outage import OutageReporter, is_database_unavailable
 from gilhub.pagetime import time_element
 from gilhub.resources import static_dir, templates_dir
+from gilhub.spawner.isolation import NOT_ISOLATED_WARNING, Isolation, IsolationUnavailable
 
 if TYPE_CHECKING:
+    from gilhub.db.supervisor import PostgresSupervisor
     from gilhub.request_gate import HubApplication
 
 CONFIG_FILE_NAME = "gilhub_config.py"
+#: Seconds between housekeeping rounds (shorter when uploads expire sooner).
+HOUSEKEEPING_INTERVAL = 3600.0
 FIRST_ADMIN = "admin"
 
 #: Modules whose module-level ``handlers`` list is served, and the parts not yet
@@ -254,12 +260,24 @@ class GilHub(Application):
         of them through PostgreSQL notifications).""",
     )
     tornado_settings = Dict(config=True, help="Extra settings for the Tornado application.")
+    upload_chunk_max_age = Float(
+        24 * 3600.0,
+        config=True,
+        help="""Seconds after its last chunk that an unfinished chunked upload is removed
+        (interrupted uploads otherwise keep their chunks in the database). The hub removes
+        everyone's; each user server, which gets this value, removes its own meanwhile.""",
+    )
 
     db = Instance(AsyncEngine, allow_none=True, help="The superuser engine (after start).")
     secret = Instance(bytes, allow_none=True, help="The persistent hub secret (after start).")
     servers = Instance("gilhub.servers.ServerManager", allow_none=True)
     accounts = Instance(Accounts, allow_none=True, help="The accounts service (after start).")
     authenticator = Instance(Authenticator, allow_none=True, help="Who logs in (after start).")
+    isolation = Instance(
+        "gilhub.spawner.isolation.Isolation",
+        allow_none=True,
+        help="How users' servers are kept apart here (after start; the admin page shows it).",
+    )
     bound_port = Integer(0, help="The port the hub actually listens on (after start).")
 
     @validate("base_url")
@@ -312,6 +330,9 @@ class GilHub(Application):
         self._stop_requested: asyncio.Event | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._account_events: AccountEvents | None = None
+        #: Logs each database outage once (handlers, housekeeping and the spawner report to it).
+        self.database_outage = OutageReporter(self.log)
+        self.db_supervisor: PostgresSupervisor | None = None
 
     # -- configuration --------------------------------------------------
 
@@ -378,6 +399,8 @@ class GilHub(Application):
         else:
             self.embedded = await asyncio.to_thread(self._start_embedded)
             url = self.embedded.url
+        cluster_account = self.embedded.server_account if self.embedded else None
+        await asyncio.to_thread(restrict_data_dir, self.data_dir, cluster_account)
         engine = create_engine(url)
         try:
             async with engine.connect() as conn:
@@ -388,6 +411,7 @@ class GilHub(Application):
             where = url.render_as_string(hide_password=True)
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             raise DatabaseUnavailable(f"cannot use the database at {where}: {reason}") from error
+        self.database_outage.watch(engine)
         self.db_url = url
         self.db = engine
         return engine
@@ -401,7 +425,18 @@ class GilHub(Application):
         except Exception as error:  # the wheel raises plain exceptions of several kinds
             raise DatabaseUnavailable(f"cannot start the embedded PostgreSQL: {error}") from error
 
+    def supervise_embedded_database(self) -> None:
+        """Restart the embedded PostgreSQL whenever it dies (nothing to do with ``db_url``)."""
+        from gilhub.db.supervisor import PostgresSupervisor
+
+        if self.embedded is not None and self.db_supervisor is None:
+            self.db_supervisor = PostgresSupervisor(self.embedded, self.log)
+            self.db_supervisor.start()
+
     async def close_database(self) -> None:
+        if self.db_supervisor is not None:
+            await self.db_supervisor.stop()
+            self.db_supervisor = None
         if self.db is not None:
             await self.db.dispose()
             self.db = None
@@ -521,14 +556,16 @@ class GilHub(Application):
 
         await self.open_database()
         assert self.db is not None
+        self.supervise_embedded_database()
         self.auth_cache = AuthCache(ttl=self.auth_cache_ttl)
         async with self.db.begin() as conn:
             self.secret = await get_or_create_secret(conn, "cookie-secret")
-        self.accounts = Accounts(parent=self, db=self.db, auth_cache=self.auth_cache)
+        self.accounts = Accounts(parent=self, hub=self, db=self.db, auth_cache=self.auth_cache)
         self.authenticator = self.authenticator_class(parent=self, hub=self)
         await self.create_first_admin()
         self.servers = ServerManager(hub=self, parent=self)
         self.accounts.servers = self.servers
+        self.isolation = await self._check_isolation()
         await self.servers.restore()
         self._account_events = AccountEvents(self.accounts, _libpq_url(self.db_url))
         self._account_events.start()
@@ -560,6 +597,24 @@ class GilHub(Application):
         except CertificateError as error:
             raise HubStartError(str(error)) from error
 
+    async def _check_isolation(self) -> Isolation:
+        """Settle how users are kept apart; say so loudly when they are not."""
+        spawner = self.spawner_class(hub=self, user=None, parent=self.servers)
+        try:
+            isolation = await spawner.isolation_status()
+        except IsolationUnavailable as error:
+            raise HubStartError(str(error)) from error
+        if isolation.isolated:
+            self.log.info("Isolation: %s", isolation.describe())
+        else:
+            self.log.warning(
+                "%s. %s; any user's code can read the hub's files and reach other users'"
+                " servers. Run the hub as root on Linux, or install bubblewrap (README: Security).",
+                NOT_ISOLATED_WARNING.upper(),
+                isolation.describe(),
+            )
+        return isolation
+
     def _bind(self) -> list:
         from tornado.netutil import bind_sockets
 
@@ -578,16 +633,27 @@ class GilHub(Application):
         return f"{'https' if https else 'http'}://{host}:{self.bound_port}{self.base_url}"
 
     async def _housekeep(self) -> None:
-        """Hourly: forget expired login sessions and failed logins out of the window."""
+        """Hourly: forget expired login sessions, failed logins out of the window and
+        abandoned uploads (everyone's: only the hub's superuser sees them all)."""
+        from gilhub.contents.query import discard_abandoned_uploads
+
         assert self.db is not None
         while True:
             try:
                 async with self.db.begin() as conn:
                     await purge_expired_sessions(conn)
                     await self.login_throttle.purge(conn)
+                    await discard_abandoned_uploads(conn, self.upload_chunk_max_age)
             except SQLAlchemyError as error:
-                self.log.warning("Housekeeping failed (will retry): %s", error)
-            await asyncio.sleep(3600)
+                self.report_database_error(error, "Housekeeping failed (will retry)")
+            await asyncio.sleep(min(HOUSEKEEPING_INTERVAL, self.upload_chunk_max_age / 2))
+
+    def report_database_error(self, error: BaseException, what: str) -> None:
+        """A lost database counts towards the outage (logged once); anything else is logged."""
+        if is_database_unavailable(error):
+            self.database_outage.failed(error)
+        else:
+            self.log.error("%s: %s", what, error, exc_info=error)
 
     async def stop_hub(self) -> None:
         """Stop serving; user servers are left running (see ServerManager.shutdown)."""
@@ -601,12 +667,14 @@ class GilHub(Application):
             self.http_server.stop()
             await self.http_server.close_all_connections()
             self.http_server = None
-        if self.servers is not None:
-            await self.servers.shutdown()
-            self.servers = None
-        if self.accounts is not None:
-            self.accounts.close()
-        await self.close_database()
+        try:
+            if self.servers is not None:
+                await self.servers.shutdown()
+                self.servers = None
+        finally:  # even when the database is gone: the embedded one must stop with the hub
+            if self.accounts is not None:
+                self.accounts.close()
+            await self.close_database()
 
     async def run(self) -> None:
         self._stop_requested = asyncio.Event()

@@ -84,7 +84,7 @@ class HubCommand(Application):
     def accounts(self, engine: AsyncEngine) -> Accounts:
         """The hub's accounts service, stopping servers from their recorded state (a
         running hub hears of every change and stops what it runs itself)."""
-        return Accounts(parent=self.hub, db=engine, servers=RecordedServers(self.hub))
+        return Accounts(parent=self.hub, hub=self.hub, db=engine, servers=RecordedServers(self.hub))
 
 
 def password_flags(command: str) -> dict[str, tuple[dict, str]]:
