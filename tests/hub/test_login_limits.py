@@ -8,7 +8,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from gilhub.accounts import create_account
 from gilhub.auth.passwords import PasswordHasher
 from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub, write_config
 from tests.hub.ldap_server import free_port
+from tests.hub.servers_harness import server_python
 from tests.hub.test_auth import login_form
 
 ATTACKER, OWNER = "127.0.0.2", "127.0.0.1"
@@ -109,7 +109,8 @@ async def test_a_burst_of_wrong_logins_verifies_at_most_the_limit(hub: RunningHu
 def hub_process(directory: Path, port: int) -> Iterator[subprocess.Popen]:
     """``gilhub`` as its own process (its database URL in gilhub_config.py)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "gilhub", f"--port={port}", f"--data-dir={directory / 'data'}"],
+        # as root, users' accounts must be able to run the hub's Python
+        [server_python(), "-m", "gilhub", f"--port={port}", f"--data-dir={directory / 'data'}"],
         cwd=directory,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
