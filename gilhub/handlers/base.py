@@ -27,6 +27,7 @@ from gilhub import __version__
 from gilhub.auth.sessions import user_for_session
 from gilhub.auth.tokens import user_for_token
 from gilhub.db import DatabaseUnavailable
+from gilhub.servers.models import ServerState, SpawnLimitReached
 from gilhub.users import User, get_user_by_name
 
 if TYPE_CHECKING:
@@ -149,6 +150,15 @@ class BaseHandler(RequestHandler):
             raise HTTPError(404, "No such user.")
         return user
 
+    async def start_server(self, user: User) -> None:
+        """Start ``user``'s server; a spawn limit is HTTP 429 with ``Retry-After``."""
+        try:
+            await self.hub.servers.start(user)
+        except SpawnLimitReached as limit:
+            error = HTTPError(429, str(limit))
+            error.headers = {"Retry-After": str(limit.retry_after)}  # type: ignore[attr-defined]
+            raise error from limit
+
     def login_url_for(self, next_url: str) -> str:
         return f"{self.hub.hub_prefix}login?{urlencode({'next': next_url})}"
 
@@ -166,6 +176,7 @@ class BaseHandler(RequestHandler):
             "nav_links": self.hub.nav_links,
             "landing_path": self.hub.landing_path,
             "version": __version__,
+            "ServerState": ServerState,
         }
 
     def render_template(self, name: str, **context: Any) -> Awaitable[None]:
@@ -186,6 +197,9 @@ class BaseHandler(RequestHandler):
         """The status and message to show: an HTTPError's text, 503 when the database is
         unreachable, never a traceback."""
         exception = exc_info[1] if exc_info else None
+        # send_error clears headers set before the raise; errors may carry theirs (Retry-After)
+        for name, value in (getattr(exception, "headers", None) or {}).items():
+            self.set_header(name, value)
         if isinstance(exception, OperationalError | DatabaseUnavailable):
             self.set_status(503)
             return 503, "The database is not answering; try again in a moment."

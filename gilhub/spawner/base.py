@@ -2,11 +2,34 @@
 
 A spawner starts, watches and stops one user's ``jupyter_server``. The
 :class:`~gilhub.servers.ServerManager` owns everything generic (tokens, the
-``servers`` table, readiness, progress, culling) and asks the spawner only to
-run a process somewhere and say where it listens. A site that outgrows one
-machine subclasses :class:`Spawner` (a Slurm job, a Kubernetes pod) and sets
-``GilHub.spawner_class``; :class:`~gilhub.spawner.local.LocalProcessSpawner`
+``servers`` table, the spawn queue, readiness, progress, culling) and asks the
+spawner only to run a server somewhere and say where it listens. A site that
+outgrows one machine subclasses :class:`Spawner` (a Slurm job, a Kubernetes pod)
+and sets ``GilHub.spawner_class``; :class:`~gilhub.spawner.local.LocalProcessSpawner`
 is the default.
+
+The contract (``tests/hub/test_spawner_contract.py`` checks it with a spawner that
+shares no code with the local one):
+
+- The manager sets :attr:`Spawner.token` and :attr:`Spawner.db_url` and calls
+  :meth:`Spawner.start`, which returns ``(host, port)`` where the server *will*
+  listen (it may return before the server answers; the manager then polls
+  ``GET {base_url}api`` with the token until it answers 200). The server must run
+  with :meth:`Spawner.get_env` (secrets only there) and :meth:`Spawner.get_args`.
+  ``start_timeout`` counts from the call to :meth:`start`, not from the time spent
+  in the hub's spawn queue; time in a batch scheduler's own queue is inside it.
+- :meth:`Spawner.poll` answers ``None`` while the server is running, and once it
+  has ended its exit status, or ``0`` when the status is unknown (a server found
+  again after a hub restart is not the hub's child).
+- :meth:`Spawner.stop` ends the server for good and may be called when it is
+  already gone. Before it, the manager asks the server to shut down over its REST
+  API and waits ``ServerManager.shutdown_wait`` seconds.
+- :meth:`Spawner.get_state` returns what the spawner needs to find its server
+  again after a hub restart (JSON: a process id and start time, a job id); the
+  manager stores it opaquely and gives it back through :meth:`Spawner.load_state`
+  on a new instance, then calls :meth:`poll`. Nothing outside a spawner reads it.
+- :meth:`Spawner.log_tail` and :meth:`Spawner.log_location` say what the server
+  printed and where its whole log is, for the page shown when a start fails.
 """
 
 from __future__ import annotations
@@ -108,11 +131,12 @@ class Spawner(LoggingConfigurable):
         raise NotImplementedError
 
     async def poll(self) -> int | None:
-        """``None`` while the server's process lives, else its exit code (or 1 if unknown)."""
+        """``None`` while the server runs; once it has ended, its exit status (``0`` if
+        unknown)."""
         raise NotImplementedError
 
     async def stop(self) -> None:
-        """End the server's process (tree) for good."""
+        """End the server (its whole process tree, its job) for good; no error if gone."""
         raise NotImplementedError
 
     def retry_start(self) -> bool:
@@ -122,6 +146,10 @@ class Spawner(LoggingConfigurable):
     def log_tail(self, lines: int = 40) -> list[str]:
         """The last lines of the server's output, for the error page."""
         return []
+
+    def log_location(self) -> str | None:
+        """Where the server's whole log is (a path, a job's output file), if anywhere."""
+        return None
 
     def get_state(self) -> dict[str, Any]:
         """What a restarted hub needs to find this server again (stored as JSON)."""

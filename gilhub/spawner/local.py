@@ -146,6 +146,9 @@ class LocalProcessSpawner(Spawner):
             return []
         return text.splitlines()[-lines:]
 
+    def log_location(self) -> str | None:
+        return str(self.log_path)
+
     def get_state(self) -> dict[str, Any]:
         return {"pid": self._pid, "create_time": self._create_time, "port": self._port}
 

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from gilhub.servers import ServerState
 from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub
 
 HTML_NAME = '<img src=x onerror="alert(1)">'
@@ -155,7 +156,7 @@ async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
     if pending.status_code == 200:  # still starting: the page follows the progress stream
         assert f"/hub/api/users/{name}/server/progress" in pending.text
     async with asyncio.timeout(90):
-        while hub.app.servers.status(name).state != "running":
+        while hub.app.servers.status(name).state != ServerState.RUNNING:
             await asyncio.sleep(0.1)
     ready = await client.get(started.headers["Location"])
     assert ready.status_code == 302 and ready.headers["Location"] == f"/user/{name}/lab"
@@ -164,7 +165,7 @@ async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
     stopped = await client.post(f"/hub/stop/{name}", data=form(hub, client))
     assert stopped.status_code == 302
     async with asyncio.timeout(60):
-        while hub.app.servers.status(name).state != "stopped":
+        while hub.app.servers.status(name).state != ServerState.STOPPED:
             await asyncio.sleep(0.1)
 
 
@@ -177,7 +178,7 @@ async def test_failed_start_shows_the_log_tail(hub: RunningHub) -> None:
     try:
         await client.post(f"/hub/spawn/{name}", data=form(hub, client))
         async with asyncio.timeout(60):
-            while hub.app.servers.status(name).state != "stopped":
+            while hub.app.servers.status(name).state != ServerState.STOPPED:
                 await asyncio.sleep(0.1)
     finally:
         if saved is None:

@@ -22,6 +22,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
+from gilhub.servers import ServerState
 from tests.hub.conftest import RunningHub
 from tests.hub.test_pages import logged_in_user
 
@@ -92,7 +93,7 @@ async def running_server(hub: RunningHub) -> tuple[str, httpx.AsyncClient, httpx
     api = hub.client(headers={"Authorization": f"token {await hub.token_for(name)}"})
     assert (await api.post(f"/hub/api/users/{name}/server")).status_code in (201, 202)
     async with asyncio.timeout(120):
-        while hub.app.servers.status(name).state != "running":
+        while hub.app.servers.status(name).state != ServerState.RUNNING:
             await asyncio.sleep(0.1)
     return name, browser, api
 
