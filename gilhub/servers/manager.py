@@ -69,6 +69,10 @@ class _Server:
 
     def emit(self, progress: int, message: str, **flags: Any) -> None:
         self.events.append(_event(self.url, progress, message, **flags))
+        self.wake()
+
+    def wake(self) -> None:
+        """Let progress streams look again (a new event, or the state changed)."""
         self.changed.set()
         self.changed = asyncio.Event()
 
@@ -337,8 +341,8 @@ class ServerManager(LoggingConfigurable):
             if not spawner.retry_start():
                 raise SpawnFailed(f"The server exited with code {exit_code} before it answered.")
             server.emit(50, "The port was taken; starting again on another one")
-        server.state = ServerState.RUNNING
-        await self._save_row(server)
+        await self._save_row(server, ServerState.RUNNING)
+        server.state, server.last_activity = ServerState.RUNNING, _now()
         self.log.info("server of %s is ready at %s:%s", name, host, port)
         server.emit(100, "Server ready", ready=True)
 
@@ -429,6 +433,7 @@ class ServerManager(LoggingConfigurable):
                     await query.delete_server(conn, server.user.id)
             finally:
                 server.state, server.upstream, server.nonce = ServerState.STOPPED, None, None
+                server.wake()
 
     # -- watching ------------------------------------------------------------------
 
@@ -489,10 +494,10 @@ class ServerManager(LoggingConfigurable):
         token_matches = hmac.compare_digest(_sha256(token), record.token_hash)
         alive = token_matches and await server.spawner.poll() is None
         if alive and await self._answers(server, "api/status"):
+            if record.state != ServerState.RUNNING:
+                await self._save_row(server, ServerState.RUNNING)
             server.state = ServerState.RUNNING
             server.activity_saved = time.monotonic()
-            if record.state != ServerState.RUNNING:
-                await self._save_row(server)
             self.log.info("re-adopted the running server of %s", name)
             server.emit(100, "Server ready", ready=True)
             return
@@ -502,11 +507,11 @@ class ServerManager(LoggingConfigurable):
 
     # -- the servers table ---------------------------------------------------------
 
-    async def _save_row(self, server: _Server) -> None:
+    async def _save_row(self, server: _Server, state: ServerState | None = None) -> None:
         assert server.upstream is not None and server.started is not None
         record = query.ServerRecord(
             user_id=server.user.id,
-            state=server.state,
+            state=state or server.state,
             host=server.upstream.host,
             port=server.upstream.port,
             token_hash=_sha256(server.upstream.token),
