@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from traitlets import Any as AnyTrait
-from traitlets import Dict, Float, List, Unicode
+from traitlets import Bool, Dict, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 
@@ -52,9 +52,27 @@ class Spawner(LoggingConfigurable):
 
     cmd = List(
         Unicode(),
-        default_value=[sys.executable, "-m", "jupyter_server"],
+        default_value=[sys.executable, "-m", "gilhub.singleuser"],
         config=True,
-        help="Command that starts the single-user server (the arguments gilhub adds follow it).",
+        help="""Command that starts the single-user server (the arguments gilhub adds follow
+        it). The default is jupyter_server without its start-up waste (gilhub.singleuser);
+        [sys.executable, "-m", "jupyter_server"] works too.""",
+    )
+    server_extensions = Dict(
+        value_trait=Bool(),
+        default_value={
+            "gilhub.serverext": True,
+            # Installed with JupyterLab or nbdime, unused behind the hub, and costly to
+            # load at every start: language-server discovery, nbdime's git diff handlers
+            # (the hub diffs notebooks itself), MathJax for nbdime, classic-notebook shims.
+            "jupyter_lsp": False,
+            "nbdime": False,
+            "jupyter_server_mathjax": False,
+            "notebook_shim": False,
+        },
+        config=True,
+        help="""Server extensions to turn on (True) or off (False) in every user server, over
+        what the installed Jupyter configuration enables; others are left as installed.""",
     )
     args = List(
         Unicode(),
@@ -112,7 +130,9 @@ class Spawner(LoggingConfigurable):
             # loopback only and needs its token, so the Host check adds nothing.
             "ServerApp.allow_remote_access": "True",
             "ServerApp.contents_manager_class": self.contents_manager_class,
-            "ServerApp.jpserver_extensions": "gilhub.serverext=True",
+            # one value for the whole dict (a Python literal): jupyter_server refuses the
+            # same setting twice on its command line
+            "ServerApp.jpserver_extensions": repr(dict(self.server_extensions)),
         }
 
     def get_args(self, port: int) -> list[str]:
