@@ -128,14 +128,14 @@ async def test_admin_removes_a_user(hub: RunningHub, admin: httpx.AsyncClient) -
     assert myself.status_code == 400
 
 
-async def test_spawn_page_offers_to_start_a_stopped_server(hub: RunningHub) -> None:
+async def test_spawn_pending_page_offers_to_start_a_stopped_server(hub: RunningHub) -> None:
     name, client = await logged_in_user(hub)
-    page = await client.get(f"/hub/spawn/{name}", params={"next": f"/user/{name}/lab"})
+    page = await client.get(f"/hub/spawn-pending/{name}", params={"next": f"/user/{name}/lab"})
     assert page.status_code == 200
     assert "Your server is not running" in page.text
     assert "next=%2Fuser%2F" in page.text
     other, _ = await logged_in_user(hub)
-    assert (await client.get(f"/hub/spawn/{other}")).status_code == 403
+    assert (await client.get(f"/hub/spawn-pending/{other}")).status_code == 403
 
 
 async def test_user_redirect_goes_to_my_own_server(hub: RunningHub) -> None:
