@@ -108,6 +108,12 @@ async def test_get_spawn_after_a_failed_start_shows_the_error_instead_of_looping
     assert page.status_code == 200
     assert "The last start failed" in page.text and "code 4" in page.text
     assert hub.app.servers.status(name).state == ServerState.STOPPED
+    # where the whole log is (from the spawner) is for admins, not for everyone
+    mine = await client.get(f"/hub/spawn-pending/{name}")
+    assert mine.status_code == 500 and "The whole log" not in mine.text
+    admin = await hub.login(hub.admin_name, hub.admin_password)
+    theirs = await admin.get(f"/hub/spawn-pending/{name}")
+    assert f"logs/{name}.log</code>" in theirs.text
 
 
 # -- spawn limits -----------------------------------------------------------------------
