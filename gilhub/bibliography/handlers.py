@@ -24,6 +24,7 @@ from gilhub.bibliography.writer import (
     FORM_FIELDS,
     BibInputError,
     MergeResult,
+    form_type_fields,
     recent_changes,
 )
 from gilhub.handlers.base import BaseHandler, login_required
@@ -216,6 +217,7 @@ class BibAddHandler(BibMixin, BaseHandler):
             "bib_add.html",
             entry_types=FORM_ENTRY_TYPES,
             form_fields=FORM_FIELDS,
+            type_fields=form_type_fields(),
             bib_url=self.bib_url,
             **{**defaults, **context},
         )
@@ -285,6 +287,8 @@ class BibAPIHandler(BibMixin, APIHandler):
     """``GET /hub/api/bib``: search (``?only=keys``: all keys); ``POST``: add BibTeX
     ``{"bibtex": …, "replace": […]}``."""
 
+    token_scopes = ("read:bib", "bib")
+
     @login_required
     async def get(self) -> None:
         library = await self.library()
@@ -340,6 +344,8 @@ def _problem_model(problem: Problem) -> dict[str, Any]:
 class BibEntryAPIHandler(BibMixin, APIHandler):
     """``GET /hub/api/bib/KEY``: JSON; ``?format=html`` the formatted reference (tooltips);
     ``?format=bibtex`` its BibTeX."""
+
+    token_scopes = ("read:bib", "bib")
 
     @login_required
     async def get(self, key: str) -> None:

@@ -58,19 +58,20 @@ class SpawnHandler(ServerPageHandler):
 
     @login_required
     async def get(self, name: str | None = None) -> None:
-        user = await self.permitted_user(name or self.current_user.name)  # type: ignore[union-attr]
+        user = await self.permitted_user(name or self.current_user.name, "read:servers")  # type: ignore[union-attr]
         status = self.hub.servers.status(user.name)
         if status.state == ServerState.RUNNING:
             self.redirect(self.next_url(user.name))
         elif status.state == ServerState.STOPPED and status.error:
             self.render_not_running(user, status)
         else:
+            self.require_scope("start:servers", user.name)
             await self.start_server(user)
             self.redirect(self.pending_url(user.name))
 
     @login_required
     async def post(self, name: str | None = None) -> None:
-        user = await self.permitted_user(name or self.current_user.name)  # type: ignore[union-attr]
+        user = await self.permitted_user(name or self.current_user.name, "start:servers")  # type: ignore[union-attr]
         await self.start_server(user)
         self.redirect(self.pending_url(user.name))
 
@@ -80,7 +81,7 @@ class SpawnPendingHandler(ServerPageHandler):
 
     @login_required
     async def get(self, name: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "read:servers")
         status = self.hub.servers.status(user.name)
         if status.state == ServerState.RUNNING:
             self.redirect(self.next_url(user.name))
@@ -107,7 +108,7 @@ class SpawnPendingHandler(ServerPageHandler):
 class StopHandler(ServerPageHandler):
     @login_required
     async def post(self, name: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "delete:servers")
         await self.hub.servers.stop(user)
         self.redirect(safe_next(self.get_argument("next", None), self.hub.hub_prefix + "home"))
 

@@ -40,7 +40,7 @@ from gilhub.servers.models import (
 )
 from gilhub.servers.queue import SpawnQueue
 from gilhub.spawner.base import Spawner, user_url
-from gilhub.users import User
+from gilhub.users import User, touch_user
 
 
 def _now() -> datetime:
@@ -462,11 +462,16 @@ class ServerManager(LoggingConfigurable):
         await self._save_activity()
 
     async def _died(self, server: _Server, exit_code: int) -> None:
+        """The process ended by itself: shut down from inside (exit 0) or failed."""
+        await self._end_process(server)
+        server.events = []
+        if exit_code == 0:  # JupyterLab's File > Shut Down, or the server's own culler
+            self.log.info("server of %s was shut down from inside", server.user.name)
+            server.emit(100, "Your server was shut down.")
+            return
         self.log.warning("server of %s exited (code %s)", server.user.name, exit_code)
         server.log_tail = server.spawner.log_tail()
-        await self._end_process(server)
         server.error = f"Your server stopped unexpectedly (exit code {exit_code})."
-        server.events = []
         server.emit(100, server.error, failed=True)
 
     def _is_idle(self, server: _Server) -> bool:
@@ -538,7 +543,7 @@ class ServerManager(LoggingConfigurable):
             for server in due:
                 assert server.last_activity is not None
                 await query.record_server_activity(conn, server.user.id, server.last_activity)
-                await query.record_user_activity(conn, server.user.id, server.last_activity)
+                await touch_user(conn, server.user.id, server.last_activity)
         for server in due:
             server.activity_saved = now
 

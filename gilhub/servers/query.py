@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -85,17 +85,5 @@ async def record_server_activity(conn: AsyncConnection, user_id: int, when: date
     await conn.execute(
         update(servers)
         .where(servers.c.user_id == user_id, servers.c.last_activity < when)
-        .values(last_activity=when)
-    )
-
-
-async def record_user_activity(conn: AsyncConnection, user_id: int, when: datetime) -> None:
-    """Move the user's last activity forward to ``when`` (never back)."""
-    await conn.execute(
-        update(users)
-        .where(
-            users.c.id == user_id,
-            or_(users.c.last_activity.is_(None), users.c.last_activity < when),
-        )
         .values(last_activity=when)
     )
