@@ -16,8 +16,10 @@ shares no code with the local one):
   listen (it may return before the server answers; the manager then polls
   ``GET {base_url}api`` with the token until it answers 200). The server must run
   with :meth:`Spawner.get_env` (secrets only there) and :meth:`Spawner.get_args`.
-  ``start_timeout`` counts from the call to :meth:`start`, not from the time spent
-  in the hub's spawn queue; time in a batch scheduler's own queue is inside it.
+  ``start_timeout`` counts from the moment the start leaves the hub's spawn queue
+  (the manager prepares the user's database access, then calls :meth:`start`), so
+  time waiting for other starts is not counted; time in a batch scheduler's own
+  queue is.
 - :meth:`Spawner.poll` answers ``None`` while the server is running, and once it
   has ended its exit status, or ``0`` when the status is unknown (a server found
   again after a hub restart is not the hub's child).

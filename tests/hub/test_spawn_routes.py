@@ -166,6 +166,33 @@ async def test_a_full_spawn_queue_answers_429_with_retry_after(hub: RunningHub) 
         manager.concurrent_spawn_limit, manager.spawn_queue_limit = saved
 
 
+async def test_a_queued_start_gets_its_whole_timeout_once_it_leaves_the_queue(
+    hub: RunningHub,
+) -> None:
+    first, second = await hub.add_user(), await hub.add_user()
+    manager = hub.app.servers
+    saved = manager.concurrent_spawn_limit
+    manager.concurrent_spawn_limit = 1
+    hub.app.config.LocalProcessSpawner.start_timeout = 2.0
+    try:
+        with servers_that_never_answer(hub):
+            await manager.start(first)
+            await manager.start(second)
+            second_events = [event async for event in manager.progress(second.name)]
+            first_events = [event async for event in manager.progress(first.name)]
+    finally:
+        manager.concurrent_spawn_limit = saved
+        del hub.app.config.LocalProcessSpawner["start_timeout"]
+    for events in (first_events, second_events):
+        assert events[-1]["failed"]
+        assert "did not answer within 2 seconds" in events[-1]["message"]
+    messages = [event["message"] for event in second_events]
+    queued = next(i for i, event in enumerate(second_events) if "queue_position" in event)
+    # it waited its turn, then started and got its own 2 s: a clock started in the queue
+    # would have ended it there, before it ever started
+    assert messages.index("Starting your server") > queued
+
+
 # -- POST /hub/api/users/NAME/activity --------------------------------------------------
 
 
