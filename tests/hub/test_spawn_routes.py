@@ -162,6 +162,11 @@ async def test_a_full_spawn_queue_answers_429_with_retry_after(hub: RunningHub) 
             model = (await apis[1].get(f"/hub/api/users/{names[1]}")).json()
             assert model["pending"] == "spawn" and model["servers"][""]["ready"] is False
             await stop(hub, *names)
+            # stopping the running start and the queued one frees the slot and the line
+            again = await apis[2].post(f"/hub/api/users/{names[2]}/server")
+            assert again.status_code == 202
+            await wait_for(hub, names[2], ServerState.STARTING)
+            await stop(hub, names[2])
     finally:
         manager.concurrent_spawn_limit, manager.spawn_queue_limit = saved
 
