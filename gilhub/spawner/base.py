@@ -45,6 +45,8 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from gilhub.spawner.isolation import Isolation
+
 
 class Spawner(LoggingConfigurable):
     """Start, poll and stop one user's server. Subclasses implement the ``async`` methods."""
@@ -161,6 +163,13 @@ class Spawner(LoggingConfigurable):
     async def stop(self) -> None:
         """End the server (its whole process tree, its job) for good; no error if gone."""
         raise NotImplementedError
+
+    async def isolation_status(self) -> Isolation:
+        """How this spawner keeps users apart; asked at hub start for its warning and banner."""
+        return Isolation(system_users=False, sandbox=False, note="the spawner does not say")
+
+    async def user_removed(self) -> None:
+        """The user was removed from the hub: let go of what the spawner keeps for them."""
 
     def retry_start(self) -> bool:
         """After the process exited before answering: try :meth:`start` again?"""
