@@ -468,12 +468,17 @@ class ServerManager(LoggingConfigurable):
         await self._save_activity()
 
     async def _died(self, server: _Server, exit_code: int) -> None:
-        """The process ended by itself: shut down from inside (exit 0) or failed."""
+        """The process ended by itself: stopped (exit 0) or failed.
+
+        Exit 0 is a shutdown from inside (JupyterLab's File > Shut Down, the server's own
+        culler), or a server whose exit code nobody can know any more (the spawner's
+        contract: one the hub re-adopted and that is gone), so no failure is claimed.
+        """
         await self._end_process(server)
         server.events = []
-        if exit_code == 0:  # JupyterLab's File > Shut Down, or the server's own culler
-            self.log.info("server of %s was shut down from inside", server.user.name)
-            server.emit(100, "Your server was shut down.")
+        if exit_code == 0:
+            self.log.info("server of %s stopped by itself", server.user.name)
+            server.emit(100, "Your server has stopped.")
             return
         self.log.warning("server of %s exited (code %s)", server.user.name, exit_code)
         server.log_tail = server.spawner.log_tail()
