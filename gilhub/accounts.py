@@ -43,6 +43,7 @@ from gilhub.auth.passwords import PasswordHasher, generate_password
 from gilhub.auth.sessions import create_session, delete_session, delete_user_sessions
 from gilhub.auth.tokens import delete_token
 from gilhub.contents import roles
+from gilhub.servers.query import server_record
 from gilhub.users import (
     USERNAME_RULE,
     User,
@@ -220,7 +221,7 @@ class Accounts(LoggingConfigurable):
             return user
         try:
             async with self.db.begin() as conn:
-                if await has_server_record(conn, user):
+                if await server_record(conn, user.id) is not None:
                     raise ServerNotStopped(
                         f"Stop {user.name}'s server before renaming the account."
                     )
@@ -358,12 +359,6 @@ async def announce(conn: AsyncConnection, user: User, *, removed: bool = False) 
     )
 
 
-async def has_server_record(conn: AsyncConnection, user: User) -> bool:
-    """Is a server of ``user`` starting, running or stopping (as the hub recorded it)?"""
-    found = await conn.execute(text("SELECT 1 FROM servers WHERE user_id = :id"), {"id": user.id})
-    return found.first() is not None
-
-
 # -- other processes' changes -----------------------------------------------------------
 
 
@@ -426,13 +421,9 @@ class RecordedServers:
 
     async def stop(self, user: User) -> None:
         async with self.hub.db.connect() as conn:
-            state = (
-                await conn.execute(
-                    text("SELECT spawner_state FROM servers WHERE user_id = :id"), {"id": user.id}
-                )
-            ).scalar_one_or_none()
-        if state is None:
+            record = await server_record(conn, user.id)
+        if record is None:
             return
         spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self.hub)
-        spawner.load_state(state)
+        spawner.load_state(record.spawner_state)
         await spawner.stop()

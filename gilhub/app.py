@@ -735,4 +735,7 @@ def _libpq_url(url: URL) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from gilhub.singleuser import skip_iri_grammar
+
+    skip_iri_grammar()  # before the parts import nbformat: a restarted hub listens sooner
     GilHub.launch_instance(argv)

@@ -56,6 +56,10 @@ async def _execute(conn: AsyncConnection, statement: sql.Composable) -> None:
     await conn.exec_driver_sql(statement.as_string(raw.driver_connection))
 
 
+#: Advisory lock around grants ("gilgrant" in ASCII; the migrations use another key).
+_GRANT_LOCK_KEY = 0x67696C6772616E74
+
+
 async def _role_exists(conn: AsyncConnection, role: str) -> bool:
     found = await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
     return found.first() is not None
@@ -76,6 +80,9 @@ async def create_user_role(conn: AsyncConnection, user_name: str) -> str:
                 " NOREPLICATION NOBYPASSRLS INHERIT"
             ).format(sql.Identifier(role)),
         )
+    # Two sessions granting on the same objects at once (two servers starting) fail with
+    # "tuple concurrently updated": grants are made one transaction at a time.
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _GRANT_LOCK_KEY})
     await conn.execute(text("SELECT contents.grant_storage(:role)"), {"role": role})
     await query.make_directories(conn, role, "")
     return role

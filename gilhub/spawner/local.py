@@ -157,7 +157,8 @@ class LocalProcessSpawner(Spawner):
     def _check_reachable_by_accounts(self, *, sandbox: bool) -> None:
         """Users' accounts must be able to run the server and reach the database."""
         program = Path(shutil.which(self.cmd[0]) or self.cmd[0]).absolute()
-        for path in (program, program.resolve()):  # a virtual environment, and its Python
+        # in the sandbox the Python installation is bound back where every account reaches it
+        for path in () if sandbox else (program, program.resolve()):  # a venv, and its Python
             if not open_to_others(path, resolve=False):
                 raise IsolationUnavailable(
                     f"users' system accounts cannot run {program} ({path} is inside a"
@@ -257,9 +258,9 @@ class LocalProcessSpawner(Spawner):
 
     def sandbox(self) -> Sandbox:
         """This server's sandbox: what it hides, and what it binds back."""
-        hidden = [Path(self.hub.data_dir)]
-        if self._account is None:
-            hidden.append(Path.home())  # the hub's own account's home
+        # the hub's own account's home: hidden from a server under the hub's account, and
+        # under root an open tmpfs into which a Python installed there is bound back
+        hidden = [Path(self.hub.data_dir), Path.home()]
         hidden += [Path(path) for path in self.sandbox_hidden_paths]
         runtime = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
         runtime |= {Path(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
@@ -353,6 +354,9 @@ class LocalProcessSpawner(Spawner):
         except OSError:
             return []
         return text.splitlines()[-lines:]
+
+    def log_location(self) -> str | None:
+        return str(self.log_path)
 
     def get_state(self) -> dict[str, Any]:
         self._note_sandbox_init()

@@ -130,6 +130,7 @@ class Sandbox:
             under_hidden = any(path.is_relative_to(h) and path != h for h in hidden)
             in_data_dir = data_dir is not None and path.is_relative_to(data_dir)
             if under_hidden and not in_data_dir and not path.is_relative_to(self.home):
+                args += _open_parents(path, hidden)
                 args += ["--ro-bind", str(path), str(path)]
         home = str(self.home)
         args += [*(() if setpriv else UNPRIVILEGED_OPTIONS), *NAMESPACE_OPTIONS]
@@ -138,6 +139,14 @@ class Sandbox:
             # --dir: the socket's directories open to the server (bwrap makes them 0700).
             args += ["--dir", str(socket.parent), "--bind", str(socket), str(socket)]
         return [*args, "--chdir", home, "--", *setpriv, *cmd]
+
+
+def _open_parents(path: Path, hidden: Sequence[Path]) -> list[str]:
+    """``--dir`` for the directories between the hidden one and ``path``: bwrap would make
+    them 0700, closing what is bound back to every account but the sandbox's maker."""
+    cover = next(h for h in hidden if path.is_relative_to(h))
+    between = [p for p in path.parents if p.is_relative_to(cover) and p != cover]
+    return [arg for parent in reversed(between) for arg in ("--dir", str(parent))]
 
 
 def drop_privileges(setpriv: str, uid: int, gid: int) -> list[str]:

@@ -483,3 +483,25 @@ async def test_root_servers_are_refused_unless_allowed(database_url, tmp_path):
     with pytest.raises(HubStartError, match="would run users' code as root"):
         async with running_hub(database_url, tmp_path, config):
             pass
+
+
+async def test_root_hub_runs_servers_from_the_python_it_was_installed_with(tmp_path):
+    """The README's install as root: the venv's Python may sit under root's 0700 home (a
+    pyenv build); the sandbox binds it back, so users' accounts can run it."""
+    import sys
+
+    from tests.hub.servers_harness import start_and_wait
+
+    config = Config()
+    config.Spawner.cmd = [sys.executable, "-m", "jupyter_server"]
+    async with running_hub("", tmp_path / "data", config) as running:
+        user = await running.add_user("pyowner")
+        events = await start_and_wait(running.app, user)
+        assert events[-1].get("ready"), events[-1]
+        servers = [
+            process
+            for process in psutil.process_iter(["cmdline", "uids"])
+            if "--ServerApp.base_url=/user/pyowner/" in (process.info["cmdline"] or [])
+            and Path(process.info["cmdline"][0]).name.startswith("python")
+        ]
+        assert servers and all(0 not in process.info["uids"] for process in servers)
