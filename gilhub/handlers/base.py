@@ -14,7 +14,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import urlencode
 
 from markupsafe import Markup
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from gilhub.app import GilHub
 
 SESSION_COOKIE = "gilhub-session"
+#: The largest whole number a request may carry (PostgreSQL ``integer``).
+MAX_WHOLE_NUMBER = 2**31 - 1
 
 HandlerMethod = Callable[..., Awaitable[Any] | Any]
 
@@ -149,6 +151,15 @@ class BaseHandler(RequestHandler):
             raise HTTPError(404, "No such user.")
         return user
 
+    @overload
+    def int_argument(self, name: str) -> int | None: ...
+    @overload
+    def int_argument(self, name: str, default: int) -> int: ...
+    def int_argument(self, name: str, default: int | None = None) -> int | None:
+        """The query or form argument ``name`` as a whole number (``default`` when absent)."""
+        value = whole_number(self.get_argument(name, None), name)
+        return default if value is None else value
+
     def login_url_for(self, next_url: str) -> str:
         return f"{self.hub.hub_prefix}login?{urlencode({'next': next_url})}"
 
@@ -205,6 +216,20 @@ class BaseHandler(RequestHandler):
                 exception.log_message % exception.args if exception.args else exception.log_message
             )
         return ""
+
+
+def whole_number(value: Any, name: str) -> int | None:
+    """A request's argument or JSON value as an int from 0 to :data:`MAX_WHOLE_NUMBER`.
+
+    ``None`` when absent (``None`` or empty); 400 naming ``name`` for anything else.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        value = int(value)
+    if type(value) is int and 0 <= value <= MAX_WHOLE_NUMBER:
+        return value
+    raise HTTPError(400, f"{name} must be a whole number from 0 to {MAX_WHOLE_NUMBER}")
 
 
 class NotFoundHandler(BaseHandler):
