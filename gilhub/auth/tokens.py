@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gilhub.auth.secrets_store import sha256_hex
-from gilhub.tables import api_tokens, users
+from gilhub.schema import api_tokens, users
 from gilhub.users import USER_COLUMNS, User, user_from_row
 
 # Not a secret: a public marker that lets secret scanners recognise leaked gilhub tokens.
