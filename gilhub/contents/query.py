@@ -98,6 +98,14 @@ async def read_file(
     return _file_record(row, with_content) if row else None
 
 
+async def list_files(conn: AsyncConnection, owner: str, limit: int) -> list[FileRecord]:
+    """``owner``'s first ``limit`` files by path, at every depth (metadata, no content)."""
+    statement = (
+        select(*_FILE_META).where(files.c.owner == owner).order_by(files.c.path).limit(limit)
+    )
+    return [_file_record(row, False) for row in await conn.execute(statement)]
+
+
 _READ_FILE_WITH_CONTENT = (
     "SELECT path, size, sha256, created, last_modified, content FROM contents.files"
     " WHERE owner = %s AND path = %s"

@@ -14,11 +14,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import jupyter_server_mathjax
-from sqlalchemy import select
 from tornado.web import StaticFileHandler
 
 from gilhub.bibliography.preprocessor import hub_citation_preprocessor
-from gilhub.contents.schema import files as content_files
+from gilhub.contents import query as contents
 from gilhub.handlers.base import BaseHandler, admin_required, login_required, whole_number
 from gilhub.repository import render, store
 from gilhub.repository.errors import BadRequest, Conflict, RepositoryError
@@ -31,6 +30,8 @@ from gilhub.repository.web import (
     repository_errors,
 )
 
+#: The push page lists at most this many of the user's files.
+MAX_FILES_LISTED = 2000
 MATHJAX_DIR = Path(jupyter_server_mathjax.__file__).parent / "static"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 # Scripts (MathJax) run in the view's frame; links (citations) may leave it only
@@ -187,15 +188,9 @@ class PushPageHandler(RepoPageHandler):
     async def get(self) -> None:
         await self.render_template("repo_push.html", files=await self.my_files(), error=None)
 
-    async def my_files(self) -> list[Any]:
-        query = (
-            select(content_files.c.path, content_files.c.size, content_files.c.last_modified)
-            .where(content_files.c.owner == self.current_user.db_role)
-            .order_by(content_files.c.path)
-            .limit(2000)
-        )
+    async def my_files(self) -> list[contents.FileRecord]:
         async with self.engine.connect() as conn:
-            return list(await conn.execute(query))
+            return await contents.list_files(conn, self.current_user.db_role, MAX_FILES_LISTED)
 
     @login_required
     async def post(self) -> None:
