@@ -20,9 +20,9 @@ from sqlalchemy import and_, delete, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
-from tornado.web import HTTPError
 
 from gilhub.contents import paths
+from gilhub.contents.errors import WrongKind
 from gilhub.contents.schema import checkpoints, directories, files, upload_chunks
 from gilhub.db.binary import fetch_one_binary
 
@@ -178,7 +178,7 @@ async def _refuse_file_in_the_way(conn: AsyncConnection, owner: str, dirs: list[
         )
     ).scalar()
     if clash is not None:
-        raise HTTPError(400, f"{clash!r} is a file, not a directory")
+        raise WrongKind(f"{clash!r} is a file, not a directory")
 
 
 async def write_file(conn: AsyncConnection, owner: str, path: str, content: bytes) -> FileRecord:
@@ -190,7 +190,7 @@ async def write_file(conn: AsyncConnection, owner: str, path: str, content: byte
 async def store_file(conn: AsyncConnection, owner: str, path: str, content: bytes) -> FileRecord:
     """Create or replace the file at ``path`` (its parent directory must exist)."""
     if await kind_of(conn, owner, path) == "directory":
-        raise HTTPError(400, f"{path!r} is a directory, not a file")
+        raise WrongKind(f"{path!r} is a directory, not a file")
     values = {
         "owner": owner,
         "path": path,
@@ -354,7 +354,7 @@ async def discard_upload(conn: AsyncConnection, owner: str, path: str) -> None:
 async def finish_upload(conn: AsyncConnection, owner: str, path: str) -> FileRecord:
     """Join the chunks into the file in the database (never in Python memory)."""
     if await kind_of(conn, owner, path) == "directory":
-        raise HTTPError(400, f"{path!r} is a directory, not a file")
+        raise WrongKind(f"{path!r} is a directory, not a file")
     row = (
         await conn.execute(
             text(

@@ -17,6 +17,7 @@ from traitlets import Bool, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from gilhub.contents import query as contents
+from gilhub.contents.errors import StorageError
 from gilhub.repository import notebooks, render, store
 from gilhub.repository.errors import BadRequest, Conflict, NotFound
 from gilhub.repository.paths import beside_name, is_notebook, normalize_path
@@ -90,6 +91,14 @@ async def _version_content(conn: AsyncConnection, path: str, number: int | None)
     version = await store.get_version(conn, entry, number)
     assert version.content is not None
     return version.content
+
+
+async def _write_user_file(conn: AsyncConnection, owner: str, path: str, content: bytes) -> None:
+    """Write to the user's storage; what the storage refuses (a file in the way) is a 400."""
+    try:
+        await contents.write_file(conn, owner, path, content)
+    except StorageError as error:
+        raise BadRequest(str(error), dest=path) from None
 
 
 async def _free_path(conn: AsyncConnection, owner: str, path: str) -> str:
@@ -251,7 +260,7 @@ class RepositoryService:
             mine = await asyncio.to_thread(
                 notebooks.with_origin, merged.content, target, result.version.number
             )
-            await contents.write_file(conn, _owner(user), normalize_path(source), mine)
+            await _write_user_file(conn, _owner(user), normalize_path(source), mine)
         return PushOutcome(result, merged=True)
 
     async def pull_to_storage(
@@ -296,7 +305,7 @@ class RepositoryService:
                     )
                 if on_exists == "beside":
                     dest = await _free_path(conn, owner, dest)
-            await contents.write_file(conn, owner, dest, content)
+            await _write_user_file(conn, owner, dest, content)
         chosen.content = None
         return PullOutcome(dest, entry, chosen, written=True)
 

@@ -146,3 +146,13 @@ async def test_concurrent_pushes_from_two_users(engine, repository, people):
     async with engine.connect() as conn:
         entry = await store.require_entry(conn, "race.ipynb")
         assert [v.number for v in await store.history(conn, entry)] == [2, 1]
+
+
+async def test_a_file_in_the_way_of_a_pull_is_a_bad_request(engine, repository, people):
+    alice = people["alice"]
+    await save(engine, alice, "in-the-way.txt", b"mine")
+    await save(engine, alice, "pulled.txt", b"from the repository")
+    await repository.push_from_storage(alice, source="pulled.txt")
+    with pytest.raises(BadRequest, match="not a directory"):
+        await repository.pull_to_storage(alice, path="pulled.txt", dest="in-the-way.txt/x.txt")
+    assert await load(engine, alice, "in-the-way.txt") == b"mine"
