@@ -18,6 +18,7 @@ from gilhub.bibliography.writer import (
     FORM_ENTRY_TYPES,
     FORM_FIELDS,
     BibInputError,
+    form_type_fields,
     recent_changes,
 )
 from gilhub.handlers.base import BaseHandler, login_required
@@ -154,6 +155,7 @@ class BibAddHandler(BibMixin, BaseHandler):
             "bib_add.html",
             entry_types=FORM_ENTRY_TYPES,
             form_fields=FORM_FIELDS,
+            type_fields=form_type_fields(),
             bib_url=self.bib_url,
             **{**defaults, **context},
         )
