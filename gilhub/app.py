@@ -480,10 +480,14 @@ class GilHub(Application):
         """Build each part's service once, as the hub attribute the part names."""
         for part in self.parts:
             hook = part.start_hook()
-            if hook is not None and part.service_attribute:
-                setattr(self, part.service_attribute, await hook(self))
+            if hook is None:
+                continue
+            service = await hook(self)
+            if part.service_attribute:
+                setattr(self, part.service_attribute, service)
 
     async def stop_parts(self) -> None:
+        """Release the parts' services, the last started first."""
         for part in reversed(self.parts):
             hook = part.stop_hook()
             if hook is not None:
