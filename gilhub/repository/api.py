@@ -18,6 +18,8 @@ MAX_PAGE = 1000
 
 
 class RepoAPIHandler(RepositoryMixin, APIHandler):
+    token_scopes = ("read:repo", "repo")
+
     def limit(self, default: int = 50) -> int:
         return max(1, min(self.int_argument("limit", default) or default, MAX_PAGE))
 
@@ -225,6 +227,8 @@ class LabelAPIHandler(RepoAPIHandler):
 
 
 class DeletedAPIHandler(RepoAPIHandler):
+    token_scopes = ("admin:repo", "admin:repo")
+
     @admin_required
     @repository_errors
     async def get(self) -> None:
