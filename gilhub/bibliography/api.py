@@ -51,6 +51,7 @@ class BibAPIHandler(BibMixin, APIHandler):
     ``{"bibtex": …, "replace": […]}``."""
 
     token_scopes = ("read:bib", "bib")
+    body_limit = None  # BibTeX files: up to the hub's max_body_size
 
     @login_required
     async def get(self) -> None:
