@@ -51,16 +51,22 @@ from gilhub.auth.secrets_store import claim_once, get_or_create_secret
 from gilhub.auth.sessions import purge_expired_sessions
 from gilhub.auth.throttle import LoginThrottle
 from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqlalchemy_url
+from gilhub.db.embedded import restrict_data_dir
 from gilhub.db.engine import use_selector_loop_on_windows
+from gilhub.db.outage import OutageReporter, is_database_unavailable
 from gilhub.pagetime import time_element
 from gilhub.parts import Part, load_parts
 from gilhub.resources import static_dir, templates_dir
+from gilhub.spawner.isolation import NOT_ISOLATED_WARNING, Isolation, IsolationUnavailable
 from gilhub.users import User, create_user, delete_user
 
 if TYPE_CHECKING:
+    from gilhub.db.supervisor import PostgresSupervisor
     from gilhub.request_gate import HubApplication
 
 CONFIG_FILE_NAME = "gilhub_config.py"
+#: Seconds between housekeeping rounds (shorter when uploads expire sooner).
+HOUSEKEEPING_INTERVAL = 3600.0
 FIRST_ADMIN = "admin"
 
 #: The hub's own modules whose module-level ``handlers`` list is served; the parts'
@@ -229,19 +235,26 @@ class GilHub(Application):
         the hub runs (e.g. removing a user) apply within this time.""",
     )
     tornado_settings = Dict(config=True, help="Extra settings for the Tornado application.")
+    upload_chunk_max_age = Float(
+        24 * 3600.0,
+        config=True,
+        help="""Seconds after its last chunk that an unfinished chunked upload is removed
+        (interrupted uploads otherwise keep their chunks in the database). The hub removes
+        everyone's; each user server, which gets this value, removes its own meanwhile.""",
+    )
 
     db = Instance(AsyncEngine, allow_none=True, help="The superuser engine (after start).")
     secret = Instance(bytes, allow_none=True, help="The persistent hub secret (after start).")
     servers = Instance("gilhub.servers.ServerManager", allow_none=True)
+    isolation = Instance(
+        "gilhub.spawner.isolation.Isolation",
+        allow_none=True,
+        help="How users' servers are kept apart here (after start; the admin page shows it).",
+    )
     upstream_pool = Instance(
         "gilhub.proxy.UpstreamPool",
         allow_none=True,
         help="Keep-alive connections to user servers, shared by the proxy (after start).",
-    )
-    proxy_outage_log = Instance(
-        "gilhub.proxy.OutageLog",
-        allow_none=True,
-        help="Logs once when the proxy finds the database gone, once when back (after start).",
     )
     # the parts' services (see gilhub.parts: each part's start hook builds its own)
     repository = Instance(
@@ -298,6 +311,9 @@ class GilHub(Application):
         self.http_server: HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        #: Logs each database outage once (handlers, housekeeping and the spawner report to it).
+        self.database_outage = OutageReporter(self.log)
+        self.db_supervisor: PostgresSupervisor | None = None
 
     # -- configuration --------------------------------------------------
 
@@ -364,6 +380,8 @@ class GilHub(Application):
         else:
             self.embedded = await asyncio.to_thread(self._start_embedded)
             url = self.embedded.url
+        cluster_account = self.embedded.server_account if self.embedded else None
+        await asyncio.to_thread(restrict_data_dir, self.data_dir, cluster_account)
         engine = create_engine(url)
         try:
             async with engine.connect() as conn:
@@ -374,6 +392,7 @@ class GilHub(Application):
             where = url.render_as_string(hide_password=True)
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             raise DatabaseUnavailable(f"cannot use the database at {where}: {reason}") from error
+        self.database_outage.watch(engine)
         self.db_url = url
         self.db = engine
         return engine
@@ -387,7 +406,18 @@ class GilHub(Application):
         except Exception as error:  # the wheel raises plain exceptions of several kinds
             raise DatabaseUnavailable(f"cannot start the embedded PostgreSQL: {error}") from error
 
+    def supervise_embedded_database(self) -> None:
+        """Restart the embedded PostgreSQL whenever it dies (nothing to do with ``db_url``)."""
+        from gilhub.db.supervisor import PostgresSupervisor
+
+        if self.embedded is not None and self.db_supervisor is None:
+            self.db_supervisor = PostgresSupervisor(self.embedded, self.log)
+            self.db_supervisor.start()
+
     async def close_database(self) -> None:
+        if self.db_supervisor is not None:
+            await self.db_supervisor.stop()
+            self.db_supervisor = None
         if self.db is not None:
             await self.db.dispose()
             self.db = None
@@ -420,12 +450,14 @@ class GilHub(Application):
         )
 
     async def remove_user(self, user: User) -> None:
-        """Stop the user's server, then delete the account and its stored notebooks."""
+        """Stop the user's server, delete the account and its stored notebooks, then let the
+        spawner keep, lock or delete what it holds for them (a system account)."""
         assert self.db is not None and self.servers is not None
         await self.servers.stop(user)
         async with self.db.begin() as conn:
             await delete_user(conn, user.name)
         self.auth_cache.forget_user(user.id)
+        await self.spawner_class(hub=self, user=user, parent=self.servers).user_removed()
 
     # -- web application ------------------------------------------------
 
@@ -493,19 +525,20 @@ class GilHub(Application):
 
     async def start_hub(self) -> None:
         """Open the database, build the services, adopt servers and listen; returns once serving."""
-        from gilhub.proxy import OutageLog, UpstreamPool
+        from gilhub.proxy import UpstreamPool
         from gilhub.servers import ServerManager
 
         await self.open_database()
         assert self.db is not None
+        self.supervise_embedded_database()
         self.auth_cache = AuthCache(ttl=self.auth_cache_ttl)
         async with self.db.begin() as conn:
             self.secret = await get_or_create_secret(conn, "cookie-secret")
         await self.create_first_admin()
         await self.start_parts()
         self.upstream_pool = UpstreamPool()
-        self.proxy_outage_log = OutageLog()
         self.servers = ServerManager(hub=self, parent=self)
+        self.isolation = await self._check_isolation()
         await self.servers.restore()
         self._housekeeping = asyncio.create_task(self._housekeep())
         ssl_options = self._ssl_context()
@@ -554,6 +587,24 @@ class GilHub(Application):
         except CertificateError as error:
             raise HubStartError(str(error)) from error
 
+    async def _check_isolation(self) -> Isolation:
+        """Settle how users are kept apart; say so loudly when they are not."""
+        spawner = self.spawner_class(hub=self, user=None, parent=self.servers)
+        try:
+            isolation = await spawner.isolation_status()
+        except IsolationUnavailable as error:
+            raise HubStartError(str(error)) from error
+        if isolation.isolated:
+            self.log.info("Isolation: %s", isolation.describe())
+        else:
+            self.log.warning(
+                "%s. %s; any user's code can read the hub's files and reach other users'"
+                " servers. Run the hub as root on Linux, or install bubblewrap (README: Security).",
+                NOT_ISOLATED_WARNING.upper(),
+                isolation.describe(),
+            )
+        return isolation
+
     def _bind(self) -> list:
         from tornado.netutil import bind_sockets
 
@@ -572,16 +623,27 @@ class GilHub(Application):
         return f"{'https' if https else 'http'}://{host}:{self.bound_port}{self.base_url}"
 
     async def _housekeep(self) -> None:
-        """Hourly: forget expired login sessions and failed logins out of the window."""
+        """Hourly: forget expired login sessions, failed logins out of the window and
+        abandoned uploads (everyone's: only the hub's superuser sees them all)."""
+        from gilhub.contents.query import discard_abandoned_uploads
+
         assert self.db is not None
         while True:
             try:
                 async with self.db.begin() as conn:
                     await purge_expired_sessions(conn)
                     await self.login_throttle.purge(conn)
+                    await discard_abandoned_uploads(conn, self.upload_chunk_max_age)
             except SQLAlchemyError as error:
-                self.log.warning("Housekeeping failed (will retry): %s", error)
-            await asyncio.sleep(3600)
+                self.report_database_error(error, "Housekeeping failed (will retry)")
+            await asyncio.sleep(min(HOUSEKEEPING_INTERVAL, self.upload_chunk_max_age / 2))
+
+    def report_database_error(self, error: BaseException, what: str) -> None:
+        """A lost database counts towards the outage (logged once); anything else is logged."""
+        if is_database_unavailable(error):
+            self.database_outage.failed(error)
+        else:
+            self.log.error("%s: %s", what, error, exc_info=error)
 
     async def stop_hub(self) -> None:
         """Stop serving; user servers are left running (see ServerManager.shutdown)."""
@@ -592,12 +654,14 @@ class GilHub(Application):
             self.http_server.stop()
             await self.http_server.close_all_connections()
             self.http_server = None
-        if self.servers is not None:
-            await self.servers.shutdown()
-            self.servers = None
-        self.upstream_pool = self.proxy_outage_log = None
-        await self.stop_parts()
-        await self.close_database()
+        try:
+            if self.servers is not None:
+                await self.servers.shutdown()
+                self.servers = None
+        finally:  # even when the database is gone: the embedded one must stop with the hub
+            self.upstream_pool = None
+            await self.stop_parts()
+            await self.close_database()
 
     async def run(self) -> None:
         self._stop_requested = asyncio.Event()

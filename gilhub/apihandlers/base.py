@@ -57,12 +57,7 @@ class APIHandler(BaseHandler):
         self.finish(json.dumps(model, default=str))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        status_code, message = self.describe_error(status_code, kwargs.get("exc_info"))
-        message = message or self.error_reason(status_code)
-        error = kwargs["exc_info"][1] if kwargs.get("exc_info") else None
-        details = error.details if isinstance(error, APIError) else {}
-        self.finish(json.dumps({**details, "status": status_code, "message": message}, default=str))
+        self.write_json_error(status_code, kwargs.get("exc_info"))
 
 
 class APINotFoundHandler(APIHandler):

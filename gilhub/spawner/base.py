@@ -20,6 +20,8 @@ from traitlets import Any as AnyTrait
 from traitlets import Dict, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from gilhub.spawner.isolation import Isolation
+
 
 class Spawner(LoggingConfigurable):
     """Start, poll and stop one user's server. Subclasses implement the ``async`` methods."""
@@ -73,6 +75,7 @@ class Spawner(LoggingConfigurable):
             GILHUB_DB_URL=self.db_url,
             GILHUB_USER=self.user.name,
             GILHUB_HUB_PREFIX=getattr(self.hub, "hub_prefix", "/hub/"),
+            GILHUB_UPLOAD_CHUNK_MAX_AGE=str(getattr(self.hub, "upload_chunk_max_age", 86400.0)),
             JUPYTERHUB_USER=self.user.name,
         )
         return env
@@ -114,6 +117,13 @@ class Spawner(LoggingConfigurable):
     async def stop(self) -> None:
         """End the server's process (tree) for good."""
         raise NotImplementedError
+
+    async def isolation_status(self) -> Isolation:
+        """How this spawner keeps users apart; asked at hub start for its warning and banner."""
+        return Isolation(system_users=False, sandbox=False, note="the spawner does not say")
+
+    async def user_removed(self) -> None:
+        """The user was removed from the hub: let go of what the spawner keeps for them."""
 
     def retry_start(self) -> bool:
         """After the process exited before answering: try :meth:`start` again?"""

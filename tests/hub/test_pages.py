@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import sys
 
 import httpx
 import psycopg
@@ -13,6 +12,7 @@ import pytest
 from psycopg import sql
 
 from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub
+from tests.hub.servers_harness import server_python
 
 HTML_NAME = '<img src=x onerror="alert(1)">'
 
@@ -170,7 +170,7 @@ async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
 
 async def test_failed_start_shows_the_log_tail(hub: RunningHub) -> None:
     name, client = await logged_in_user(hub)
-    failing = [sys.executable, "-c", "print('<b>gilhub-test-boom</b>'); raise SystemExit(3)"]
+    failing = [server_python(), "-c", "print('<b>gilhub-test-boom</b>'); raise SystemExit(3)"]
     spawner_config = hub.app.config.LocalProcessSpawner
     saved = spawner_config.get("cmd")
     spawner_config.cmd = failing

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,12 +14,14 @@ from sqlalchemy.engine import make_url
 
 from gilhub.servers import ServerManager
 from gilhub.spawner.base import INHERITED_VARIABLES
+from gilhub.spawner.isolation import IsolationUnavailable
 from gilhub.spawner.local import LocalProcessSpawner
 from gilhub.spawner.process import start_process, terminate_tree
 from gilhub.spawner.system_user import SystemUserSpawner
 from gilhub.users import User
 from tests.hub.servers_harness import (
     add_person,
+    server_python,
     start_and_wait,
     start_hub,
     stop_hub,
@@ -97,6 +98,7 @@ async def test_secrets_travel_only_in_the_environment(hub):
     assert not any(hub_password in value for value in environment.values())
     # Only an allow-list of the hub's environment is passed on, plus the server's own.
     own = {"JUPYTER_TOKEN", "GILHUB_DB_URL", "GILHUB_USER", "GILHUB_HUB_PREFIX", "JUPYTERHUB_USER"}
+    own.add("GILHUB_UPLOAD_CHUNK_MAX_AGE")
     own |= set(hub.servers._servers["alice"].spawner.private_jupyter_dirs())
     assert set(environment) <= set(INHERITED_VARIABLES) | own
     assert "--ServerApp.ip=127.0.0.1" in process.cmdline()
@@ -130,10 +132,11 @@ async def test_stop_ends_the_whole_process_tree(hub):
     assert [e async for e in hub.servers.progress("alice")][-1]["failed"]
 
 
-def test_configured_args_take_precedence_over_the_spawners_own(hub):
+async def test_configured_args_take_precedence_over_the_spawners_own(hub):
     user = User(id=0, name="zoe", is_admin=False, db_role=None)
     args = ["--ServerApp.open_browser=False", "--ServerApp.root_dir=/elsewhere", "--debug"]
-    spawner = LocalProcessSpawner(hub=hub, user=user, args=args)
+    spawner = LocalProcessSpawner(hub=hub, user=user, args=args, isolation="none", allow_root=True)
+    await spawner.prepare()
     command_line = spawner.get_args(8888)
     assert command_line[-3:] == args
     assert [a for a in command_line if a.startswith("--ServerApp.open_browser")] == [args[0]]
@@ -142,20 +145,24 @@ def test_configured_args_take_precedence_over_the_spawners_own(hub):
     assert "--ServerApp.base_url=/user/zoe/" in command_line
 
 
-def test_servers_under_one_account_keep_jupyter_state_apart(hub):
-    """Workspaces, settings, history and kernel files must not leak between people."""
-    names = ("alice", "bob")
-    envs = [
-        LocalProcessSpawner(
-            hub=hub, user=User(id=0, name=n, is_admin=False, db_role=None)
-        ).get_env()
-        for n in names
-    ]
-    for variable in ("JUPYTERLAB_WORKSPACES_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                     "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):  # fmt: skip
+@pytest.mark.parametrize("isolation", ["none", "auto"])
+async def test_each_user_has_private_jupyter_dirs(hub, isolation):
+    """Signing secret, signatures, config, workspaces, settings, history, kernel files:
+    never shared between people, whether or not they share an OS account."""
+    envs = []
+    for name in ("alice", "bob"):
+        user = User(id=0, name=name, is_admin=False, db_role=None)
+        spawner = LocalProcessSpawner(
+            hub=hub, user=user, parent=hub, isolation=isolation, allow_root=True
+        )
+        await spawner.prepare()
+        envs.append(spawner.get_env())
+    for variable in ("JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "JUPYTERLAB_WORKSPACES_DIR",
+                     "JUPYTERLAB_SETTINGS_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):  # fmt: skip
         alice_dir, bob_dir = (Path(env[variable]) for env in envs)
-        assert alice_dir != bob_dir
-        assert "alice" in alice_dir.parts and "bob" in bob_dir.parts
+        assert alice_dir.is_relative_to(envs[0]["HOME"]) and bob_dir.is_relative_to(envs[1]["HOME"])
+        assert not alice_dir.is_relative_to(envs[1]["HOME"])
+        assert not bob_dir.is_relative_to(envs[0]["HOME"])
 
 
 class FirstPortTaken(LocalProcessSpawner):
@@ -186,7 +193,7 @@ async def test_a_port_already_taken_means_another_is_used(hub):
 
 
 class FailingCommand(LocalProcessSpawner):
-    cmd = [sys.executable, "-c", "print('gilhub-test: cannot start <b>'); raise SystemExit(3)"]
+    cmd = [server_python(), "-c", "print('gilhub-test: cannot start <b>'); raise SystemExit(3)"]
 
 
 async def test_a_failing_server_command_is_a_clear_error_with_the_log_tail(hub):
@@ -205,7 +212,7 @@ async def test_a_failing_server_command_is_a_clear_error_with_the_log_tail(hub):
 
 class NeverAnswers(LocalProcessSpawner):
     cmd = [
-        sys.executable,
+        server_python(),
         "-c",
         "import time; print('gilhub-test: sleeping', flush=True); time.sleep(600)",
     ]
@@ -289,7 +296,8 @@ async def test_progress_of_a_server_never_started(hub):
 async def test_system_user_spawner_runs_the_process_as_that_user(hub, tmp_path):
     """As root: the account ``daemon`` (in every Debian image) stands in for a lab member."""
     daemon = User(id=0, name="daemon", is_admin=False, db_role=None)
-    spawner = SystemUserSpawner(hub=hub, user=daemon)
+    spawner = SystemUserSpawner(hub=hub, user=daemon, parent=hub, account_prefix="")
+    await spawner.prepare()
     account_user, account_group = spawner.process_identity()
     assert (account_user, account_group) == ("daemon", 1)
     env = spawner.get_env()
@@ -308,12 +316,16 @@ async def test_system_user_spawner_runs_the_process_as_that_user(hub, tmp_path):
     try:
         assert process.uids().real == 1 and process.gids().real == 1
         assert process.cwd() == "/usr/sbin"
+        status = Path(f"/proc/{child.pid}/status").read_text()
+        groups = next(line for line in status.splitlines() if line.startswith("Groups:"))
+        assert groups.split()[1:] == []  # none of the hub's (root's) supplementary groups
     finally:
         await terminate_tree(process, child=child, grace=2)
     assert child.returncode is not None
 
 
-async def test_system_user_spawner_refuses_unknown_accounts(hub):
-    stranger = User(id=0, name="no-such-account-here", is_admin=False, db_role=None)
-    with pytest.raises(RuntimeError, match="no system user named"):
-        SystemUserSpawner(hub=hub, user=stranger).process_identity()
+async def test_the_root_account_is_never_used_without_allow_root(hub):
+    root = User(id=0, name="root", is_admin=False, db_role=None)
+    spawner = SystemUserSpawner(hub=hub, user=root, parent=hub, account_prefix="")
+    with pytest.raises(IsolationUnavailable, match="is root"):
+        await spawner.prepare()
