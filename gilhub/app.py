@@ -712,4 +712,7 @@ class GilHub(Application):
 
 
 def main(argv: list[str] | None = None) -> None:
+    from gilhub.singleuser import skip_iri_grammar
+
+    skip_iri_grammar()  # before the parts import nbformat: a restarted hub listens sooner
     GilHub.launch_instance(argv)

@@ -9,11 +9,11 @@ hub with the user's cookie.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import jupyter_server_mathjax
 from tornado.web import StaticFileHandler
 
 from gilhub.bibliography.preprocessor import hub_citation_preprocessor
@@ -32,7 +32,8 @@ from gilhub.repository.web import (
 
 #: The push page lists at most this many of the user's files.
 MAX_FILES_LISTED = 2000
-MATHJAX_DIR = Path(jupyter_server_mathjax.__file__).parent / "static"
+# Found without importing the package, which would import all of jupyter_server (~1 s).
+MATHJAX_DIR = Path(importlib.util.find_spec("jupyter_server_mathjax").origin).parent / "static"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 # Scripts (MathJax) run in the view's frame; links (citations) may leave it only
 # for the whole window, and only when the reader clicks them.

@@ -355,6 +355,9 @@ class LocalProcessSpawner(Spawner):
             return []
         return text.splitlines()[-lines:]
 
+    def log_location(self) -> str | None:
+        return str(self.log_path)
+
     def get_state(self) -> dict[str, Any]:
         self._note_sandbox_init()
         return {

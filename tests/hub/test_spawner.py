@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from gilhub.servers import ServerManager
+from gilhub.servers import ServerManager, ServerState
 from gilhub.spawner.base import INHERITED_VARIABLES
 from gilhub.spawner.isolation import IsolationUnavailable
 from gilhub.spawner.local import LocalProcessSpawner
@@ -62,13 +62,14 @@ async def test_start_reports_progress_and_records_the_server(hub):
     progress = [event["progress"] for event in events]
     assert progress == sorted(progress) and progress[-1] == 100
     status = hub.servers.status("alice")
-    assert status.state == "running" and status.error is None
+    assert status.state == ServerState.RUNNING and status.error is None
     upstream = hub.servers.upstream("alice")
     row = await server_row(hub, alice.user.id)
-    assert row["state"] == "running" and row["port"] == upstream.port
+    assert row["state"] == ServerState.RUNNING and row["port"] == upstream.port
     assert row["token_hash"] == hashlib.sha256(upstream.token.encode()).hexdigest()
     assert row["token_nonce"] and upstream.token not in str(dict(row))
-    assert row["pid"] == server_process(hub, "alice").pid
+    # the local spawner finds its process again by pid and start time: its own state
+    assert row["spawner_state"]["pid"] == server_process(hub, "alice").pid
 
 
 async def test_the_server_refuses_requests_without_its_token(hub):
@@ -108,7 +109,7 @@ async def test_start_is_idempotent_while_running(hub):
     alice = hub.servers._servers["alice"].user
     port = hub.servers.upstream("alice").port
     await hub.servers.start(alice)
-    assert hub.servers.status("alice").state == "running"
+    assert hub.servers.status("alice").state == ServerState.RUNNING
     assert hub.servers.upstream("alice").port == port
 
 
@@ -124,7 +125,7 @@ async def test_stop_ends_the_whole_process_tree(hub):
 
     await hub.servers.stop(alice)
 
-    assert hub.servers.status("alice").state == "stopped"
+    assert hub.servers.status("alice").state == ServerState.STOPPED
     assert hub.servers.upstream("alice") is None
     assert await server_row(hub, alice.id) is None
     _, alive = psutil.wait_procs(tree, timeout=10)
@@ -203,7 +204,7 @@ async def test_a_failing_server_command_is_a_clear_error_with_the_log_tail(hub):
     assert events[-1]["failed"] and not events[-1]["ready"]
     assert "code 3" in events[-1]["message"]
     status = hub.servers.status("carol")
-    assert status.state == "stopped" and "code 3" in status.error
+    assert status.state == ServerState.STOPPED and "code 3" in status.error
     assert "gilhub-test: cannot start <b>" in status.log_tail
     assert await server_row(hub, carol.user.id) is None
     log_file = Path(hub.data_dir) / "logs" / "carol.log"
@@ -238,7 +239,7 @@ async def test_a_server_that_dies_is_noticed_and_shown_stopped(hub):
     assert (await start_and_wait(hub, erin.user))[-1]["ready"]
     server_process(hub, "erin").kill()
 
-    await wait_for_state(hub, "erin", "stopped")
+    await wait_for_state(hub, "erin", ServerState.STOPPED)
     status = hub.servers.status("erin")
     assert "stopped unexpectedly" in status.error
     assert await server_row(hub, erin.user.id) is None
@@ -263,12 +264,14 @@ async def test_a_restarted_hub_readopts_live_servers_and_forgets_dead_ones(hub):
     grace_process.wait(10)
     hub.servers = ServerManager(hub=hub, parent=hub)
     hub.servers.poll_interval = 0.2
-    await hub.servers.restore()
+    await hub.servers.restore()  # returns at once; the servers are checked in the background
+    await wait_for_state(hub, "frank", ServerState.RUNNING)
+    await wait_for_state(hub, "grace", ServerState.STOPPED)
 
-    assert hub.servers.status("frank").state == "running"
+    assert hub.servers.status("frank").state == ServerState.RUNNING
     assert hub.servers.upstream("frank") == frank_upstream
     assert server_process(hub, "frank").pid == frank_pid
-    assert hub.servers.status("grace").state == "stopped"
+    assert hub.servers.status("grace").state == ServerState.STOPPED
     assert await server_row(hub, grace.user.id) is None
     # the adopted server (not the hub's child) is still watched and stoppable
     await hub.servers.stop(frank.user)
@@ -281,7 +284,7 @@ async def test_idle_servers_are_culled_when_enabled(hub):
     hub.servers.cull_idle_timeout = 1
     try:
         assert (await start_and_wait(hub, heidi.user))[-1]["ready"]
-        await wait_for_state(hub, "heidi", "stopped")
+        await wait_for_state(hub, "heidi", ServerState.STOPPED)
     finally:
         hub.servers.cull_idle_timeout = 0
     assert hub.servers.status("heidi").error is None
