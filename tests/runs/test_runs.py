@@ -1,0 +1,205 @@
+"""Runs against a real hub, real PostgreSQL and real kernels (papermill + nbclient)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import psutil
+import pytest
+from sqlalchemy import select
+
+from gilhub.auth.tokens import create_token
+from gilhub.runs.schema import runs
+from gilhub.schema import api_tokens
+from gilhub.users import get_user_by_name
+from tests.hub.conftest import RunningHub
+from tests.runs.helpers import PATIENCE_SECONDS, Person, notebook, person
+
+
+@pytest.fixture(scope="module")
+async def people(hub: RunningHub) -> dict[str, Person]:
+    return {
+        "alice": await person(hub, "alice"),
+        "bob": await person(hub, "bob"),
+        "root": await person(hub, "root", admin=True),
+    }
+
+
+def messages(run: dict, level: str) -> list[str]:
+    return [message["text"] for message in run["messages"] if message["level"] == level]
+
+
+async def test_a_parameterised_notebook_completes_with_progress_and_output_in_storage(people):
+    alice = people["alice"]
+    await alice.save(
+        "mod/notebooks/calc.ipynb",
+        notebook(
+            "y = x * 2",
+            "import os\nprint(name, y, bool(os.environ.get('GILHUB_RUN_TOKEN')),"
+            " 'GILHUB_RUN_DB_URL' in os.environ)",
+            parameters="x = 1\nname = 'nobody'",
+        ),
+    )
+    run = await alice.start(
+        "mod/notebooks/calc.ipynb", parameters={"x": 21, "name": "alice"}, kernel="python3"
+    )
+    assert run["status"] in ("queued", "running")
+
+    events = []
+    async with alice.api.stream("GET", f"/hub/api/runs/{run['id']}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        async for line in stream.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line.removeprefix("data: ")))
+    assert events[-1]["status"] == "completed"
+    assert [event["cells_done"] for event in events] == sorted(
+        event["cells_done"] for event in events
+    )
+
+    done = (await alice.api.get(f"/hub/api/runs/{run['id']}")).json()
+    assert (done["cells_done"], done["cells_total"]) == (3, 3)
+    assert done["parameters"] == {"x": 21, "name": "alice"}
+    assert re.fullmatch(
+        r"temp/mod/notebooks/calc \d{4}-\d\d-\d\d \d\d-\d\d-\d\d\.ipynb", done["output_path"]
+    )
+    stored = await alice.load(done["output_path"])
+    assert "alice 42 True False" in stored.decode()
+    output = await alice.api.get(f"/hub/api/runs/{run['id']}/output")
+    assert output.status_code == 200 and output.content == stored
+    assert not messages(done, "WARNING")
+
+    async with asyncio.timeout(PATIENCE_SECONDS):  # the token is revoked once the worker exits
+        while f"run {run['id']}" in await token_notes(alice.hub):
+            await asyncio.sleep(0.2)
+
+
+async def token_notes(hub: RunningHub) -> list[str]:
+    async with hub.app.db.connect() as conn:
+        return list((await conn.execute(select(api_tokens.c.note))).scalars())
+
+
+async def test_a_failing_notebook_fails_with_its_cell_and_traceback_and_keeps_partial_output(
+    people,
+):
+    alice = people["alice"]
+    run = await alice.run(
+        "fails.ipynb",
+        notebook("a = 'reached'\nprint(a)", "raise ValueError('bad value')", "never = 1"),
+    )
+    assert run["status"] == "failed"
+    assert run["error"]["cell"] == 1
+    assert run["error"]["ename"] == "ValueError"
+    assert run["error"]["evalue"] == "bad value"
+    assert "ValueError" in run["error"]["traceback"]
+    assert run["cells_done"] == 1
+    partial = (await alice.load(run["output_path"])).decode()
+    assert run["output_path"].startswith("runs/fails ")
+    assert "reached" in partial and "bad value" in partial
+    assert any("ValueError" in text for text in messages(run, "ERROR"))
+
+
+async def test_a_notebook_without_parameters_cell_runs_with_a_warning(people):
+    run = await people["alice"].run("plain.ipynb", notebook("print(x)"), parameters={"x": 5})
+    assert run["status"] == "completed"
+    assert any("no cell tagged 'parameters'" in text for text in messages(run, "WARNING"))
+
+
+async def test_an_unknown_parameter_runs_with_a_warning(people):
+    run = await people["alice"].run(
+        "known.ipynb", notebook("print(x)", parameters="x = 1"), parameters={"x": 2, "zz": 3}
+    )
+    assert run["status"] == "completed"
+    assert any("zz" in text for text in messages(run, "WARNING"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"notebook": "known.ipynb", "parameters": "[1"},
+        {"notebook": "known.ipynb", "parameters": [1, 2]},
+        {"notebook": "known.ipynb", "parameters": {"not a name": 1}},
+        {"notebook": "known.ipynb", "parameters": {"x": "y" * 100_000}},
+        {"notebook": "known.ipynb", "source": "elsewhere"},
+        {"notebook": "known.ipynb", "kernel": "bad kernel; rm"},
+        {"notebook": "../escape.ipynb"},
+        {"notebook": "known.ipynb", "colour": "blue"},
+    ],
+)
+async def test_bad_requests_are_refused_and_create_no_run(people, body):
+    alice = people["alice"]
+    before = (await alice.api.get("/hub/api/runs")).json()["runs"]
+    response = await alice.api.post("/hub/api/runs", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"]
+    assert (await alice.api.get("/hub/api/runs")).json()["runs"] == before
+
+
+async def test_a_body_that_is_not_json_or_a_missing_notebook_is_refused(people):
+    alice = people["alice"]
+    response = await alice.api.post("/hub/api/runs", content=b"{not json")
+    assert response.status_code == 400
+    response = await alice.api.post("/hub/api/runs", json={"notebook": "nowhere.ipynb"})
+    assert response.status_code == 404
+
+
+async def test_a_kernel_that_does_not_exist_fails_the_run_clearly(people):
+    run = await people["alice"].run("known.ipynb", notebook("1"), kernel="nokernel")
+    assert run["status"] == "failed"
+    assert "No kernel named 'nokernel'" in run["error"]["evalue"]
+
+
+async def test_a_cell_that_never_ends_times_out(people):
+    alice = people["alice"]
+    runs = alice.hub.app.runs
+    runs.cell_timeout = 3
+    try:
+        run = await alice.run("forever.ipynb", notebook("import time\ntime.sleep(600)"))
+    finally:
+        runs.cell_timeout = 600
+    assert run["status"] == "failed"
+    assert "Timeout" in run["error"]["ename"]
+
+
+async def test_cancel_ends_the_worker_and_its_kernel(people):
+    alice = people["alice"]
+    await alice.save("sleepy.ipynb", notebook("import time\ntime.sleep(600)"))
+    run = await alice.start("sleepy.ipynb")
+    await alice.wait_for(run, lambda model: model["current_cell"] == 0)
+    async with alice.hub.app.db.connect() as conn:
+        pid = (await conn.execute(select(runs.c.worker_pid).where(runs.c.id == run["id"]))).scalar()
+    worker = psutil.Process(pid)
+    tree = [worker, *worker.children(recursive=True)]
+    assert len(tree) >= 2  # the worker and its kernel
+
+    response = await alice.api.post(f"/hub/api/runs/{run['id']}/cancel")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    _, alive = psutil.wait_procs(tree, timeout=30)
+    assert not alive
+    again = await alice.api.post(f"/hub/api/runs/{run['id']}/cancel")
+    assert again.status_code == 409
+
+
+async def test_another_user_can_neither_see_nor_cancel_alices_run(people):
+    alice, bob, root = people["alice"], people["bob"], people["root"]
+    run = await alice.run("known.ipynb", notebook("1"))
+    base = f"/hub/api/runs/{run['id']}"
+    for path in (base, f"{base}/events", f"{base}/output"):
+        assert (await bob.api.get(path)).status_code == 404
+    assert (await bob.api.post(f"{base}/cancel")).status_code == 404
+    assert run["id"] not in [r["id"] for r in (await bob.api.get("/hub/api/runs")).json()["runs"]]
+    assert (await root.api.get(base)).status_code == 200
+    everyone = (await root.api.get("/hub/api/runs?all=1")).json()["runs"]
+    assert run["id"] in [r["id"] for r in everyone]
+
+
+async def test_a_read_only_token_reads_runs_but_cannot_start_one(people, hub):
+    async with hub.app.db.begin() as conn:
+        alice = await get_user_by_name(conn, "alice")
+        token = (await create_token(conn, alice.id, scopes=("read:runs",))).token
+    reader = hub.client(headers={"Authorization": f"token {token}"})
+    assert (await reader.get("/hub/api/runs")).status_code == 200
+    response = await reader.post("/hub/api/runs", json={"notebook": "known.ipynb"})
+    assert response.status_code == 403
