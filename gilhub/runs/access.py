@@ -73,7 +73,7 @@ async def create_run_token(
         )
 
 
-async def revoke_run_token(engine: AsyncEngine, run: Run) -> None:
-    if run.token_id is not None:
+async def revoke_run_token(engine: AsyncEngine, run: Run, token_id: int | None) -> None:
+    if token_id is not None:
         async with engine.begin() as conn:
-            await delete_token(conn, run.user_id, run.token_id)
+            await delete_token(conn, run.user_id, token_id)

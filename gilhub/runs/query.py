@@ -156,13 +156,17 @@ async def queue_position(conn: AsyncConnection, run: Run) -> int | None:
     return (await conn.execute(ahead)).scalar_one() + 1
 
 
-async def mark_running(conn: AsyncConnection, run_id: int, token_id: int) -> None:
-    """Start the run (before its worker starts, so that the worker finds it running)."""
-    await conn.execute(
+async def claim_run(conn: AsyncConnection, run_id: int, token_id: int) -> Run | None:
+    """Mark a queued run running (before its worker starts, so that the worker finds it
+    running); ``None`` if it is no longer queued (cancelled, or claimed by another hub)."""
+    claimed = await conn.execute(
         update(runs)
-        .where(runs.c.id == run_id)
+        .where(runs.c.id == run_id, runs.c.status == "queued")
         .values(status="running", started=func.now(), token_id=token_id)
+        .returning(*_RUN_COLUMNS)
     )
+    row = claimed.first()
+    return Run(*row) if row else None
 
 
 async def record_worker(conn: AsyncConnection, run_id: int, pid: int, create_time: float) -> None:

@@ -278,8 +278,11 @@ class Runs(LoggingConfigurable):
         lifetime = timedelta(seconds=self.run_timeout + 60)
         token = await access.create_run_token(self.engine, run, tuple(self.token_scopes), lifetime)
         async with self.engine.begin() as conn:
-            await query.mark_running(conn, run.id, token.info.id)
-            run = await query.get_run(conn, run.id)
+            claimed = await query.claim_run(conn, run.id, token.info.id)
+        if claimed is None:
+            await access.revoke_run_token(self.engine, run, token.info.id)
+            return
+        run = claimed
         try:
             db_url = await access.run_database_url(self.engine, self.hub.db_url, run)
             child = await launch_worker(
@@ -342,7 +345,7 @@ class Runs(LoggingConfigurable):
             ):
                 await query.add_message(conn, run.id, run.owner, "ERROR", note)
             run = await query.get_run(conn, run.id)
-        await access.revoke_run_token(self.engine, run)
+        await access.revoke_run_token(self.engine, run, run.token_id)
         await access.drop_run_role(self.engine, run.id)
 
 

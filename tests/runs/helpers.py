@@ -34,6 +34,11 @@ class Person:
     def __init__(self, hub: RunningHub, name: str, role: str, api: httpx.AsyncClient):
         self.hub, self.name, self.role, self.api = hub, name, role, api
 
+    async def move_to(self, hub: RunningHub) -> None:
+        """Talk to ``hub`` (another hub on the same database) from now on."""
+        self.hub = hub
+        self.api = hub.client(headers={"Authorization": f"token {await hub.token_for(self.name)}"})
+
     async def save(self, path: str, content: bytes) -> None:
         async with self.hub.app.db.begin() as conn:
             await contents.write_file(conn, self.role, path, content)
