@@ -10,14 +10,16 @@ own, and keeps its status, per-cell progress, typed messages and output.
   reporting engine of :mod:`.engine`; :mod:`.access` makes its database login and token;
 - :mod:`.service` is the configurable :class:`~.service.Runs` (``hub.runs``): the
   queue and its limits, cancel, re-adoption after a hub restart;
-- :mod:`.api` serves the REST API (:mod:`.web`: errors to HTTP statuses).
+- :mod:`.api` serves the REST API (:mod:`.web`: errors to HTTP statuses), :mod:`.pages`
+  the pages.
 """
 
-from gilhub.parts import Part
+from gilhub.parts import NavLink, Part
 
 part = Part(
     name="runs",
-    handlers=("gilhub.runs.api",),
+    handlers=("gilhub.runs.api", "gilhub.runs.pages"),
+    nav=NavLink("Runs", "runs"),
     configurables=("gilhub.runs.service.Runs",),
     migrations=("010_runs.sql",),
     start="gilhub.runs.service.start",

@@ -14,7 +14,7 @@ from gilhub.auth.tokens import create_token
 from gilhub.runs.schema import runs
 from gilhub.schema import api_tokens
 from gilhub.users import get_user_by_name
-from tests.hub.conftest import RunningHub
+from tests.hub.conftest import USER_PASSWORD, RunningHub
 from tests.runs.helpers import PATIENCE_SECONDS, Person, notebook, person
 
 
@@ -203,3 +203,16 @@ async def test_a_read_only_token_reads_runs_but_cannot_start_one(people, hub):
     assert (await reader.get("/hub/api/runs")).status_code == 200
     response = await reader.post("/hub/api/runs", json={"notebook": "known.ipynb"})
     assert response.status_code == 403
+
+
+async def test_the_pages_list_and_show_own_runs_only(people, hub):
+    run = await people["alice"].run("shown.ipynb", notebook("print('shown')"))
+    alice_web = await hub.login("alice", USER_PASSWORD)
+    listing = await alice_web.get("/hub/runs")
+    assert listing.status_code == 200 and "shown.ipynb" in listing.text
+    page = await alice_web.get(f"/hub/runs/{run['id']}")
+    assert page.status_code == 200
+    assert "completed" in page.text and run["output_path"] in page.text
+    bob_web = await hub.login("bob", USER_PASSWORD)
+    assert (await bob_web.get(f"/hub/runs/{run['id']}")).status_code == 404
+    assert "shown.ipynb" not in (await bob_web.get("/hub/runs")).text
