@@ -216,3 +216,36 @@ async def test_the_pages_list_and_show_own_runs_only(people, hub):
     bob_web = await hub.login("bob", USER_PASSWORD)
     assert (await bob_web.get(f"/hub/runs/{run['id']}")).status_code == 404
     assert "shown.ipynb" not in (await bob_web.get("/hub/runs")).text
+
+
+async def test_a_huge_output_is_bounded_and_said_so(people):
+    alice = people["alice"]
+    runs_service = alice.hub.app.runs
+    runs_service.max_output_bytes = 10_000
+    try:
+        run = await alice.run("loud.ipynb", notebook("print('x' * 2_000_000)", "print('after')"))
+    finally:
+        runs_service.max_output_bytes = 1_000_000
+    assert run["status"] == "completed"
+    assert any("dropped" in text for text in messages(run, "WARNING"))
+    output = await alice.load(run["output_path"])
+    assert len(output) < 100_000
+    assert b"bytes of output dropped" in output and b"after" in output
+
+
+async def test_runs_over_the_per_user_limit_wait_in_the_queue(people):
+    bob = people["bob"]
+    runs_service = bob.hub.app.runs
+    runs_service.max_runs_per_user = 1
+    try:
+        await bob.save("wait.ipynb", notebook("import time\ntime.sleep(600)"))
+        first = await bob.start("wait.ipynb")
+        await bob.wait_for(first, lambda model: model["status"] == "running")
+        second = await bob.start("wait.ipynb")
+        waiting = (await bob.api.get(f"/hub/api/runs/{second['id']}")).json()
+        assert waiting["status"] == "queued" and waiting["queue_position"] == 1
+        await bob.api.post(f"/hub/api/runs/{first['id']}/cancel")
+        await bob.wait_for(second, lambda model: model["status"] == "running")
+        await bob.api.post(f"/hub/api/runs/{second['id']}/cancel")
+    finally:
+        runs_service.max_runs_per_user = 2
