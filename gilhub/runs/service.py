@@ -23,15 +23,17 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Awaitable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nbformat
 import psutil
-from traitlets import Float, Integer, List, Unicode
+from traitlets import Float, Integer, List, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
+from gilhub.auth.scopes import check_scopes_exist
 from gilhub.contents import paths, roles
 from gilhub.contents import query as contents
 from gilhub.contents.errors import InvalidPath
@@ -67,6 +69,12 @@ class Runs(LoggingConfigurable):
         config=True,
         help="Scopes of the run's token (limited to what its user holds).",
     )
+
+    @validate("token_scopes")
+    def _known_scopes(self, proposal: Any) -> list[str]:
+        check_scopes_exist(proposal["value"])
+        return proposal["value"]
+
     default_kernel = Unicode("python3", config=True, help="Kernel when a run names none.")
     max_runs = Integer(4, config=True, help="Runs executing at once, over all users.")
     max_runs_per_user = Integer(2, config=True, help="Runs of one user executing at once.")
@@ -221,9 +229,7 @@ class Runs(LoggingConfigurable):
             if not await query.finish_run(conn, run.id, "cancelled"):
                 raise RunFinished(f"Run {run.id} has ended already.")
             await query.add_message(conn, run.id, run.owner, "INFO", "Cancelled.")
-        process = find_process(run.worker_pid, run.worker_started)
-        if process is not None:
-            await terminate_tree(process, child=self._children.get(run.id), grace=self.stop_grace)
+        await self._end_tree(run, find_process(run.worker_pid, run.worker_started))
         async with self.engine.connect() as conn:
             return await query.get_run(conn, run.id)
 
@@ -239,7 +245,7 @@ class Runs(LoggingConfigurable):
                 await self._ended(run, "The run's worker was gone when the hub restarted.")
             else:
                 self.log.info("Re-adopting run %s (worker pid %s)", run.id, run.worker_pid)
-                self._watch(run, _poll_until_gone(process))
+                self._watch(run, process, _poll_until_gone(process))
         self._scheduler = asyncio.create_task(self._schedule_forever())
         self._wake.set()
 
@@ -298,7 +304,7 @@ class Runs(LoggingConfigurable):
         async with self.engine.begin() as conn:
             await query.record_worker(conn, run.id, child.pid, child.create_time)
         self._children[run.id] = child
-        self._watch(run, child.wait())
+        self._watch(run, find_process(child.pid, child.create_time), child.wait())
 
     def _worker_args(self, run: Run) -> list[str]:
         args = [str(run.id), f"--max-output-bytes={self.max_output_bytes}"]
@@ -314,28 +320,31 @@ class Runs(LoggingConfigurable):
 
     # -- watching --------------------------------------------------------------------
 
-    def _watch(self, run: Run, exited) -> None:
-        self._watchers[run.id] = asyncio.create_task(self._watch_until_ended(run, exited))
+    def _watch(self, run: Run, worker: psutil.Process | None, exited: Awaitable[Any]) -> None:
+        """Follow ``run``'s ``worker`` until ``exited``, ending it at the run's timeout."""
+        self._watchers[run.id] = asyncio.create_task(self._watch_until_ended(run, worker, exited))
 
-    async def _watch_until_ended(self, run: Run, exited) -> None:
+    async def _watch_until_ended(
+        self, run: Run, worker: psutil.Process | None, exited: Awaitable[Any]
+    ) -> None:
         started = run.started or datetime.now(timezone.utc)
         remaining = self.run_timeout - (datetime.now(timezone.utc) - started).total_seconds()
         note = "The run's worker ended without saying how the run ended."
         try:
             await asyncio.wait_for(exited, max(remaining, 0))
-        except TimeoutError:
+        except asyncio.TimeoutError:
             note = f"The run took longer than its limit of {self.run_timeout} s."
-            process = find_process(run.worker_pid or self._children[run.id].pid, None)
-            await self._end_worker(run, process)
+            await self._end_tree(run, worker)
         finally:
             self._watchers.pop(run.id, None)
         self._children.pop(run.id, None)
         await self._ended(run, note)
         self._wake.set()
 
-    async def _end_worker(self, run: Run, process: psutil.Process | None) -> None:
-        if process is not None:
-            await terminate_tree(process, child=self._children.get(run.id), grace=self.stop_grace)
+    async def _end_tree(self, run: Run, worker: psutil.Process | None) -> None:
+        """End the worker and everything it started (its kernel)."""
+        if worker is not None:
+            await terminate_tree(worker, child=self._children.get(run.id), grace=self.stop_grace)
 
     async def _ended(self, run: Run, note: str) -> None:
         """The worker is gone: fail the run if it is still active, revoke what it was given."""

@@ -10,6 +10,7 @@ import psutil
 import pytest
 from sqlalchemy import select
 
+from gilhub.auth.scopes import ScopeError
 from gilhub.auth.tokens import create_token
 from gilhub.runs.schema import runs
 from gilhub.schema import api_tokens
@@ -249,3 +250,20 @@ async def test_runs_over_the_per_user_limit_wait_in_the_queue(people):
         await bob.api.post(f"/hub/api/runs/{second['id']}/cancel")
     finally:
         runs_service.max_runs_per_user = 2
+
+
+async def test_a_run_over_its_time_limit_is_ended_and_failed(people):
+    alice = people["alice"]
+    runs_service = alice.hub.app.runs
+    runs_service.run_timeout = 5
+    try:
+        run = await alice.run("long.ipynb", notebook("import time\ntime.sleep(600)"))
+    finally:
+        runs_service.run_timeout = 3600
+    assert run["status"] == "failed"
+    assert "longer than its limit of 5 s" in run["error"]["evalue"]
+
+
+def test_unknown_token_scopes_are_refused_in_the_configuration(hub):
+    with pytest.raises(ScopeError):
+        hub.app.runs.token_scopes = ["read:everything"]
