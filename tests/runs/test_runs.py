@@ -8,10 +8,13 @@ import re
 
 import psutil
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from gilhub.auth.scopes import ScopeError
 from gilhub.auth.tokens import create_token
+from gilhub.contents import roles
+from gilhub.db import create_engine
 from gilhub.runs.schema import runs
 from gilhub.schema import api_tokens
 from gilhub.users import get_user_by_name
@@ -267,3 +270,23 @@ async def test_a_run_over_its_time_limit_is_ended_and_failed(people):
 def test_unknown_token_scopes_are_refused_in_the_configuration(hub):
     with pytest.raises(ScopeError):
         hub.app.runs.token_scopes = ["read:everything"]
+
+
+async def test_a_users_database_role_sees_and_changes_only_its_own_runs(people, hub):
+    alice, bob = people["alice"], people["bob"]
+    bobs = await bob.run("mine.ipynb", notebook("1"))
+    await alice.run("mine.ipynb", notebook("1"))
+    password = await roles.issue_role_password(hub.app.db, alice.role)
+    engine = create_engine(roles.user_database_url(hub.app.db_url, alice.role, password))
+    try:
+        async with engine.begin() as conn:
+            owners = set((await conn.execute(select(runs.c.owner))).scalars())
+            changed = await conn.execute(
+                update(runs).where(runs.c.id == bobs["id"]).values(status="cancelled")
+            )
+            assert changed.rowcount == 0
+            with pytest.raises(DBAPIError):
+                await conn.execute(update(runs).values(owner=bob.role))
+    finally:
+        await engine.dispose()
+    assert owners == {alice.role}
