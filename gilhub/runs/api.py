@@ -52,6 +52,24 @@ class RunListAPIHandler(RunsAPIHandler):
         self.write_json(await self.hub.runs.model(run), status=201)
 
 
+class ParametersAPIHandler(RunsAPIHandler):
+    """``?notebook=PATH[&source=repository&version=N]``: what its ``parameters`` cell
+    declares (names, inferred types, defaults, help), to build a form from."""
+
+    @login_required
+    @run_errors
+    async def get(self) -> None:
+        declared = await self.hub.runs.declared_parameters(
+            self.current_user,
+            notebook=self.get_query_argument("notebook", ""),
+            source=self.get_query_argument("source", "storage"),
+            version=self.int_argument("version"),
+        )
+        self.write_json(
+            {"has_parameters_cell": declared.has_cell, "parameters": declared.parameters}
+        )
+
+
 class RunAPIHandler(RunsAPIHandler):
     @login_required
     @run_errors
@@ -102,6 +120,7 @@ class RunOutputAPIHandler(RunsAPIHandler):
 
 handlers = [
     (r"/hub/api/runs", RunListAPIHandler),
+    (r"/hub/api/runs/parameters", ParametersAPIHandler),
     (r"/hub/api/runs/(\d{1,18})", RunAPIHandler),
     (r"/hub/api/runs/(\d{1,18})/cancel", RunCancelAPIHandler),
     (r"/hub/api/runs/(\d{1,18})/events", RunEventsAPIHandler),

@@ -41,6 +41,7 @@ from gilhub.repository import store
 from gilhub.repository.errors import NotFound as RepositoryNotFound
 from gilhub.runs import access, query
 from gilhub.runs.errors import BadRunRequest, NotebookNotFound, RunFinished, RunNotFound
+from gilhub.runs.parameters import Declared, declared_parameters_of
 from gilhub.runs.query import Run
 from gilhub.runs.worker import DB_URL_ENV
 from gilhub.spawner.base import _inherited_environment
@@ -114,13 +115,9 @@ class Runs(LoggingConfigurable):
         kernel: Any = None,
     ) -> Run:
         """Queue a run of ``notebook`` for ``user``; bad requests raise :class:`BadRunRequest`."""
-        path = _checked_path(notebook)
+        path, source, version = _checked_notebook(notebook, source, version)
         parameters = self._checked_parameters({} if parameters is None else parameters)
         kernel = _checked_kernel(kernel or self.default_kernel)
-        if source not in ("storage", "repository"):
-            raise BadRunRequest("source must be 'storage' or 'repository'.")
-        if version is not None and (source != "repository" or not _is_whole(version)):
-            raise BadRunRequest("version must be a version number of a repository entry.")
         owner = await roles.ensure_user_role(self.engine, user.name)
         content, version = await self._notebook_content(owner, path, source, version)
         async with self.engine.begin() as conn:
@@ -171,6 +168,15 @@ class Runs(LoggingConfigurable):
         except Exception as error:  # nbformat raises several kinds for a broken file
             raise BadRunRequest(f"{path!r} is not a readable notebook: {error}") from None
         return content, version
+
+    async def declared_parameters(
+        self, user: User, *, notebook: Any, source: Any = "storage", version: Any = None
+    ) -> Declared:
+        """The parameters ``notebook``'s ``parameters`` cell declares (for a form)."""
+        path, source, version = _checked_notebook(notebook, source, version)
+        owner = await roles.ensure_user_role(self.engine, user.name)
+        content, _ = await self._notebook_content(owner, path, source, version)
+        return await asyncio.to_thread(declared_parameters_of, content)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -378,11 +384,16 @@ async def _poll_until_gone(process: psutil.Process) -> None:
         await asyncio.sleep(_POLL_SECONDS)
 
 
-def _checked_path(notebook: Any) -> str:
+def _checked_notebook(notebook: Any, source: Any, version: Any) -> tuple[str, str, int | None]:
+    """The notebook's path, source and version, checked (:class:`BadRunRequest` if not)."""
     if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
         raise BadRunRequest("notebook must be the path of a .ipynb file.")
+    if source not in ("storage", "repository"):
+        raise BadRunRequest("source must be 'storage' or 'repository'.")
+    if version is not None and (source != "repository" or not _is_whole(version)):
+        raise BadRunRequest("version must be a version number of a repository entry.")
     try:
-        return paths.normalize(notebook)
+        return paths.normalize(notebook), source, version
     except InvalidPath as error:
         raise BadRunRequest(str(error)) from None
 

@@ -38,14 +38,13 @@ import papermill
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbformat import NotebookNode
 from papermill.exceptions import PapermillExecutionError
-from papermill.iorw import load_notebook_node
-from papermill.utils import find_first_tagged_cell_index
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.contents import query as contents
 from gilhub.db import create_engine
 from gilhub.runs import query
 from gilhub.runs.engine import ENGINE_NAME
+from gilhub.runs.parameters import declared_parameters
 from gilhub.runs.query import Run
 
 #: The environment variable carrying the user's database URL (with its password).
@@ -93,16 +92,16 @@ class DatabaseReport:
         await self.writer
 
 
-def check_parameters(nb: NotebookNode, input_path: Path, run: Run, report: DatabaseReport) -> None:
-    if find_first_tagged_cell_index(nb, "parameters") < 0:
+def check_parameters(input_path: Path, run: Run, report: DatabaseReport) -> None:
+    declared = declared_parameters(input_path)
+    if not declared.has_cell:
         report.message(
             "WARNING",
             "The notebook has no cell tagged 'parameters': the parameters are put in a cell "
             "at the top.",
         )
         return
-    known = papermill.inspect_notebook(str(input_path))
-    unknown = sorted(set(run.parameters) - set(known))
+    unknown = sorted(set(run.parameters) - set(declared.parameters))
     if unknown:
         report.message(
             "WARNING",
@@ -117,7 +116,7 @@ def execute(
     left in ``workdir/output.ipynb`` even when a cell fails."""
     input_path = workdir / "input.ipynb"
     input_path.write_bytes(notebook)
-    check_parameters(load_notebook_node(str(input_path)), input_path, run, report)
+    check_parameters(input_path, run, report)
     report.message("INFO", f"Executing {run.notebook} with kernel {run.kernel}.")
     papermill.execute_notebook(
         str(input_path),

@@ -290,3 +290,38 @@ async def test_a_users_database_role_sees_and_changes_only_its_own_runs(people, 
     finally:
         await engine.dispose()
     assert owners == {alice.role}
+
+
+async def test_a_notebooks_declared_parameters_are_read_for_a_form(people):
+    alice, bob = people["alice"], people["bob"]
+    await alice.save(
+        "form.ipynb", notebook("print(x)", parameters="x: int = 1  # how many\nname = 'a'")
+    )
+    found = await alice.api.get("/hub/api/runs/parameters", params={"notebook": "form.ipynb"})
+    assert found.status_code == 200, found.text
+    declared = found.json()
+    assert declared["has_parameters_cell"] is True
+    assert declared["parameters"]["x"]["inferred_type_name"] == "int"
+    assert declared["parameters"]["x"]["default"] == "1"
+    assert declared["parameters"]["x"]["help"] == "how many"
+    assert set(declared["parameters"]) == {"x", "name"}
+    other = await bob.api.get("/hub/api/runs/parameters", params={"notebook": "form.ipynb"})
+    assert other.status_code == 404  # Bob's storage has no such notebook
+
+
+async def test_a_repository_notebook_runs_at_the_version_asked_for(people):
+    alice = people["alice"]
+    for number in (1, 2):
+        await alice.save("shared.ipynb", notebook(f"print('version {number}')"))
+        pushed = await alice.api.post(
+            "/hub/api/repo/push", json={"source": "shared.ipynb", "message": f"v{number}"}
+        )
+        assert pushed.status_code in (200, 201), pushed.text
+    path = pushed.json()["entry"]["path"]
+    run = await alice.finished(await alice.start(path, source="repository", version=1))
+    assert run["status"] == "completed" and run["version"] == 1
+    assert "version 1" in (await alice.load(run["output_path"])).decode()
+    missing = await alice.api.post(
+        "/hub/api/runs", json={"notebook": path, "source": "repository", "version": 9}
+    )
+    assert missing.status_code == 404
