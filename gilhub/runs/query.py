@@ -196,6 +196,11 @@ async def finish_run(conn: AsyncConnection, run_id: int, status: str, **values: 
     return ended.first() is not None
 
 
+async def record_output(conn: AsyncConnection, run_id: int, path: str) -> None:
+    """Where the executed notebook was saved (also for a run cancelled meanwhile)."""
+    await conn.execute(update(runs).where(runs.c.id == run_id).values(output_path=path))
+
+
 async def add_message(
     conn: AsyncConnection, run_id: int, owner: str, level: str, text: str, file: str | None = None
 ) -> None:

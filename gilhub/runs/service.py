@@ -45,7 +45,13 @@ from gilhub.runs.parameters import Declared, declared_parameters_of
 from gilhub.runs.query import Run
 from gilhub.runs.worker import DB_URL_ENV
 from gilhub.spawner.base import _inherited_environment
-from gilhub.spawner.process import ChildProcess, find_process, start_process, terminate_tree
+from gilhub.spawner.process import (
+    ChildProcess,
+    find_process,
+    is_windows,
+    start_process,
+    terminate_tree,
+)
 from gilhub.users import User
 
 if TYPE_CHECKING:
@@ -87,7 +93,11 @@ class Runs(LoggingConfigurable):
     max_parameters_bytes = Integer(
         64 * 1024, config=True, help="Largest parameters object (as JSON) a run may be given."
     )
-    stop_grace = Float(5.0, config=True, help="Seconds a cancelled worker gets before SIGKILL.")
+    stop_grace = Float(
+        10.0,
+        config=True,
+        help="Seconds a cancelled run's worker gets to save its partial output, then to stop.",
+    )
 
     def __init__(self, hub: GilHub, **kwargs: Any) -> None:
         super().__init__(parent=hub, **kwargs)
@@ -230,12 +240,16 @@ class Runs(LoggingConfigurable):
     # -- cancelling ------------------------------------------------------------------
 
     async def cancel(self, run: Run) -> Run:
-        """Mark the run cancelled, then end its worker's process tree (kernel included)."""
+        """Mark the run cancelled, interrupt its kernel so that the worker saves what ran,
+        then end the worker's process tree (kernel included) if it is still there."""
         async with self.engine.begin() as conn:
             if not await query.finish_run(conn, run.id, "cancelled"):
                 raise RunFinished(f"Run {run.id} has ended already.")
             await query.add_message(conn, run.id, run.owner, "INFO", "Cancelled.")
-        await self._end_tree(run, find_process(run.worker_pid, run.worker_started))
+        worker = find_process(run.worker_pid, run.worker_started)
+        if worker is not None:
+            await self._interrupt(run, worker)
+        await self._end_tree(run, worker)
         async with self.engine.connect() as conn:
             return await query.get_run(conn, run.id)
 
@@ -346,6 +360,22 @@ class Runs(LoggingConfigurable):
         self._children.pop(run.id, None)
         await self._ended(run, note)
         self._wake.set()
+
+    async def _interrupt(self, run: Run, worker: psutil.Process) -> None:
+        """SIGINT to the worker's kernel (a KeyboardInterrupt in the running cell), then up
+        to :attr:`stop_grace` seconds for the worker to save the partial output and end.
+        POSIX only: on Windows the tree is ended at once."""
+        if is_windows():
+            return
+        import signal
+
+        with contextlib.suppress(psutil.Error):
+            for kernel in worker.children():
+                kernel.send_signal(signal.SIGINT)
+        child = self._children.get(run.id)
+        exited = child.wait() if child is not None else _poll_until_gone(worker)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(exited, self.stop_grace)
 
     async def _end_tree(self, run: Run, worker: psutil.Process | None) -> None:
         """End the worker and everything it started (its kernel)."""

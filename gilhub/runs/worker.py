@@ -158,6 +158,7 @@ async def save_output(engine: AsyncEngine, run: Run, nb: NotebookNode, started: 
     path = output_path_for(run.notebook, started)
     async with engine.begin() as conn:
         await contents.write_file(conn, run.owner, path, nbformat.writes(nb).encode("utf-8"))
+        await query.record_output(conn, run.id, path)
     return path
 
 
@@ -200,7 +201,7 @@ async def _execute_and_save(
             return outcome
         path = await save_output(engine, run, executed, started)
         report.message("INFO", f"Saved the executed notebook as {path}.", path)
-        return {**outcome, "output_path": path}
+        return outcome
 
 
 def _executed_notebook(output_path: Path, report: DatabaseReport) -> NotebookNode | None:

@@ -168,9 +168,9 @@ async def test_a_cell_that_never_ends_times_out(people):
 
 async def test_cancel_ends_the_worker_and_its_kernel(people):
     alice = people["alice"]
-    await alice.save("sleepy.ipynb", notebook("import time\ntime.sleep(600)"))
+    await alice.save("sleepy.ipynb", notebook("print('before')", "import time\ntime.sleep(600)"))
     run = await alice.start("sleepy.ipynb")
-    await alice.wait_for(run, lambda model: model["current_cell"] == 0)
+    await alice.wait_for(run, lambda model: model["current_cell"] == 1)
     async with alice.hub.app.db.connect() as conn:
         pid = (await conn.execute(select(runs.c.worker_pid).where(runs.c.id == run["id"]))).scalar()
     worker = psutil.Process(pid)
@@ -184,6 +184,10 @@ async def test_cancel_ends_the_worker_and_its_kernel(people):
     assert not alive
     again = await alice.api.post(f"/hub/api/runs/{run['id']}/cancel")
     assert again.status_code == 409
+    cancelled = (await alice.api.get(f"/hub/api/runs/{run['id']}")).json()
+    assert cancelled["status"] == "cancelled"
+    partial = (await alice.load(cancelled["output_path"])).decode()
+    assert "before" in partial and "KeyboardInterrupt" in partial
 
 
 async def test_another_user_can_neither_see_nor_cancel_alices_run(people):
