@@ -173,10 +173,7 @@ class Runs(LoggingConfigurable):
                     content, version = stored.content, stored.number
         if content is None:
             raise NotebookNotFound(f"No notebook {path!r} in the {source}.")
-        try:
-            nbformat.reads(content.decode("utf-8"), as_version=4)
-        except Exception as error:  # nbformat raises several kinds for a broken file
-            raise BadRunRequest(f"{path!r} is not a readable notebook: {error}") from None
+        await asyncio.to_thread(_check_notebook, path, content)
         return content, version
 
     async def declared_parameters(
@@ -426,6 +423,13 @@ def _checked_notebook(notebook: Any, source: Any, version: Any) -> tuple[str, st
         return paths.normalize(notebook), source, version
     except InvalidPath as error:
         raise BadRunRequest(str(error)) from None
+
+
+def _check_notebook(path: str, content: bytes) -> None:
+    try:
+        nbformat.reads(content.decode("utf-8"), as_version=4)
+    except Exception as error:  # nbformat raises several kinds for a broken file
+        raise BadRunRequest(f"{path!r} is not a readable notebook: {error}") from None
 
 
 def _checked_kernel(kernel: Any) -> str:

@@ -140,12 +140,15 @@ async def test_bad_requests_are_refused_and_create_no_run(people, body):
     assert (await alice.api.get("/hub/api/runs")).json()["runs"] == before
 
 
-async def test_a_body_that_is_not_json_or_a_missing_notebook_is_refused(people):
+async def test_a_body_that_is_not_json_or_a_missing_or_broken_notebook_is_refused(people):
     alice = people["alice"]
     response = await alice.api.post("/hub/api/runs", content=b"{not json")
     assert response.status_code == 400
     response = await alice.api.post("/hub/api/runs", json={"notebook": "nowhere.ipynb"})
     assert response.status_code == 404
+    await alice.save("broken.ipynb", b"{not a notebook")
+    response = await alice.api.post("/hub/api/runs", json={"notebook": "broken.ipynb"})
+    assert response.status_code == 400 and "not a readable notebook" in response.json()["message"]
 
 
 async def test_a_kernel_that_does_not_exist_fails_the_run_clearly(people):
