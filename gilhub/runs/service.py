@@ -57,6 +57,8 @@ from gilhub.users import User
 if TYPE_CHECKING:
     from gilhub.app import GilHub
 
+#: The environment variable telling the kernel where the hub is (for its token).
+HUB_URL_ENV = "GILHUB_HUB_URL"
 _KERNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _POLL_SECONDS = 1.0
 
@@ -330,7 +332,12 @@ class Runs(LoggingConfigurable):
         return args
 
     def _worker_env(self, db_url: str, token: str) -> dict[str, str]:
-        return {**_inherited_environment(), DB_URL_ENV: db_url, self.token_env: token}
+        return {
+            **_inherited_environment(),
+            DB_URL_ENV: db_url,
+            self.token_env: token,
+            HUB_URL_ENV: self.hub.public_url,
+        }
 
     def _log_path(self, run: Run) -> Path:
         return Path(self.hub.data_dir, "runs", f"{run.id}.log")

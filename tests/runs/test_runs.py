@@ -84,6 +84,27 @@ async def token_notes(hub: RunningHub) -> list[str]:
         return list((await conn.execute(select(api_tokens.c.note))).scalars())
 
 
+async def test_the_kernels_token_acts_as_the_runs_user_and_only_while_it_runs(people):
+    ask_the_hub = (
+        "import json, os, urllib.request\n"
+        "request = urllib.request.Request(os.environ['GILHUB_HUB_URL'] + 'hub/api/user',"
+        " headers={'Authorization': 'token ' + os.environ['GILHUB_RUN_TOKEN']})\n"
+        "print('I am', json.load(urllib.request.urlopen(request))['name'])\n"
+        "token = os.environ['GILHUB_RUN_TOKEN']"
+    )
+    alice = people["alice"]
+    run = await alice.run("whoami.ipynb", notebook(ask_the_hub, "print('token:' + token)"))
+    assert run["status"] == "completed", run["error"]
+    output = (await alice.load(run["output_path"])).decode()
+    assert "I am alice" in output
+    token = re.search(r"token:(\S+?)\\n", output)[1]
+    async with asyncio.timeout(PATIENCE_SECONDS):  # revoked once the worker has exited
+        while (
+            await alice.hub.client(headers={"Authorization": f"token {token}"}).get("/hub/api/user")
+        ).status_code != 403:
+            await asyncio.sleep(0.2)
+
+
 async def test_a_failing_notebook_fails_with_its_cell_and_traceback_and_keeps_partial_output(
     people,
 ):
