@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import nbformat
 import psutil
+from sqlalchemy.ext.asyncio import AsyncEngine
 from traitlets import Float, Integer, List, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 HUB_URL_ENV = "GILHUB_HUB_URL"
 _KERNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _POLL_SECONDS = 1.0
+_RESCHEDULE_SECONDS = 30.0
 
 
 class Runs(LoggingConfigurable):
@@ -110,7 +112,7 @@ class Runs(LoggingConfigurable):
         self._scheduler: asyncio.Task[None] | None = None
 
     @property
-    def engine(self):
+    def engine(self) -> AsyncEngine:
         assert self.hub.db is not None
         return self.hub.db
 
@@ -278,8 +280,11 @@ class Runs(LoggingConfigurable):
                 await task
 
     async def _schedule_forever(self) -> None:
+        """Start queued runs when woken (a run asked for or ended), and now and then
+        anyway: for runs queued while a start failed (the database away) or by another hub."""
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _RESCHEDULE_SECONDS)
             self._wake.clear()
             try:
                 await self._start_what_fits()

@@ -42,8 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.contents import query as contents
 from gilhub.db import create_engine
+from gilhub.db.engine import use_selector_loop_on_windows
 from gilhub.runs import query
-from gilhub.runs.engine import ENGINE_NAME
+from gilhub.runs.engine import ENGINE_NAME, ReportingManager
 from gilhub.runs.parameters import declared_parameters
 from gilhub.runs.query import Run
 
@@ -67,7 +68,7 @@ class DatabaseReport:
 
     def __init__(self, engine: AsyncEngine, run: Run) -> None:
         self.engine, self.run = engine, run
-        self.manager = None
+        self.manager: ReportingManager | None = None  # set by the engine when it starts
         self.loop = asyncio.get_running_loop()
         self.events: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue()
         self.writer = asyncio.create_task(self._write_events())
@@ -217,8 +218,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell-timeout", type=int, default=None)
     parser.add_argument("--max-output-bytes", type=int, default=1_000_000)
     limits = parser.parse_args(argv)
-    from gilhub.db.engine import use_selector_loop_on_windows
-
     use_selector_loop_on_windows()
     return asyncio.run(run_notebook(limits.run_id, limits))
 
