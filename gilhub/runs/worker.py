@@ -29,6 +29,7 @@ import re
 import sys
 import tempfile
 import traceback
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ import papermill
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbformat import NotebookNode
 from papermill.exceptions import PapermillExecutionError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gilhub.contents import query as contents
 from gilhub.db import create_engine
@@ -50,6 +52,8 @@ from gilhub.runs.query import Run
 
 #: The environment variable carrying the user's database URL (with its password).
 DB_URL_ENV = "GILHUB_RUN_DB_URL"
+#: How long a worker keeps trying to reach a database that went away.
+DB_PATIENCE_SECONDS = 600.0
 _MODULE_NOTEBOOK = re.compile(r"^(?P<module>.+)/notebooks/(?P<name>[^/]+)$")
 
 
@@ -61,6 +65,23 @@ def output_path_for(notebook: str, started: datetime) -> str:
     folder = f"temp/{match['module']}/notebooks" if match else "runs"
     name = notebook.rsplit("/", 1)[-1].removesuffix(".ipynb")
     return f"{folder}/{name} {stamp}.ipynb"
+
+
+async def persist(engine: AsyncEngine, write: Callable[..., Awaitable[Any]], *args, **kwargs):
+    """``write(conn, *args, **kwargs)`` in a transaction, tried again while the database
+    cannot be reached (for up to :data:`DB_PATIENCE_SECONDS`): the run goes on meanwhile,
+    and its status is put right when the database is back."""
+    deadline = asyncio.get_running_loop().time() + DB_PATIENCE_SECONDS
+    delay = 0.5
+    while True:
+        try:
+            async with engine.begin() as conn:
+                return await write(conn, *args, **kwargs)
+        except (OperationalError, InterfaceError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 class DatabaseReport:
@@ -82,11 +103,10 @@ class DatabaseReport:
     async def _write_events(self) -> None:
         while (event := await self.events.get()) is not None:
             kind, payload = event
-            async with self.engine.begin() as conn:
-                if kind == "progress":
-                    await query.report_progress(conn, self.run.id, **payload)
-                else:
-                    await query.add_message(conn, self.run.id, self.run.owner, *payload)
+            if kind == "progress":
+                await persist(self.engine, query.report_progress, self.run.id, **payload)
+            else:
+                await persist(self.engine, query.add_message, self.run.id, self.run.owner, *payload)
 
     async def drain(self) -> None:
         self.events.put_nowait(None)
@@ -157,10 +177,13 @@ def failure(error: BaseException, failed_cell: int | None) -> dict[str, Any]:
 
 async def save_output(engine: AsyncEngine, run: Run, nb: NotebookNode, started: datetime) -> str:
     path = output_path_for(run.notebook, started)
-    async with engine.begin() as conn:
-        await contents.write_file(conn, run.owner, path, nbformat.writes(nb).encode("utf-8"))
-        await query.record_output(conn, run.id, path)
+    await persist(engine, _store_output, run, path, nbformat.writes(nb).encode("utf-8"))
     return path
+
+
+async def _store_output(conn: AsyncConnection, run: Run, path: str, content: bytes) -> None:
+    await contents.write_file(conn, run.owner, path, content)
+    await query.record_output(conn, run.id, path)
 
 
 async def run_notebook(run_id: int, limits: argparse.Namespace) -> int:
@@ -172,8 +195,7 @@ async def run_notebook(run_id: int, limits: argparse.Namespace) -> int:
         report = DatabaseReport(engine, run)
         outcome = await _execute_and_save(engine, run, notebook, report, limits)
         await report.drain()
-        async with engine.begin() as conn:
-            await query.finish_run(conn, run.id, **outcome)
+        await persist(engine, query.finish_run, run.id, **outcome)
         return 0 if outcome["status"] == "completed" else 1
     finally:
         await engine.dispose()

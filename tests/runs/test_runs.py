@@ -8,7 +8,7 @@ import re
 
 import psutil
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from gilhub.auth.scopes import ScopeError
@@ -353,3 +353,29 @@ async def test_a_repository_notebook_runs_at_the_version_asked_for(people):
         "/hub/api/runs", json={"notebook": path, "source": "repository", "version": 9}
     )
     assert missing.status_code == 404
+
+
+async def test_a_run_goes_on_while_its_database_login_is_lost_and_catches_up(people, hub):
+    """The worker's connections are cut and its login refused while a cell runs (as when
+    the database is away); its progress is written once it can log in again."""
+    alice = people["alice"]
+    await alice.save("patient.ipynb", notebook("import time\ntime.sleep(4)", "print('done')"))
+    run = await alice.start("patient.ipynb")
+    await alice.wait_for(run, lambda model: model["current_cell"] == 0)
+    async with hub.app.db.connect() as conn:
+        prefix = (await conn.execute(text("SELECT role_prefix FROM contents.settings"))).scalar()
+        role = f'"{prefix}_run_{run["id"]}"'
+        await conn.execute(text(f"ALTER ROLE {role} NOLOGIN"))
+        await conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"),
+            {"r": role.strip('"')},
+        )
+        await conn.commit()
+        await asyncio.sleep(6)  # the first cell ends meanwhile: its progress cannot be written
+        lagging = (await alice.api.get(f"/hub/api/runs/{run['id']}")).json()
+        await conn.execute(text(f"ALTER ROLE {role} LOGIN"))
+        await conn.commit()
+    assert lagging["cells_done"] == 0
+    done = await alice.finished(run)
+    assert done["status"] == "completed", done["error"]
+    assert (done["cells_done"], done["cells_total"]) == (2, 2)
