@@ -257,18 +257,25 @@ class Runs(LoggingConfigurable):
     # -- scheduling ------------------------------------------------------------------
 
     async def restore(self) -> None:
-        """After a (re)start: watch the workers that outlived the hub, queue the rest."""
+        """After a (re)start: watch the workers that outlived the hub, then the queue."""
+        await self._adopt_running()
+        self._scheduler = asyncio.create_task(self._schedule_forever())
+        self._wake.set()
+
+    async def _adopt_running(self) -> None:
+        """Watch each running run nobody here watches (after a restart, or when a watcher
+        could not record the end of its run); fail those whose worker is gone."""
         async with self.engine.connect() as conn:
             running = await query.runs_with_status(conn, "running")
         for run in running:
+            if run.id in self._watchers:
+                continue
             process = find_process(run.worker_pid, run.worker_started)
             if process is None:
-                await self._ended(run, "The run's worker was gone when the hub restarted.")
+                await self._ended(run, "The run's worker was gone when the hub looked for it.")
             else:
-                self.log.info("Re-adopting run %s (worker pid %s)", run.id, run.worker_pid)
+                self.log.info("Adopting run %s (worker pid %s)", run.id, run.worker_pid)
                 self._watch(run, process, _poll_until_gone(process))
-        self._scheduler = asyncio.create_task(self._schedule_forever())
-        self._wake.set()
 
     async def stop(self) -> None:
         """Stop watching (the workers go on; the next hub re-adopts them)."""
@@ -281,12 +288,14 @@ class Runs(LoggingConfigurable):
 
     async def _schedule_forever(self) -> None:
         """Start queued runs when woken (a run asked for or ended), and now and then
-        anyway: for runs queued while a start failed (the database away) or by another hub."""
+        anyway: for runs queued while a start failed (the database away) or by another hub,
+        and runs whose end could not be recorded."""
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), _RESCHEDULE_SECONDS)
             self._wake.clear()
             try:
+                await self._adopt_running()
                 await self._start_what_fits()
             except Exception:
                 self.log.exception("Starting queued runs failed")
@@ -360,14 +369,17 @@ class Runs(LoggingConfigurable):
         remaining = self.run_timeout - (datetime.now(timezone.utc) - started).total_seconds()
         note = "The run's worker ended without saying how the run ended."
         try:
-            await asyncio.wait_for(exited, max(remaining, 0))
-        except asyncio.TimeoutError:
-            note = f"The run took longer than its limit of {self.run_timeout} s."
-            await self._end_tree(run, worker)
+            try:
+                await asyncio.wait_for(exited, max(remaining, 0))
+            except asyncio.TimeoutError:
+                note = f"The run took longer than its limit of {self.run_timeout} s."
+                await self._end_tree(run, worker)
+            self._children.pop(run.id, None)
+            await self._ended(run, note)
         finally:
+            # unwatched from here on: if the end could not be recorded, the scheduler
+            # finds the run again (:meth:`_adopt_running`)
             self._watchers.pop(run.id, None)
-        self._children.pop(run.id, None)
-        await self._ended(run, note)
         self._wake.set()
 
     async def _interrupt(self, run: Run, worker: psutil.Process) -> None:

@@ -54,4 +54,4 @@ async def test_a_run_whose_worker_ended_while_no_hub_ran_is_marked_failed(
         await bob.move_to(second)
         done = await bob.finished(run)
         assert done["status"] == "failed"
-        assert "gone when the hub restarted" in done["error"]["evalue"]
+        assert "gone when the hub looked for it" in done["error"]["evalue"]
