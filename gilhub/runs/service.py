@@ -404,13 +404,13 @@ class Runs(LoggingConfigurable):
             await terminate_tree(worker, child=self._children.get(run.id), grace=self.stop_grace)
 
     async def _ended(self, run: Run, note: str) -> None:
-        """The worker is gone: fail the run if it is still active, revoke what it was given."""
+        """The worker is gone: fail the run if it is still active, revoke what it was given
+        (``run`` as claimed or adopted: it knows its token; its row may be gone with its user)."""
         async with self.engine.begin() as conn:
             if await query.finish_run(
                 conn, run.id, "failed", error_ename="RunError", error_evalue=note
             ):
                 await query.add_message(conn, run.id, run.owner, "ERROR", note)
-            run = await query.get_run(conn, run.id)
         await access.revoke_run_token(self.engine, run, run.token_id)
         await access.drop_run_role(self.engine, run.id)
 
