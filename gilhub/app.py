@@ -263,6 +263,7 @@ class GilHub(Application):
     bibliography = Instance(
         "gilhub.bibliography.service.LabBibliography", allow_none=True, help="(after start)"
     )
+    runs = Instance("gilhub.runs.service.Runs", allow_none=True, help="(after start)")
     bound_port = Integer(0, help="The port the hub actually listens on (after start).")
 
     @validate("base_url")
