@@ -66,6 +66,8 @@ OPTIONAL_HANDLER_MODULES = (
     "gilhub.proxy",
     "gilhub.repository.handlers",
     "gilhub.bibliography.handlers",
+    "gilhub.notebook_templates.pages",
+    "gilhub.notebook_templates.api",
 )
 
 #: Options every gilhub command takes (subcommands too): where the database is.
@@ -84,12 +86,14 @@ PART_SUBCOMMANDS = {
     "storage": ("gilhub.contents.cli.StorageApp", "Manage notebook storage."),
     "repo": ("gilhub.repository.cli.RepoApp", "Work with the shared notebook repository."),
     "bib": ("gilhub.bibliography.cli.BibApp", "Work with the lab bibliography."),
+    "template": ("gilhub.notebook_templates.cli.TemplateApp", "Use notebook templates."),
 }
 
 #: Links to the hub's other services shown in the page header, by the module providing them.
 SERVICE_LINKS = {
     "gilhub.repository.handlers": ("Repository", "repo"),
     "gilhub.bibliography.handlers": ("Bibliography", "bib"),
+    "gilhub.notebook_templates.pages": ("Templates", "templates"),
 }
 
 
@@ -229,10 +233,11 @@ class GilHub(Application):
     def classes(self) -> list[type]:  # type: ignore[override]
         """What --help-all and --generate-config document besides the hub itself."""
         from gilhub.bibliography.service import LabBibliography
+        from gilhub.notebook_templates.service import Templates
         from gilhub.servers import ServerManager
         from gilhub.spawner.local import LocalProcessSpawner
 
-        return [GilHub, ServerManager, LocalProcessSpawner, LabBibliography]
+        return [GilHub, ServerManager, LocalProcessSpawner, LabBibliography, Templates]
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -250,6 +255,7 @@ class GilHub(Application):
             autoescape=True,
         )
         self.nav_links: list[tuple[str, str]] = []
+        self.notebook_templates: Any = None
         self.auth_cache = AuthCache(ttl=0)
         self.http_server: HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -452,6 +458,7 @@ class GilHub(Application):
 
     async def start_hub(self) -> None:
         """Open the database, adopt servers and listen; returns once serving."""
+        from gilhub.notebook_templates import start as start_templates
         from gilhub.servers import ServerManager
 
         await self.open_database()
@@ -462,6 +469,7 @@ class GilHub(Application):
         await self.create_first_admin()
         self.servers = ServerManager(hub=self, parent=self)
         await self.servers.restore()
+        self.notebook_templates = await start_templates(self)
         self._housekeeping = asyncio.create_task(self._housekeep())
         self.http_server = HTTPServer(
             self.make_tornado_app(),

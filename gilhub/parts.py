@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from gilhub.app import GilHub
 
 #: The parts the hub serves, in the order of their navigation links.
-PARTS = ("gilhub.repository", "gilhub.bibliography")
+PARTS = ("gilhub.repository", "gilhub.bibliography", "gilhub.notebook_templates")
 
 
 @dataclass(frozen=True)
