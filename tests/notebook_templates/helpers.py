@@ -40,9 +40,7 @@ def template_bytes(
 async def push_template(hub: RunningHub, name: str, content: bytes | None = None) -> int:
     """Push ``content`` (default: :func:`template_bytes`) as template ``name``; its new version."""
     path = "templates/" + name
-    prepared = notebooks.prepare_push(
-        path, content or template_bytes(), strip=True, max_size=10**7
-    )
+    prepared = notebooks.prepare_push(path, content or template_bytes(), strip=True, max_size=10**7)
     async with hub.app.db.begin() as conn:
         entry = await store.get_entry(conn, path)
         result = await store.push(

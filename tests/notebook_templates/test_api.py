@@ -22,8 +22,8 @@ from tests.notebook_templates.helpers import (
 )
 
 TRICKY = {
-    "quotes": "it's \"quoted\"",
-    "triple": 'a """docstring""" and \'\'\'another\'\'\'',
+    "quotes": 'it\'s "quoted"',
+    "triple": "a \"\"\"docstring\"\"\" and '''another'''",
     "newlines": "line one\nline two\r\n\ttabbed",
     "backslashes": "C:\\data\\new\\x41 \\u00e9 \\",
     "unicode": "Größe µm – 測定 🧪",
@@ -34,7 +34,7 @@ TRICKY = {
     "ratio": 0.125,
     "big": 2**62,
     "listed": [1, "two", None, False, [3.5]],
-    "mapping": {"a \"key\"": {"nested": ["x\ny"]}, "ü": 1},
+    "mapping": {'a "key"': {"nested": ["x\ny"]}, "ü": 1},
 }
 
 
@@ -42,7 +42,7 @@ class Person:
     def __init__(self, user, api: httpx.AsyncClient) -> None:
         self.user, self.api = user, api
 
-    async def instantiate(self, template: str, params: dict | None = None, **body) -> httpx.Response:
+    async def instantiate(self, template: str, params: dict | None = None, **body):
         return await self.api.post(
             "/hub/api/templates/instantiate",
             json={"template": template, "params": params or {}, **body},
@@ -154,9 +154,10 @@ async def test_same_template_twice_at_once_gives_two_files_and_overwrites_nothin
     alice = people["alice"]
     async with hub.app.db.begin() as conn:
         await contents.write_file(conn, alice.user.db_role, "mine/run.ipynb", b"my own work")
-    answers = await asyncio.gather(
-        *(alice.instantiate(SAMPLEDB_TEMPLATE, {"i": i}, destination="mine/run.ipynb") for i in (1, 2))
-    )
+    same = [
+        alice.instantiate(SAMPLEDB_TEMPLATE, {"i": i}, destination="mine/run.ipynb") for i in (1, 2)
+    ]
+    answers = await asyncio.gather(*same)
     assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
     paths = sorted(a.json()["path"] for a in answers)
     assert paths == ["mine/run-1.ipynb", "mine/run-2.ipynb"]
@@ -238,8 +239,6 @@ async def test_api_needs_a_login_and_writes_only_to_the_callers_storage(hub, peo
     assert await stored_notebook(hub, alice.user.db_role, "alice-only.ipynb") is not None
     # a cookie without the XSRF token is refused (another site cannot make the call)
     web = await hub.login(bob.user.name, "a-good-password")
-    no_xsrf = await web.post(
-        "/hub/api/templates/instantiate", json={"template": SAMPLEDB_TEMPLATE}
-    )
+    no_xsrf = await web.post("/hub/api/templates/instantiate", json={"template": SAMPLEDB_TEMPLATE})
     assert no_xsrf.status_code == 403
     assert await stored_notebook(hub, bob.user.db_role, "data_analysis.ipynb") is None
