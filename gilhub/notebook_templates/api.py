@@ -108,7 +108,7 @@ class InstantiateAPIHandler(TemplatesMixin, APIHandler):
         instance = await self.templates.instantiate(
             user,
             str(body.get("template") or ""),
-            check_params(body.get("params") or {}),
+            check_params({} if body.get("params") is None else body["params"]),
             version=version,
             destination=destination or None,
             on_exists=str(body.get("on_exists") or "new"),

@@ -10,10 +10,8 @@ import json
 from typing import Any
 
 from traitlets import List, Unicode
-from traitlets.config import Application
 
-from gilhub import __version__
-from gilhub.repository.cli import CommandError, RepoCommand
+from gilhub.repository.cli import CommandError, CommandGroup, RepoCommand
 
 
 class TemplateCommand(RepoCommand):
@@ -88,17 +86,10 @@ class NewCommand(TemplateCommand):
         print(f"{verb} {answer['path']}; open it at {self.hub_url.rstrip('/')}{answer['url']}")
 
 
-class TemplateApp(Application):
+class TemplateApp(CommandGroup):
     name = "template"
     description = "Use the notebook templates of a running hub."
-    version = __version__
     subcommands = {
         "list": (ListCommand, ListCommand.description),
         "new": (NewCommand, NewCommand.description),
     }
-
-    def start(self) -> None:
-        if self.subapp is None:
-            self.print_subcommands()
-            self.exit(1)
-        self.subapp.start()

@@ -13,7 +13,6 @@ the server's progress page when it has to start.
 
 from __future__ import annotations
 
-import ast
 import json
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -42,14 +41,7 @@ def _flag(value: str | None) -> bool:
 
 def default_params(template: Template) -> str:
     """The template's parameters and their defaults as JSON, to start the hand-made form."""
-    defaults: dict[str, Any] = {}
-    for parameter in template.summary.parameters:
-        try:
-            value = ast.literal_eval(parameter.default)
-            json.dumps(value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            value = parameter.default
-        defaults[parameter.name] = value
+    defaults = {p.name: p.default_value for p in template.summary.parameters}
     return json.dumps(defaults, indent=1, ensure_ascii=False)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
@@ -71,8 +72,18 @@ class Parameter:
 
     name: str
     type: str
-    default: str
+    default: str  # as written in the cell
     help: str
+
+    @property
+    def default_value(self) -> Any:
+        """The default as a JSON value when it is a literal (``0.5``, ``"x"``), else its text."""
+        try:
+            value = _literal(self.default)
+            json.dumps(value)
+        except (ValueError, TypeError):
+            return self.default
+        return value
 
 
 @dataclass(frozen=True)
@@ -246,10 +257,10 @@ class TemplateService:
             for candidate in _candidates(path):
                 if await contents.create_file(conn, owner, candidate, filled) is not None:
                     return Instance(candidate, created=True)
-                if on_exists == "open":
-                    return Instance(candidate, created=False)
                 if on_exists == "fail":
                     raise DestinationExists(candidate)
+                if on_exists == "open" and await contents.kind_of(conn, owner, candidate) == "file":
+                    return Instance(candidate, created=False)
         raise DestinationExists(path)
 
 
@@ -324,13 +335,21 @@ def summarize(content: bytes) -> Summary:
     )
 
 
+def _literal(text: str) -> Any:
+    """The Python literal ``text`` (never evaluating code); ValueError if it is none."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as error:
+        raise ValueError(f"not a literal: {text!r}") from error
+
+
 def _type_name(inferred: str, default: str) -> str:
     """papermill's type (from an annotation), else that of the default when it is a literal."""
     if inferred != "None":
         return inferred
     try:
-        return type(ast.literal_eval(default)).__name__
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return type(_literal(default)).__name__
+    except ValueError:
         return "unknown"
 
 

@@ -295,10 +295,21 @@ class SearchCommand(RepoCommand):
             print(f"{entry['path']}  (version {entry['head']}, {entry['author']}){tags}")
 
 
-class RepoApp(Application):
+class CommandGroup(Application):
+    """A ``gilhub`` subcommand made of subcommands (``gilhub repo push``, ``template new``)."""
+
+    version = __version__
+
+    def start(self) -> None:
+        if self.subapp is None:
+            self.print_subcommands()
+            self.exit(1)
+        self.subapp.start()
+
+
+class RepoApp(CommandGroup):
     name = "repo"
     description = "Work with the shared notebook repository of a running hub."
-    version = __version__
     subcommands = {
         "push": (PushCommand, PushCommand.description),
         "pull": (PullCommand, PullCommand.description),
@@ -306,9 +317,3 @@ class RepoApp(Application):
         "diff": (DiffCommand, DiffCommand.description),
         "search": (SearchCommand, SearchCommand.description),
     }
-
-    def start(self) -> None:
-        if self.subapp is None:
-            self.print_subcommands()
-            self.exit(1)
-        self.subapp.start()

@@ -195,6 +195,7 @@ async def test_on_exists_open_and_fail(people):
         ({"template": "../templates/" + SAMPLEDB_TEMPLATE}, 400, "'..'"),
         ({"template": SAMPLEDB_TEMPLATE, "params": [1, 2]}, 400, "must be a JSON object"),
         ({"template": SAMPLEDB_TEMPLATE, "params": "{}"}, 400, "must be a JSON object"),
+        ({"template": SAMPLEDB_TEMPLATE, "params": []}, 400, "must be a JSON object"),
         ({"template": SAMPLEDB_TEMPLATE, "params": {"not-a-name": 1}}, 400, "not an identifier"),
         ({"template": SAMPLEDB_TEMPLATE, "params": {"class": 1}}, 400, "not an identifier"),
         ({"template": SAMPLEDB_TEMPLATE, "params": {"n": 2**64}}, 400, "too large"),
