@@ -121,7 +121,10 @@ class Template:
             "title": self.summary.title,
             "description": self.summary.description,
             "language": self.summary.language,
-            "parameters": [vars(parameter) for parameter in self.summary.parameters],
+            "parameters": [
+                {**vars(parameter), "value": parameter.default_value}
+                for parameter in self.summary.parameters
+            ],
         }
 
 

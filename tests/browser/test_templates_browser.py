@@ -6,6 +6,9 @@ SampleDB's exact form and submits it while the person is logged out. They log
 in, confirm, watch their server start, land in JupyterLab with the new
 notebook open, run it, and see the injected values with their Python types.
 
+The second scenario stays in JupyterLab: "New from Template…" in the launcher
+(and the File → New menu) asks for a template and its values and opens the result.
+
 Real hub with a real JupyterLab server; Debian's chromium through Playwright.
 """
 
@@ -15,7 +18,9 @@ import html
 import json
 import re
 import secrets
+import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -24,13 +29,15 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from tests.browser.test_hub_browser import PASSWORD, SLOW
+from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
 from tests.browser.test_repo_browser import run_command
 from tests.hub.conftest import RunningHub
 from tests.hub.conftest import hub as hub  # the fixture, for this module
 from tests.notebook_templates.helpers import SAMPLEDB_TEMPLATE, push_template, template_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+BUILT_EXTENSION = Path(__file__).resolve().parents[2] / "gilhub" / "labextension"
 
 MEASUREMENT = {
     "measurement_name": "Experiment-12345",
@@ -122,6 +129,51 @@ async def test_sampledb_form_to_running_notebook(
         await run_command(page, "Run All Cells")
         output = notebook.locator(".jp-Cell").nth(3).locator(".jp-OutputArea-output")
         await expect(output).to_have_text(EXPECTED_OUTPUT, timeout=SLOW)
+    finally:
+        async with hub.client(
+            headers={"Authorization": f"token {await hub.token_for(name)}"}
+        ) as api:
+            await api.delete(f"/hub/api/users/{name}/server")
+
+
+@pytest.fixture
+def this_trees_extension(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """User servers started now load gilhub-lab as built in this tree, not an installed copy
+    (JupyterLab takes the first gilhub-lab on its path, and JUPYTER_PATH comes first)."""
+    shutil.copytree(BUILT_EXTENSION, tmp_path / "labextensions" / "gilhub-lab")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+
+
+async def test_new_from_template_in_jupyterlab(
+    hub: RunningHub, this_trees_extension: None, browser: BrowserContext
+):
+    name = f"lab-{secrets.token_hex(4)}"
+    await hub.add_user(name, PASSWORD)
+    await push_template(hub, SAMPLEDB_TEMPLATE, analysis_template())
+    page = await browser.new_page()
+    try:
+        await log_in(page, hub, name)
+        await start_and_watch(page, name)
+        await page.locator(".lm-MenuBar-item", has_text="File").click()
+        await page.locator(".lm-Menu-item", has_text="New").first.hover()
+        await expect(page.locator(".lm-Menu-item", has_text="New from Template…")).to_be_visible()
+        await page.keyboard.press("Escape")
+        await page.keyboard.press("Escape")
+
+        await page.locator(".jp-LauncherCard", has_text="From Template").click(timeout=SLOW)
+        dialog = page.locator(".jp-Dialog")
+        await dialog.locator("select[name=template]").select_option(SAMPLEDB_TEMPLATE)
+        await expect(dialog).to_contain_text("the measurement in SampleDB")
+        values = {**MEASUREMENT, "measurement_name": "From-the-lab"}
+        await dialog.locator("textarea[name=params]").fill(json.dumps(values))
+        await dialog.get_by_role("button", name="Create").click()
+
+        tab = page.locator(".lm-TabBar-tab.jp-mod-current", has_text="data_analysis.ipynb")
+        await expect(tab).to_be_visible(timeout=SLOW)
+        notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+        injected = notebook.locator(".jp-Cell").nth(2)
+        await expect(injected).to_contain_text('measurement_name = "From-the-lab"')
+        await expect(injected).to_contain_text("calibrated = True")
     finally:
         async with hub.client(
             headers={"Authorization": f"token {await hub.token_for(name)}"}

@@ -75,10 +75,23 @@ async def test_list_shows_title_folder_and_parameters(people):
             "name": "measurement_name",
             "type": "str",
             "default": '"unknown"',
+            "value": "unknown",
             "help": "the measurement in SampleDB",
         },
-        {"name": "created", "type": "str", "default": '""', "help": "when it was made"},
-        {"name": "threshold", "type": "float", "default": "0.5", "help": "counts below are noise"},
+        {
+            "name": "created",
+            "type": "str",
+            "default": '""',
+            "value": "",
+            "help": "when it was made",
+        },
+        {
+            "name": "threshold",
+            "type": "float",
+            "default": "0.5",
+            "value": 0.5,
+            "help": "counts below are noise",
+        },
     ]
 
 
