@@ -21,7 +21,7 @@ import nbformat
 from papermill.exceptions import PapermillException
 from papermill.translators import papermill_translators, translate_parameters
 from sqlalchemy.ext.asyncio import AsyncEngine
-from traitlets import Integer, Unicode, validate
+from traitlets import Integer, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from gilhub.contents import query as contents
@@ -63,7 +63,10 @@ class Templates(LoggingConfigurable):
 
     @validate("prefix")
     def _valid_prefix(self, proposal: Any) -> str:
-        return normalize_prefix(proposal["value"])
+        try:
+            return normalize_prefix(proposal["value"])
+        except BadRequest as error:
+            raise TraitError(f"Templates.prefix: {error.message}") from None
 
 
 @dataclass(frozen=True)
