@@ -10,6 +10,8 @@ import pytest
 
 from gilhub.contents import query as contents
 from gilhub.notebook_templates.params import MAX_PARAMS_BYTES
+from gilhub.notebook_templates.service import Templates, TemplateService
+from gilhub.repository import notebooks, store
 from tests.hub.conftest import RunningHub
 from tests.notebook_templates.helpers import (
     NAMED_TEMPLATE,
@@ -256,3 +258,17 @@ async def test_api_needs_a_login_and_writes_only_to_the_callers_storage(hub, peo
     no_xsrf = await web.post("/hub/api/templates/instantiate", json={"template": SAMPLEDB_TEMPLATE})
     assert no_xsrf.status_code == 403
     assert await stored_notebook(hub, bob.user.db_role, "data_analysis.ipynb") is None
+
+
+async def test_the_prefix_is_configurable(hub):
+    async with hub.app.db.begin() as conn:
+        prepared = notebooks.prepare_push(
+            "lab/shared/fit.ipynb", template_bytes("Fit"), strip=True, max_size=10**7
+        )
+        await store.push(
+            conn, path="lab/shared/fit.ipynb", prepared=prepared, author="boss", base=None
+        )
+    service = TemplateService(engine=hub.app.db, config=Templates(prefix="/lab/shared"))
+    assert [t.name for t in await service.list_templates()] == ["fit.ipynb"]
+    default = TemplateService(engine=hub.app.db, config=Templates())
+    assert "fit.ipynb" not in [t.name for t in await default.list_templates()]
