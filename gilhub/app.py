@@ -53,6 +53,7 @@ from gilhub.auth.sessions import purge_expired_sessions
 from gilhub.auth.throttle import LoginThrottle
 from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqlalchemy_url
 from gilhub.db.engine import use_selector_loop_on_windows
+from gilhub.pagetime import time_element
 from gilhub.resources import static_dir, templates_dir
 from gilhub.users import User, create_user, delete_user
 
@@ -254,6 +255,7 @@ class GilHub(Application):
             loader=jinja2.FileSystemLoader(str(templates_dir())),
             autoescape=True,
         )
+        self.templates.filters["time"] = time_element
         self.nav_links: list[tuple[str, str]] = []
         self.notebook_templates: Any = None
         self.auth_cache = AuthCache(ttl=0)

@@ -379,11 +379,16 @@ class ServerManager(LoggingConfigurable):
         await self._save_activity()
 
     async def _died(self, server: _Server, exit_code: int) -> None:
+        """The process ended by itself: shut down from inside (exit 0) or failed."""
+        await self._end_process(server)
+        server.events = []
+        if exit_code == 0:  # JupyterLab's File > Shut Down, or the server's own culler
+            self.log.info("server of %s was shut down from inside", server.user.name)
+            server.emit(100, "Your server was shut down.")
+            return
         self.log.warning("server of %s exited (code %s)", server.user.name, exit_code)
         server.log_tail = server.spawner.log_tail()
-        await self._end_process(server)
         server.error = f"Your server stopped unexpectedly (exit code {exit_code})."
-        server.events = []
         server.emit(100, server.error, failed=True)
 
     def _is_idle(self, server: _Server) -> bool:

@@ -24,6 +24,7 @@ from gilhub.bibliography.writer import (
     FORM_FIELDS,
     BibInputError,
     MergeResult,
+    form_type_fields,
     recent_changes,
 )
 from gilhub.handlers.base import BaseHandler, login_required
@@ -216,6 +217,7 @@ class BibAddHandler(BibMixin, BaseHandler):
             "bib_add.html",
             entry_types=FORM_ENTRY_TYPES,
             form_fields=FORM_FIELDS,
+            type_fields=form_type_fields(),
             bib_url=self.bib_url,
             **{**defaults, **context},
         )

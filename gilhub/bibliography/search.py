@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gilhub.bibliography.format import fold, year_of
-from gilhub.bibliography.library import BibEntry
+from gilhub.bibliography.library import KNOWN_ENTRY_TYPES, BibEntry
 
 SORT_ORDERS = ("author", "year", "title", "key", "type", "file")
 MAX_PER_PAGE = 500
@@ -114,7 +114,9 @@ class SearchIndex:
         self._rows = [_row(entry) for entry in entries]
         self._orders: dict[str, list[int]] = {}
         self._ranks: dict[str, dict[str, int]] = {}
-        self.types = sorted({row.entry.entry_type for row in self._rows})
+        # the types a reader can filter by: those of the file that BibTeX knows (an entry of
+        # an unknown type is listed among the file's problems instead)
+        self.types = sorted({row.entry.entry_type for row in self._rows} & KNOWN_ENTRY_TYPES)
         self._order("author")  # the default order, computed with the index (off the loop)
 
     def __len__(self) -> int:

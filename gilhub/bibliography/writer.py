@@ -30,6 +30,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from filelock import AsyncFileLock
 from sqlalchemy import text
@@ -73,19 +74,52 @@ FORM_FIELDS = (
     "url",
     "note",
 )
-#: Fields an entry of a type must have (one of the alternatives separated by "|").
-REQUIRED_FIELDS = {
-    "article": ("author", "title", "journal", "year"),
-    "book": ("author|editor", "title", "publisher", "year"),
-    "inproceedings": ("author", "title", "booktitle", "year"),
-    "incollection": ("author", "title", "booktitle", "year"),
-    "phdthesis": ("author", "title", "school", "year"),
-    "mastersthesis": ("author", "title", "school", "year"),
-    "techreport": ("author", "title", "institution", "year"),
-    "misc": ("title",),
-    "online": ("title", "url"),
+#: Per entry type, the fields it must have ("a|b": one of them) and those it may have, after
+#: BibTeX's standard styles (btxdoc) and biblatex's @online; doi, url and note fit every type.
+ENTRY_TYPE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "article": (("author", "title", "journal", "year"), ("volume", "number", "pages")),
+    "book": (
+        ("author|editor", "title", "publisher", "year"),
+        ("volume", "number", "address", "edition"),
+    ),
+    "inproceedings": (
+        ("author", "title", "booktitle", "year"),
+        ("editor", "volume", "number", "pages", "address", "publisher"),
+    ),
+    "incollection": (
+        ("author", "title", "booktitle", "year"),
+        ("editor", "volume", "number", "pages", "address", "edition", "publisher"),
+    ),
+    "phdthesis": (("author", "title", "school", "year"), ("address",)),
+    "mastersthesis": (("author", "title", "school", "year"), ("address",)),
+    "techreport": (("author", "title", "institution", "year"), ("number", "address")),
+    "misc": (("title",), ("author", "howpublished", "year")),
+    "online": (("title", "url"), ("author", "editor", "year")),
 }
-FORM_ENTRY_TYPES = tuple(REQUIRED_FIELDS)
+_ANY_TYPE_FIELDS = ("doi", "url", "note")
+FORM_ENTRY_TYPES = tuple(ENTRY_TYPE_FIELDS)
+
+
+def required_fields(entry_type: str) -> tuple[str, ...]:
+    return ENTRY_TYPE_FIELDS.get(entry_type, ((), ()))[0]
+
+
+def form_type_fields() -> dict[str, dict[str, Any]]:
+    """For the one-entry form, per type: the fields shown, those required on their own, and
+    for fields of which one of several is required, which ("author or editor")."""
+    described = {}
+    for entry_type, (required, optional) in ENTRY_TYPE_FIELDS.items():
+        names = {name for group in required for name in group.split("|")}
+        names.update(optional, _ANY_TYPE_FIELDS)
+        groups = [group.split("|") for group in required]
+        described[entry_type] = {
+            "shown": [name for name in FORM_FIELDS if name in names],
+            "required": [group[0] for group in groups if len(group) == 1],
+            "one_of": {
+                name: " or ".join(group) for group in groups if len(group) > 1 for name in group
+            },
+        }
+    return described
 
 
 class BibInputError(ValueError):
@@ -153,13 +187,13 @@ def entry_from_form(form: Mapping[str, str]) -> str:
     values = {name: " ".join(form.get(name, "").split()) for name in FORM_FIELDS}
     values = {name: value for name, value in values.items() if value}
     errors = []
-    if entry_type not in REQUIRED_FIELDS:
+    if entry_type not in ENTRY_TYPE_FIELDS:
         errors.append(f"type: choose one of {', '.join(FORM_ENTRY_TYPES)}")
     if not is_valid_key(key):
         errors.append(
             "key: letters, digits and _:.-+/ only, no spaces, braces or commas (e.g. einstein1905)"
         )
-    for required in REQUIRED_FIELDS.get(entry_type, ()):
+    for required in required_fields(entry_type):
         if not any(values.get(name) for name in required.split("|")):
             errors.append(f"{required.replace('|', ' or ')}: required for @{entry_type}")
     for name, value in values.items():
@@ -431,6 +465,7 @@ __all__ = [
     "Duplicate",
     "FORM_ENTRY_TYPES",
     "FORM_FIELDS",
+    "form_type_fields",
     "MergeResult",
     "entry_from_form",
     "parse_input",

@@ -14,7 +14,10 @@ It does two things jupyter_server does not do by itself:
   has loaded.
 - **A way back to the hub.** With ``GILHUB_HUB_PREFIX`` set (the spawner sets
   it), JupyterLab's File menu offers "Hub Control Panel" and "Log Out", which
-  lead to the hub's pages.
+  lead to the hub's pages. The server's own ``/logout`` (JupyterLab's second
+  "Log Out", hidden by ``jupyter-settings/gilhub.json``) redirects to the hub's,
+  as JupyterHub's single-user server does: logging out of one's server means
+  logging out of the hub.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import os
 import socket
 from typing import Any
 
+from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
+from tornado.web import RequestHandler
 
 _CONNECTION_CLASS_SETTING = "kernel_websocket_connection_class"
 
@@ -58,6 +63,21 @@ def _configure_pages(settings: dict[str, Any]) -> None:
         page_config.update(hubPrefix=hub_prefix, hubUser=user, hubHost="", hubServerName="")
 
 
+class HubLogoutRedirect(RequestHandler):
+    """``/user/NAME/logout`` → the hub's logout page (which ends the hub session)."""
+
+    def get(self) -> None:
+        self.redirect(url_path_join(self.settings["gilhub_hub_prefix"], "logout"))
+
+
+def _add_hub_logout(serverapp: Any, hub_prefix: str) -> None:
+    web_app = serverapp.web_app
+    web_app.settings["gilhub_hub_prefix"] = hub_prefix
+    # added host rules go before jupyter_server's own, so this /logout wins
+    logout = url_path_join(web_app.settings["base_url"], "logout")
+    web_app.add_handlers(".*$", [(logout, HubLogoutRedirect)])
+
+
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     settings = serverapp.web_app.settings
     configured = (
@@ -66,4 +86,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     settings[_CONNECTION_CLASS_SETTING] = with_nodelay(configured)
     # Runs once the loop starts, i.e. after JupyterLab has filled its page config.
     IOLoop.current().add_callback(_configure_pages, settings)
+    hub_prefix = os.environ.get("GILHUB_HUB_PREFIX")
+    if hub_prefix:
+        _add_hub_logout(serverapp, hub_prefix)
     serverapp.log.info("gilhub server extension loaded")

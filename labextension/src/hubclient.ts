@@ -41,8 +41,9 @@ async function answerOf<T>(response: Response): Promise<T> {
   return answer;
 }
 
-export async function getJson<T>(path: string): Promise<T> {
-  return answerOf<T>(await fetch(hubApiUrl(path), { credentials: 'same-origin' }));
+export async function getJson<T>(path: string, query: { [name: string]: string } = {}): Promise<T> {
+  const url = hubApiUrl(path) + URLExt.objectToQueryString(query);
+  return answerOf<T>(await fetch(url, { credentials: 'same-origin' }));
 }
 
 export async function postJson<T>(path: string, body: object): Promise<T> {

@@ -13,7 +13,7 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
 import { hubPrefix } from './bibclient';
-import { HubError, messageOf, postJson } from './hubclient';
+import { getJson, HubError, messageOf, postJson } from './hubclient';
 
 export const COMMAND_PUSH = 'gilhub:repo-push';
 export const COMMAND_PULL = 'gilhub:repo-pull';
@@ -206,19 +206,155 @@ async function resolvePushConflict(
   }
 }
 
+interface IEntry {
+  path: string;
+  kind: string;
+  author: string;
+  head: number;
+  updated: string;
+}
+
+/**
+ * The pull dialog's body: search the repository (its full-text search) or browse its
+ * folders, pick an entry, then the version and where to save it.
+ */
+class PullBody extends Widget {
+  private readonly search = document.createElement('input');
+  private readonly list = document.createElement('ul');
+  private readonly status = document.createElement('p');
+  private readonly form: FormBody;
+  private prefix = '';
+  private timer = 0;
+
+  constructor(folder: string) {
+    super();
+    this.addClass('gilhub-repo-pull');
+    this.search.type = 'search';
+    this.search.placeholder = 'words in paths, messages, authors, tags or cells';
+    this.search.setAttribute('aria-label', 'Search the repository');
+    this.list.setAttribute('role', 'listbox');
+    this.list.setAttribute('aria-label', 'Repository entries');
+    this.status.className = 'gilhub-repo-status';
+    this.status.setAttribute('aria-live', 'polite');
+    this.form = new FormBody([
+      { name: 'path', label: 'Repository path' },
+      { name: 'version', label: 'Version (empty: the newest)' },
+      { name: 'dest', label: `Save as (empty: the same name under ${folder || 'the top folder'})` }
+    ]);
+    this.node.append(this.search, this.status, this.list, this.form.node);
+    this.search.addEventListener('input', () => {
+      window.clearTimeout(this.timer);
+      this.timer = window.setTimeout(() => void this.refresh(), 200);
+    });
+    void this.refresh();
+  }
+
+  onAfterAttach(): void {
+    this.search.focus();
+  }
+
+  getValue(): { [name: string]: string } {
+    return this.form.getValue();
+  }
+
+  private async refresh(): Promise<void> {
+    const text = this.search.value.trim();
+    try {
+      if (text) {
+        const found = await getJson<{ results: IEntry[] }>('repo/search', { q: text, limit: '30' });
+        this.showResults([], found.results, `${found.results.length} match(es) for “${text}”`);
+      } else {
+        const folder = await getJson<{
+          folders: Array<{ name: string; count: number }>;
+          entries: IEntry[];
+        }>('repo/entries', { prefix: this.prefix });
+        this.showResults(folder.folders, folder.entries, `Browsing ${this.prefix || 'the top folder'}`);
+      }
+    } catch (error) {
+      this.status.textContent = `The repository could not be reached (${error}).`;
+      this.list.replaceChildren();
+    }
+  }
+
+  private showResults(folders: Array<{ name: string; count: number }>, entries: IEntry[], what: string): void {
+    this.status.textContent = entries.length || folders.length ? what : `${what}: nothing here`;
+    const items: HTMLLIElement[] = [];
+    if (this.prefix && !this.search.value.trim()) {
+      items.push(this.item('↑ up', 'gilhub-repo-folder', () => this.enter(PathExt.dirname(this.prefix.replace(/\/$/, '')))));
+    }
+    for (const folder of folders) {
+      items.push(
+        this.item(`📁 ${folder.name}/ (${folder.count})`, 'gilhub-repo-folder', () =>
+          this.enter(this.prefix + folder.name)
+        )
+      );
+    }
+    for (const entry of entries) {
+      const text = `${entry.path} · version ${entry.head} · ${entry.author} · ${entry.updated.slice(0, 10)}`;
+      items.push(this.item(text, 'gilhub-repo-entry', () => this.choose(entry)));
+    }
+    this.list.replaceChildren(...items);
+  }
+
+  private item(text: string, className: string, onChoose: () => void): HTMLLIElement {
+    const item = document.createElement('li');
+    item.className = className;
+    item.textContent = text;
+    item.tabIndex = 0;
+    item.setAttribute('role', 'option');
+    item.addEventListener('click', onChoose);
+    item.addEventListener('keydown', event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        event.stopPropagation();
+        onChoose();
+      }
+    });
+    return item;
+  }
+
+  private enter(folder: string): void {
+    this.prefix = folder && folder !== '.' ? folder.replace(/\/?$/, '/') : '';
+    void this.refresh();
+  }
+
+  private choose(entry: IEntry): void {
+    const path = this.form.node.querySelector<HTMLInputElement>('input[name="path"]');
+    if (path) {
+      path.value = entry.path;
+    }
+    this.list.querySelectorAll('li').forEach(item => item.setAttribute('aria-selected', 'false'));
+    const chosen = Array.from(this.list.querySelectorAll('li')).find(item =>
+      item.textContent?.startsWith(entry.path + ' ')
+    );
+    chosen?.setAttribute('aria-selected', 'true');
+  }
+}
+
+/** What a pull did, in words: pulled where, or already up to date. */
+export function pullReport(answer: IAnswer): string {
+  const version = answer.version?.number;
+  const source = answer.entry?.path;
+  if (answer.written === false) {
+    return `Already up to date: ${answer.path} holds version ${version} of ${source}.`;
+  }
+  return `Pulled version ${version} of ${source} into ${answer.path}.`;
+}
+
 async function pullFile(docManager: IDocumentManager, factory: IFileBrowserFactory): Promise<void> {
   const browser = factory.tracker.currentWidget;
   const folder = browser?.model.path ?? '';
   const form = await showDialog({
     title: 'Pull from the repository',
-    body: new FormBody([
-      { name: 'path', label: 'Repository path' },
-      { name: 'version', label: 'Version (empty: the newest)' },
-      { name: 'dest', label: `Save as (empty: the same path under ${folder || 'the top folder'})` }
-    ]),
-    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Pull' })]
+    body: new PullBody(folder),
+    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Pull' })],
+    focusNodeSelector: 'input[type="search"]'
   });
-  if (!form.button.accept || !form.value?.path) {
+  if (!form.button.accept) {
+    return;
+  }
+  if (!form.value?.path) {
+    await showErrorMessage('Pull from Repository', 'Nothing was pulled: choose an entry (search or browse) first.');
     return;
   }
   const path = form.value.path;
@@ -253,6 +389,7 @@ async function pullFile(docManager: IDocumentManager, factory: IFileBrowserFacto
     }
   }
   await browser?.model.refresh();
+  await showDialog({ title: 'Pull from Repository', body: pullReport(answer), buttons: [Dialog.okButton()] });
   if (answer.path) {
     docManager.openOrReveal(answer.path);
   }

@@ -236,3 +236,43 @@ async def test_keys_with_url_characters_have_pages_and_json(bib_hub, browser):
     page = await browser.get(f"/hub/bib/{quoted}")
     assert page.status_code == 200 and "Slash" in page.text
     assert (await api.get(f"/hub/api/bib/{quoted}")).json()["key"] == "doe/2020:a+b"
+
+
+async def test_type_filter_offers_only_types_bibtex_knows(browser):
+    page = (await browser.get("/hub/bib")).text
+    type_filter = page[page.index('<select name="type">') : page.index("</select>")]
+    assert '<option value="article"' in type_filter
+    assert "webpage" not in type_filter  # @webpage is listed among the file's problems
+
+
+async def test_add_form_shows_the_fields_of_the_chosen_type_with_required_ones_marked(browser):
+    page = (await browser.get("/hub/bib-add", params={"mode": "form"})).text
+
+    def field(name: str) -> tuple[str, str]:
+        """The label's opening tag and its input."""
+        start = page.index(f'<label data-field="{name}"')
+        label = page[start : page.index("</label>", start)]
+        return label[: label.index(">")], label[label.index("<input") :]
+
+    def shown(name: str) -> bool:
+        return "hidden" not in field(name)[0]
+
+    def required(name: str) -> bool:
+        return "required" in field(name)[1]
+
+    # the first type (article): journal required, volume optional, school not a field of it
+    assert shown("journal") and required("journal")
+    assert shown("volume") and not required("volume")
+    assert not shown("school")
+    assert "data-type-fields" in page and "js/bib_add.js" in page
+
+
+async def test_add_form_marks_alternatives_for_a_book(browser):
+    response = await browser.post(
+        "/hub/bib-add",
+        data={"mode": "form", "entry_type": "book", "key": "k1", "_xsrf": browser.cookies["_xsrf"]},
+    )
+    page = response.text
+    author = page[page.index('<label data-field="author"') :]
+    assert "(author or editor: one required)" in author[: author.index("</label>")]
+    assert "publisher: required for @book" in page

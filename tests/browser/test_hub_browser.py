@@ -135,3 +135,24 @@ async def test_log_in_start_run_save_reload(
     await expect(notebook.locator(".jp-CodeCell .jp-OutputArea-output").first).to_have_text("2")
     title = page.locator(".lm-TabBar-tab.jp-mod-current")
     await expect(title.first).to_contain_text(NOTEBOOK)
+
+
+async def test_file_menu_log_out_ends_the_hub_session(
+    hub: RunningHub, person: tuple[str, httpx.AsyncClient], browser: BrowserContext
+) -> None:
+    name, _ = person
+    page = await browser.new_page()
+    await log_in(page, hub, name)
+    await start_and_watch(page, name)
+
+    await page.locator(".lm-MenuBar-itemLabel", has_text="File").click(timeout=SLOW)
+    items = page.locator(".lm-Menu-item:visible .lm-Menu-itemLabel")
+    log_out = items.filter(has_text=re.compile(r"^Log Out$"))
+    await expect(log_out).to_have_count(1)
+    await expect(items.filter(has_text=re.compile(r"^Shut Down$"))).to_have_count(1)
+    await log_out.click()
+    await expect(page).to_have_url(re.compile(r"/hub/logout$"))
+    await page.get_by_role("button", name=f"Log out {name}").click()
+
+    await page.goto(f"{hub.url}/hub/home")
+    await expect(page).to_have_url(re.compile(r"/hub/login"))

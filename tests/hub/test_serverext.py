@@ -26,6 +26,7 @@ from tests.hub.servers_harness import (
     start_hub,
     stop_hub,
     using_spawner,
+    wait_for_state,
 )
 
 ROUNDS = 20
@@ -98,3 +99,53 @@ async def test_round_trip_without_the_extension_for_comparison(hub):
 
     assert "TCP_NODELAY" not in server_log(hub, "bob")
     report("off", trips)
+
+
+async def test_logging_out_of_the_server_logs_out_of_the_hub(hub):
+    carol = await add_person(hub, "carol")
+    assert (await start_and_wait(hub, carol.user))[-1]["ready"]
+
+    async with httpx.AsyncClient(base_url=hub_url(hub), headers=carol.cookie_header) as client:
+        response = await client.get("/user/carol/logout")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/hub/logout"
+
+
+async def test_jupyterlab_file_menu_has_one_log_out(hub):
+    dave = await add_person(hub, "dave")
+    assert (await start_and_wait(hub, dave.user))[-1]["ready"]
+    plugin = "@jupyterlab/mainmenu-extension:plugin"
+
+    async with httpx.AsyncClient(base_url=hub_url(hub), headers=dave.token_header) as client:
+        response = await client.get(f"/user/dave/lab/api/settings/{plugin}")
+
+    assert response.status_code == 200, response.text
+    file_menu = next(
+        menu for menu in response.json()["schema"]["properties"]["menus"]["default"]
+        if menu["id"] == "jp-mainmenu-file"
+    )  # fmt: skip
+    assert {"command": "filemenu:logout", "disabled": True} in file_menu["items"]
+
+
+async def test_shut_down_from_jupyterlab_is_a_clean_stop(hub):
+    erin = await add_person(hub, "erin")
+    assert (await start_and_wait(hub, erin.user))[-1]["ready"]
+
+    async with httpx.AsyncClient(base_url=hub_url(hub), headers=erin.token_header) as client:
+        response = await client.post("/user/erin/api/shutdown")
+    assert response.status_code == 200, response.text
+    await wait_for_state(hub, "erin", "stopped")
+
+    assert hub.servers.status("erin").error is None
+
+
+async def test_notebook_7_is_served_beside_jupyterlab(hub):
+    frank = await add_person(hub, "frank")
+    assert (await start_and_wait(hub, frank.user))[-1]["ready"]
+
+    async with httpx.AsyncClient(base_url=hub_url(hub), headers=frank.cookie_header) as client:
+        response = await client.get("/user/frank/tree")
+
+    assert response.status_code == 200
+    assert "notebook" in response.text.lower()
