@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -245,3 +246,26 @@ async def test_list_page_shows_templates_with_their_parameters_and_a_form(hub, p
     assert f'action="/hub/templates/t/{SAMPLEDB_TEMPLATE}"' in page.text
     assert '"threshold": 0.5' in unescape(page.text)
     assert (await hub.client().get("/hub/templates")).status_code == 302  # login first
+
+
+async def test_large_params_travel_through_login_or_are_refused_clearly(hub, templates):
+    browser = hub.client()
+    user = await hub.add_user(hub.unique_name("big"))
+    rows = {"rows": [{"sample": f"S-{i}", "ok": True} for i in range(1500)]}
+    assert len(json.dumps(rows)) > 40_000
+    posted = await sampledb_post(browser, SAMPLEDB_TEMPLATE, json.dumps(rows))
+    assert posted.status_code == 303
+    to_login = await browser.get(posted.headers["Location"])
+    login_url = to_login.headers["Location"]
+    await browser.get(login_url)
+    logged_in = await browser.post(
+        login_url,
+        data={"username": user.name, "password": USER_PASSWORD, "_xsrf": hub.xsrf_token(browser)},
+    )
+    confirm = await browser.get(logged_in.headers["Location"])
+    assert confirm.status_code == 200 and "S-1499" in page_text(confirm)
+
+    noise = {"blob": secrets.token_urlsafe(30_000)}  # does not compress
+    refused = await sampledb_post(hub.client(), SAMPLEDB_TEMPLATE, json.dumps(noise))
+    assert refused.status_code == 413
+    assert "too large to carry through the login" in page_text(refused)
