@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 from papermill.exceptions import PapermillException
 from papermill.translators import papermill_translators, translate_parameters
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from traitlets import Integer, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
@@ -185,13 +185,18 @@ class TemplateService:
         summary = await self._summary(entry.id, chosen.number, chosen.content)
         return Template(name, entry, summary), chosen.content
 
-    async def _template(self, conn: Any, entry: store.Entry) -> Template:
+    async def _template(self, conn: AsyncConnection, entry: store.Entry) -> Template:
+        """The listed template; one that is not a usable notebook says why instead of failing
+        the whole list."""
         name = entry.path[len(self.config.prefix) :]
         summary = self._summaries.get((entry.id, entry.head))
         if summary is None:
             version = await store.get_version(conn, entry)
             assert version.content is not None
-            summary = await self._summary(entry.id, entry.head, version.content)
+            try:
+                summary = await self._summary(entry.id, entry.head, version.content)
+            except BadTemplate as error:
+                summary = Summary(name, error.message, "", "", ())
         return Template(name, entry, summary)
 
     async def _summary(self, entry_id: int, number: int, content: bytes) -> Summary:
@@ -280,7 +285,7 @@ def _candidates(path: str) -> list[str]:
     return [path] + [numbered_name(path, number) for number in range(1, MAX_NUMBERED + 1)]
 
 
-async def _free_name(conn: Any, owner: str, path: str) -> str:
+async def _free_name(conn: AsyncConnection, owner: str, path: str) -> str:
     for candidate in _candidates(path)[1:]:
         if await contents.kind_of(conn, owner, candidate) is None:
             return candidate

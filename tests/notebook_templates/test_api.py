@@ -272,3 +272,13 @@ async def test_the_prefix_is_configurable(hub):
     assert [t.name for t in await service.list_templates()] == ["fit.ipynb"]
     default = TemplateService(engine=hub.app.db, config=Templates())
     assert "fit.ipynb" not in [t.name for t in await default.list_templates()]
+
+
+async def test_a_language_papermill_cannot_write_is_refused_and_still_listed(hub, people):
+    await push_template(hub, "cobol.ipynb", template_bytes(kernel="cobol", language="cobol"))
+    response = await people["alice"].instantiate("cobol.ipynb", {"a": 1})
+    assert response.status_code == 422, response.text
+    assert "papermill cannot write parameters" in response.json()["message"]
+    assert await stored_notebook(hub, people["alice"].user.db_role, "cobol.ipynb") is None
+    listed = (await people["alice"].api.get("/hub/api/templates")).json()["templates"]
+    assert "cobol.ipynb" in [t["name"] for t in listed]
