@@ -175,6 +175,8 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
 class UserProxyHandler(BaseHandler):
     """Forwards ``/user/NAME/…`` to NAME's server, after the hub's own checks."""
 
+    token_scopes = None  # access:servers for NAME, checked in authorize()
+
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 
     def initialize(self) -> None:
@@ -222,8 +224,7 @@ class UserProxyHandler(BaseHandler):
                 self.redirect(self.login_url_for(self.request.uri or "/"))
                 return False
             raise HTTPError(403, "Login required.")
-        admin_access = bool(getattr(self.hub, "admin_access", False))
-        if user.name != name and not (user.is_admin and admin_access):
+        if not self.has_scope("access:servers", name):
             raise HTTPError(403, "This is not your server.")
         if self.auth_method == "cookie" and self.is_cross_origin_write():
             raise HTTPError(403, "Cross-origin request refused.")

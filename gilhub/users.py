@@ -151,5 +151,7 @@ async def set_admin(conn: AsyncConnection, name: str, admin: bool) -> bool:
     return result.first() is not None
 
 
-async def touch_user(conn: AsyncConnection, user_id: int) -> None:
-    await conn.execute(update(users).where(users.c.id == user_id).values(last_activity=func.now()))
+async def touch_user(conn: AsyncConnection, user_id: int, at: datetime | None = None) -> None:
+    """Record activity now, or at ``at`` unless more recent activity is recorded."""
+    moment = func.greatest(users.c.last_activity, at) if at else func.now()
+    await conn.execute(update(users).where(users.c.id == user_id).values(last_activity=moment))

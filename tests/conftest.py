@@ -8,6 +8,7 @@ creates a database of its own and applies gilhub's migrations to it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -38,6 +39,13 @@ def _libpq(url: URL) -> str:
 @pytest.fixture(scope="module")
 def database_url(postgres: EmbeddedDatabase) -> Iterator[URL]:
     """A new, migrated database for one test module; dropped afterwards."""
+    with new_database(postgres) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def new_database(postgres: EmbeddedDatabase) -> Iterator[URL]:
+    """An empty database of its own in the session's cluster, dropped on exit."""
     name = f"gilhub_test_{os.getpid()}_{next(_database_numbers)}"
     with psycopg.connect(_libpq(postgres.url), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

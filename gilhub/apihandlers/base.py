@@ -42,6 +42,8 @@ class APIHandler(BaseHandler):
 class APINotFoundHandler(APIHandler):
     """Unknown ``/hub/api/…`` paths: a JSON 404 rather than the HTML error page."""
 
+    token_scopes = None
+
     async def prepare(self) -> None:
         await super().prepare()
         raise HTTPError(404, "No such API endpoint.")

@@ -19,9 +19,16 @@ from tornado.web import HTTPError
 
 from gilhub import __version__
 from gilhub.apihandlers.base import APIHandler
+from gilhub.auth import scopes
 from gilhub.auth.passwords import generate_password
-from gilhub.auth.tokens import TokenInfo, create_token, delete_token, list_tokens
-from gilhub.handlers.base import admin_required, login_required
+from gilhub.auth.tokens import (
+    MAX_TOKEN_LIFETIME,
+    TokenInfo,
+    create_token,
+    delete_token,
+    list_tokens,
+)
+from gilhub.handlers.base import login_required
 from gilhub.handlers.login import password_problem
 from gilhub.users import (
     USERNAME_RULE,
@@ -32,6 +39,7 @@ from gilhub.users import (
     list_users,
     set_admin,
     set_password,
+    touch_user,
 )
 
 #: The JupyterHub REST API version whose subset gilhub implements.
@@ -57,6 +65,8 @@ def latest(*moments: datetime | None) -> datetime | None:
 
 
 class HubAPIHandler(APIHandler):
+    token_scopes = None  # every method checks the scopes it needs
+
     def server_model(self, user: User) -> dict[str, Any]:
         status = self.hub.servers.status(user.name)
         return {
@@ -73,9 +83,10 @@ class HubAPIHandler(APIHandler):
         }
 
     def user_model(self, user: User) -> dict[str, Any]:
+        """JupyterHub's user model; ``servers`` only for requests with ``read:servers``."""
         server = self.server_model(user)
         status = self.hub.servers.status(user.name)
-        return {
+        model = {
             "kind": "user",
             "name": user.name,
             "admin": user.is_admin,
@@ -85,8 +96,10 @@ class HubAPIHandler(APIHandler):
             "pending": server["pending"],
             "created": isoformat(user.created),
             "last_activity": isoformat(latest(user.last_activity, status.last_activity)),
-            "servers": {} if server["stopped"] else {"": server},
         }
+        if self.has_scope("read:servers", user.name):
+            model["servers"] = {} if server["stopped"] else {"": server}
+        return model
 
     def body_object(self) -> dict[str, Any]:
         body = self.get_json_body()
@@ -105,6 +118,7 @@ class RootAPIHandler(HubAPIHandler):
 class InfoAPIHandler(HubAPIHandler):
     @login_required
     async def get(self) -> None:
+        self.require_scope("read:hub")
         self.write_json(
             {
                 "version": JUPYTERHUB_API_VERSION,
@@ -133,21 +147,18 @@ class SelfAPIHandler(HubAPIHandler):
     async def get(self) -> None:
         user = self.current_user
         assert user is not None
-        self.write_json({**self.user_model(user), "scopes": ["inherit"]})
+        self.write_json({**self.user_model(user), "scopes": scopes.flatten(self.grants)})
 
 
 class UserListAPIHandler(HubAPIHandler):
-    """Admins list everyone; other users see only themselves."""
+    """The users ``list:users`` reaches: everyone for admins, themselves for other users."""
 
     @login_required
     async def get(self) -> None:
-        me = self.current_user
-        assert me is not None
-        if me.is_admin:
-            async with self.hub.db.connect() as conn:
-                users = await list_users(conn)
-        else:
-            users = [me]
+        if "list:users" not in self.grants:
+            self.require_scope("list:users")  # 403, as JupyterHub words it
+        async with self.hub.db.connect() as conn:
+            users = [u for u in await list_users(conn) if self.has_scope("list:users", u.name)]
         state = self.get_argument("state", "")
         if state:
             if state not in STATE_FILTERS:
@@ -196,12 +207,13 @@ class UserListAPIHandler(HubAPIHandler):
 class UserAPIHandler(HubAPIHandler):
     @login_required
     async def get(self, name: str) -> None:
-        self.write_json(self.user_model(await self.permitted_user(name)))
+        self.write_json(self.user_model(await self.permitted_user(name, "read:users")))
 
-    @admin_required
+    @login_required
     async def post(self, name: str) -> None:
         """Create a user. Body (optional): ``{"admin": bool, "password": str}``; without a
         password a random one is set and returned once as ``password``."""
+        self.require_scope("admin:users", name)
         body = self.body_object()
         password = body.get("password") or generate_password()
         if not isinstance(password, str) or password_problem(password):
@@ -218,10 +230,10 @@ class UserAPIHandler(HubAPIHandler):
             model["password"] = password
         self.write_json(model, status=201)
 
-    @admin_required
+    @login_required
     async def patch(self, name: str) -> None:
         """Change ``admin`` and/or ``password``."""
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "admin:users")
         body = self.body_object()
         async with self.hub.db.begin() as conn:
             if "admin" in body:
@@ -234,11 +246,11 @@ class UserAPIHandler(HubAPIHandler):
                     raise HTTPError(400, problem)
                 await set_password(conn, user.name, str(body["password"]))
         self.hub.auth_cache.forget_user(user.id)
-        self.write_json(self.user_model(await self.permitted_user(name)))
+        self.write_json(self.user_model(await self.permitted_user(name, "admin:users")))
 
-    @admin_required
+    @login_required
     async def delete(self, name: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "delete:users")
         if user.id == self.current_user.id:  # type: ignore[union-attr]
             raise HTTPError(400, "You cannot remove your own account.")
         await self.hub.remove_user(user)
@@ -250,7 +262,7 @@ class ServerAPIHandler(HubAPIHandler):
     @login_required
     async def post(self, name: str) -> None:
         """Start the server: 201 when it is running, 202 while it starts."""
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "start:servers")
         if self.hub.servers.status(user.name).state == "running":
             raise HTTPError(400, f"{user.name}'s server is already running.")
         await self.hub.servers.start(user)
@@ -261,7 +273,7 @@ class ServerAPIHandler(HubAPIHandler):
     @login_required
     async def delete(self, name: str) -> None:
         """Stop the server: 204 once stopped, 202 while it stops."""
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "delete:servers")
         await self.hub.servers.stop(user)
         stopped = self.hub.servers.status(user.name).state == "stopped"
         self.set_status(204 if stopped else 202)
@@ -273,7 +285,7 @@ class ProgressAPIHandler(HubAPIHandler):
 
     @login_required
     async def get(self, name: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "read:servers")
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("X-Accel-Buffering", "no")
         try:
@@ -288,26 +300,43 @@ class ProgressAPIHandler(HubAPIHandler):
 class TokenListAPIHandler(HubAPIHandler):
     @login_required
     async def get(self, name: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "read:tokens")
         async with self.hub.db.connect() as conn:
             tokens = await list_tokens(conn, user.id)
         self.write_json({"api_tokens": [token_model(token) for token in tokens]})
 
     @login_required
     async def post(self, name: str) -> None:
-        """Body (optional): ``{"note": str, "expires_in": seconds}``. The token is in the
+        """Body (optional): ``{"note": str, "expires_in": seconds, "scopes": [...]}`` or
+        ``"roles": [...]`` instead of scopes (neither: ``inherit``). The token is in the
         answer once and never again."""
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "tokens")
         body = self.body_object()
         note = body.get("note") or "Requested via API"
         expires_in = body.get("expires_in")
         if not isinstance(note, str) or len(note) > 1000:
             raise HTTPError(400, "note must be a string of at most 1000 characters.")
-        if expires_in is not None and (not isinstance(expires_in, int) or expires_in <= 0):
-            raise HTTPError(400, "expires_in must be a positive number of seconds.")
+        longest = int(MAX_TOKEN_LIFETIME.total_seconds())
+        if expires_in is not None and (
+            type(expires_in) is not int or not 0 < expires_in <= longest
+        ):
+            raise HTTPError(400, f"expires_in must be a whole number of seconds, 1 to {longest}.")
+        try:
+            token_scopes = scopes.scopes_for_new_token(
+                user,
+                self.hub.admin_access,
+                scopes=string_list(body, "scopes"),
+                roles=string_list(body, "roles"),
+            )
+        except scopes.ScopeError as error:
+            raise HTTPError(400, str(error)) from error
         async with self.hub.db.begin() as conn:
             new = await create_token(
-                conn, user.id, note, timedelta(seconds=expires_in) if expires_in else None
+                conn,
+                user.id,
+                note,
+                timedelta(seconds=expires_in) if expires_in else None,
+                token_scopes,
             )
         self.write_json({"token": new.token, **token_model(new.info)}, status=201)
 
@@ -315,7 +344,7 @@ class TokenListAPIHandler(HubAPIHandler):
 class TokenAPIHandler(HubAPIHandler):
     @login_required
     async def get(self, name: str, token_id: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "read:tokens")
         async with self.hub.db.connect() as conn:
             tokens = await list_tokens(conn, user.id)
         for token in tokens:
@@ -326,7 +355,7 @@ class TokenAPIHandler(HubAPIHandler):
 
     @login_required
     async def delete(self, name: str, token_id: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "tokens")
         async with self.hub.db.begin() as conn:
             deleted = token_id.isdigit() and await delete_token(conn, user.id, int(token_id))
         self.hub.auth_cache.forget_user(user.id)
@@ -334,6 +363,54 @@ class TokenAPIHandler(HubAPIHandler):
             raise HTTPError(404, "No such token.")
         self.set_status(204)
         self.finish()
+
+
+class ActivityAPIHandler(HubAPIHandler):
+    """``POST /hub/api/users/NAME/activity`` as JupyterHub's: ``{"last_activity": ISO time,
+    "servers": {"": {"last_activity": ISO time}}}``, both optional."""
+
+    @login_required
+    async def post(self, name: str) -> None:
+        user = await self.permitted_user(name, "users:activity")
+        body = self.body_object()
+        moments = [parse_moment(body.get("last_activity"))]
+        servers = body.get("servers") or {}
+        if not isinstance(servers, dict) or not all(isinstance(s, dict) for s in servers.values()):
+            raise HTTPError(400, "servers must map server names to objects.")
+        moments += [parse_moment(server.get("last_activity")) for server in servers.values()]
+        async with self.hub.db.begin() as conn:
+            await touch_user(conn, user.id, latest(*moments) or datetime.now(timezone.utc))
+        if "" in servers:
+            self.hub.servers.record_activity(user.name)
+        self.set_status(204)
+        self.finish()
+
+
+def parse_moment(value: Any) -> datetime | None:
+    """An ISO 8601 time with a zone, not in the future (400 otherwise); ``None`` stays."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value)[:64].replace("Z", "+00:00"))
+    except ValueError as error:
+        raise HTTPError(400, f"Not an ISO 8601 time: {str(value)[:64]!r}.") from error
+    if moment.tzinfo is None or moment > datetime.now(timezone.utc) + timedelta(minutes=1):
+        raise HTTPError(400, "Activity times need a time zone and cannot be in the future.")
+    return moment
+
+
+def string_list(body: dict[str, Any], key: str) -> list[str] | None:
+    """``body[key]`` as a bounded list of strings, ``None`` if absent (400 otherwise)."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) > 100
+        or not all(isinstance(item, str) and len(item) <= 200 for item in value)
+    ):
+        raise HTTPError(400, f"{key} must be a list of at most 100 strings.")
+    return value
 
 
 def token_model(token: TokenInfo) -> dict[str, Any]:

@@ -15,34 +15,34 @@ import hashlib
 import time
 from collections import OrderedDict
 
-from gilhub.users import User
+from gilhub.auth.scopes import Identity
 
 
 class AuthCache:
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, User]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
 
     @staticmethod
     def key(kind: str, credential: str) -> str:
         """Entries are keyed by a hash: the cache holds no usable credential."""
         return hashlib.sha256(f"{kind}\0{credential}".encode()).hexdigest()
 
-    def get(self, key: str) -> User | None:
+    def get(self, key: str) -> Identity | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        expires, user = entry
+        expires, identity = entry
         if expires < time.monotonic():
             del self._entries[key]
             return None
-        return user
+        return identity
 
-    def put(self, key: str, user: User) -> None:
+    def put(self, key: str, identity: Identity) -> None:
         if self.ttl <= 0:
             return
-        self._entries[key] = (time.monotonic() + self.ttl, user)
+        self._entries[key] = (time.monotonic() + self.ttl, identity)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -51,5 +51,5 @@ class AuthCache:
         self._entries.pop(key, None)
 
     def forget_user(self, user_id: int) -> None:
-        for key in [k for k, (_, user) in self._entries.items() if user.id == user_id]:
+        for key in [k for k, (_, who) in self._entries.items() if who.user.id == user_id]:
             del self._entries[key]

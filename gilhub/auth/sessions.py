@@ -7,6 +7,8 @@ cookies and logging out really ends the session.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -50,6 +52,12 @@ async def user_for_session(conn: AsyncConnection, session_id: str) -> User | Non
         .add_cte(touch)
     )
     return user_from_row((await conn.execute(query)).first())
+
+
+def session_xsrf_token(secret: bytes, session_id: str) -> str:
+    """The XSRF token of one login session: useless in any other, unforgeable without
+    the hub's secret."""
+    return hmac.new(secret, b"xsrf\0" + session_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 async def delete_session(conn: AsyncConnection, session_id: str) -> None:

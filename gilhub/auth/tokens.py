@@ -9,14 +9,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gilhub.auth.scopes import Identity
 from gilhub.auth.secrets_store import sha256_hex
 from gilhub.tables import api_tokens, users
-from gilhub.users import USER_COLUMNS, User, user_from_row
+from gilhub.users import USER_COLUMNS, user_from_row
 
 # Not a secret: a public marker that lets secret scanners recognise leaked gilhub tokens.
 TOKEN_MARKER = "gh_"  # noqa: S105
 _DISPLAY_PREFIX_LENGTH = len(TOKEN_MARKER) + 4
 _TOUCH_INTERVAL = timedelta(minutes=1)
+#: The longest lifetime a token may be given.
+MAX_TOKEN_LIFETIME = timedelta(days=10 * 365)
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,13 @@ _WITH_OWNER = api_tokens.join(users, users.c.id == api_tokens.c.user_id)
 
 
 async def create_token(
-    conn: AsyncConnection, user_id: int, note: str = "", expires_in: timedelta | None = None
+    conn: AsyncConnection,
+    user_id: int,
+    note: str = "",
+    expires_in: timedelta | None = None,
+    scopes: tuple[str, ...] = ("inherit",),
 ) -> NewToken:
+    """A new token of ``user_id`` with ``scopes`` as given (checked by the caller)."""
     token = TOKEN_MARKER + secrets.token_urlsafe(32)
     token_id = (
         await conn.execute(
@@ -64,6 +72,7 @@ async def create_token(
                 token_hash=sha256_hex(token),
                 prefix=token[:_DISPLAY_PREFIX_LENGTH],
                 note=note,
+                scopes=list(scopes),
                 expires=func.now() + expires_in if expires_in else None,
             )
             .returning(api_tokens.c.id)
@@ -75,8 +84,8 @@ async def create_token(
     return NewToken(token=token, info=TokenInfo(*info.one()))
 
 
-async def user_for_token(conn: AsyncConnection, token: str) -> User | None:
-    """The owner of a valid, unexpired token; records its use now and then."""
+async def identity_for_token(conn: AsyncConnection, token: str) -> Identity | None:
+    """The owner and scopes of a valid, unexpired token; records its use now and then."""
     token_hash = sha256_hex(token)
     touch = (
         update(api_tokens)
@@ -91,13 +100,17 @@ async def user_for_token(conn: AsyncConnection, token: str) -> User | None:
         .cte("touched")
     )
     query = (
-        select(*USER_COLUMNS)
+        select(*USER_COLUMNS, api_tokens.c.scopes)
         .select_from(_WITH_OWNER)
         .where(api_tokens.c.token_hash == token_hash)
         .where(or_(api_tokens.c.expires.is_(None), api_tokens.c.expires > func.now()))
         .add_cte(touch)
     )
-    return user_from_row((await conn.execute(query)).first())
+    row = (await conn.execute(query)).first()
+    user = user_from_row(row)
+    if user is None:
+        return None
+    return Identity(user, tuple(row.scopes))
 
 
 async def list_tokens(conn: AsyncConnection, user_id: int) -> list[TokenInfo]:

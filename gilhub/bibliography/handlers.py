@@ -287,6 +287,8 @@ class BibAPIHandler(BibMixin, APIHandler):
     """``GET /hub/api/bib``: search (``?only=keys``: all keys); ``POST``: add BibTeX
     ``{"bibtex": …, "replace": […]}``."""
 
+    token_scopes = ("read:bib", "bib")
+
     @login_required
     async def get(self) -> None:
         library = await self.library()
@@ -342,6 +344,8 @@ def _problem_model(problem: Problem) -> dict[str, Any]:
 class BibEntryAPIHandler(BibMixin, APIHandler):
     """``GET /hub/api/bib/KEY``: JSON; ``?format=html`` the formatted reference (tooltips);
     ``?format=bibtex`` its BibTeX."""
+
+    token_scopes = ("read:bib", "bib")
 
     @login_required
     async def get(self, key: str) -> None:

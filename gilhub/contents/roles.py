@@ -1,10 +1,11 @@
 """PostgreSQL roles for user servers: one login role per gilhub user.
 
 A user's server connects to the database as that user's role, never as the
-hub's superuser. The role holds no privilege of its own: it is a member of
-the database's group role (created by ``sql/002_contents.sql``), which may use
-the ``contents`` schema and nothing else, and row-level security narrows that
-to the rows the role owns.
+hub's superuser. The role is granted, by ``contents.grant_storage``
+(``sql/006_private_roles.sql``), what a server needs in the ``contents`` schema
+and nothing else, and row-level security narrows that to the rows the role
+owns. Roles share no group: a role all users could become would be a place
+where they could all write.
 
 Role names are cluster-wide, so they are derived from the database (the
 prefix stored in ``contents.settings``) and from the user name reduced to
@@ -42,9 +43,8 @@ def role_name(prefix: str, user_name: str) -> str:
     return f"{prefix}_u_{safe}"
 
 
-async def _settings(conn: AsyncConnection) -> tuple[str, str]:
-    row = (await conn.execute(text("SELECT role_prefix, group_role FROM contents.settings"))).one()
-    return row.role_prefix, row.group_role
+async def _role_prefix(conn: AsyncConnection) -> str:
+    return (await conn.execute(text("SELECT role_prefix FROM contents.settings"))).scalar_one()
 
 
 async def _execute(conn: AsyncConnection, statement: sql.Composable) -> None:
@@ -61,8 +61,7 @@ async def _role_exists(conn: AsyncConnection, role: str) -> bool:
 async def ensure_user_role(engine: AsyncEngine, user_name: str) -> str:
     """Create (if missing) the login role of ``user_name``; return its name."""
     async with engine.connect() as conn:
-        prefix, group = await _settings(conn)
-        role = role_name(prefix, user_name)
+        role = role_name(await _role_prefix(conn), user_name)
         await conn.commit()
         if not await _role_exists(conn, role):
             try:
@@ -79,9 +78,7 @@ async def ensure_user_role(engine: AsyncEngine, user_name: str) -> str:
                 await conn.rollback()
                 if not await _role_exists(conn, role):
                     raise
-        await _execute(
-            conn, sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role))
-        )
+        await conn.execute(text("SELECT contents.grant_storage(:role)"), {"role": role})
         await query.make_directories(conn, role, "")
         await conn.commit()
     return role
@@ -112,8 +109,7 @@ async def issue_role_password(engine: AsyncEngine, role: str) -> str:
 async def drop_user_role(engine: AsyncEngine, user_name: str) -> None:
     """Delete the user's storage rows, end its sessions and drop its role."""
     async with engine.connect() as conn:
-        prefix, _ = await _settings(conn)
-        role = role_name(prefix, user_name)
+        role = role_name(await _role_prefix(conn), user_name)
         await query.delete_owner(conn, role)
         await conn.commit()
         if not await _role_exists(conn, role):

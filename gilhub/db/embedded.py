@@ -77,6 +77,8 @@ def _secure_cluster(trust_uri: str, pgdata: Path, password: str) -> None:
 
 
 def _ensure_database(url: URL) -> None:
+    """Create gilhub's database if missing, and close every database of the cluster to
+    PUBLIC: users' roles may connect to gilhub's database only, which grants it to each."""
     maintenance = url.set(drivername="postgresql", database="postgres")
     conninfo = maintenance.render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -85,6 +87,13 @@ def _ensure_database(url: URL) -> None:
         ).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+        databases = conn.execute("SELECT datname FROM pg_database WHERE datallowconn").fetchall()
+        for (name,) in databases:
+            conn.execute(
+                sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
+                    sql.Identifier(name)
+                )
+            )
 
 
 def start_embedded(data_dir: Path, *, stop_with_process: bool = True) -> EmbeddedDatabase:

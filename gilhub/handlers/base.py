@@ -6,11 +6,18 @@ A request that presents a token is authenticated by that token alone, never by
 a cookie sent alongside it; it is therefore exempt from the XSRF check, which
 only protects cookie-authenticated requests (a foreign page cannot make a
 browser add an ``Authorization`` header).
+
+What a request may do is given by scopes (:mod:`gilhub.auth.scopes`): a browser
+session has all its owner's, a token the part of them it was created with.
+The XSRF token of a logged-in browser is derived from its login session, as in
+JupyterHub 4.1+, so a token taken from one session (or planted as a cookie by
+someone who can write cookies for the hub's site) is refused in any other.
 """
 
 from __future__ import annotations
 
 import functools
+import hmac
 import inspect
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -24,8 +31,10 @@ from tornado.log import app_log
 from tornado.web import HTTPError, RequestHandler
 
 from gilhub import __version__
-from gilhub.auth.sessions import user_for_session
-from gilhub.auth.tokens import user_for_token
+from gilhub.auth import scopes
+from gilhub.auth.scopes import Grants, Identity
+from gilhub.auth.sessions import session_xsrf_token, user_for_session
+from gilhub.auth.tokens import identity_for_token
 from gilhub.db import DatabaseUnavailable
 from gilhub.users import User, get_user_by_name
 
@@ -33,6 +42,7 @@ if TYPE_CHECKING:
     from gilhub.app import GilHub
 
 SESSION_COOKIE = "gilhub-session"
+XSRF_COOKIE = "_xsrf"
 
 HandlerMethod = Callable[..., Awaitable[Any] | Any]
 
@@ -44,6 +54,12 @@ class BaseHandler(RequestHandler):
     is_api = False
     #: "cookie", "token" or None once :meth:`prepare` has run.
     auth_method: str | None = None
+    #: Who is asking, once :meth:`prepare` has run.
+    identity: Identity | None = None
+    #: The scopes a token needs to reach this handler at all: the first for GET, HEAD and
+    #: OPTIONS, the second for other methods. ``"inherit"``: only tokens with all their
+    #: owner's rights (pages). ``None``: the handler checks scopes per method itself.
+    token_scopes: tuple[str, str] | None = ("inherit", "inherit")
 
     @property
     def hub(self) -> GilHub:
@@ -76,48 +92,115 @@ class BaseHandler(RequestHandler):
             return value.strip()
         return None
 
+    @property
+    def xsrf_token(self) -> bytes:
+        """A logged-in browser's token is bound to its session; before login, tornado's."""
+        session_id = self.session_id()
+        if session_id is None:
+            return super().xsrf_token
+        token = session_xsrf_token(self.settings["cookie_secret"], session_id)
+        if self.get_cookie(XSRF_COOKIE) != token:
+            self.set_xsrf_cookie(token)
+        return token.encode("ascii")
+
+    def set_xsrf_cookie(self, token: str) -> None:
+        self.set_cookie(XSRF_COOKIE, token, **self.settings.get("xsrf_cookie_kwargs", {}))
+
     def check_xsrf_cookie(self) -> None:
         if self.token_from_header() is not None:
             return
-        super().check_xsrf_cookie()
+        session_id = self.session_id()
+        if session_id is None:
+            super().check_xsrf_cookie()  # the login form: tornado's double-submit cookie
+            return
+        submitted = (
+            self.get_argument("_xsrf", None)
+            or self.request.headers.get("X-Xsrftoken")
+            or self.request.headers.get("X-Csrftoken")
+            or ""
+        )
+        expected = session_xsrf_token(self.settings["cookie_secret"], session_id)
+        if not hmac.compare_digest(submitted.encode("utf-8", "replace"), expected.encode()):
+            raise HTTPError(403, "XSRF token missing or not issued to this login session.")
 
     async def prepare(self) -> None:
-        self.current_user = await self.authenticate()
+        self.identity = await self.authenticate()
+        self.current_user = self.identity.user if self.identity else None
+        self.check_token_reach()
 
-    async def authenticate(self) -> User | None:
+    async def authenticate(self) -> Identity | None:
         token = self.token_from_header()
         if token is not None:
-            user = await self._cached_lookup("token", token, user_for_token)
-            self.auth_method = "token" if user else None
-            return user
+            identity = await self._cached_lookup("token", token, identity_for_token)
+            self.auth_method = "token" if identity else None
+            return identity
         session_id = self.session_id()
         if session_id is None:
             return None
-        user = await self._cached_lookup("cookie", session_id, user_for_session)
-        self.auth_method = "cookie" if user else None
-        return user
+        identity = await self._cached_lookup("cookie", session_id, _identity_for_session)
+        self.auth_method = "cookie" if identity else None
+        return identity
 
     async def _cached_lookup(
         self,
         kind: str,
         credential: str,
-        lookup: Callable[[AsyncConnection, str], Awaitable[User | None]],
-    ) -> User | None:
+        lookup: Callable[[AsyncConnection, str], Awaitable[Identity | None]],
+    ) -> Identity | None:
         cache = self.hub.auth_cache
         key = cache.key(kind, credential)
-        user = cache.get(key)
-        if user is None:
+        identity = cache.get(key)
+        if identity is None:
             async with self.hub.db.begin() as conn:
-                user = await lookup(conn, credential)
-            if user is not None:
-                cache.put(key, user)
-        return user
+                identity = await lookup(conn, credential)
+            if identity is not None:
+                cache.put(key, identity)
+        return identity
+
+    # -- authorization --------------------------------------------------
+
+    @functools.cached_property
+    def owner_grants(self) -> Grants:
+        """All the current user's scopes (nothing when nobody is logged in)."""
+        if self.identity is None:
+            return {}
+        return scopes.owner_scopes(self.identity.user, self.hub.admin_access)
+
+    @functools.cached_property
+    def grants(self) -> Grants:
+        """The scopes of this request: the owner's, narrowed to its token's if it has one."""
+        if self.identity is None or self.identity.token_scopes is None:
+            return self.owner_grants
+        user = self.identity.user
+        return scopes.token_scopes(self.identity.token_scopes, self.owner_grants, user.name)
+
+    def has_scope(self, scope: str, user_name: str | None = None) -> bool:
+        if scope == "inherit":
+            return self.grants == self.owner_grants
+        return scopes.allows(self.grants, scope, user_name)
+
+    def require_scope(self, scope: str, user_name: str | None = None) -> None:
+        """403 unless this request holds ``scope`` (for ``user_name``), as JupyterHub says it."""
+        if self.current_user is None:
+            raise HTTPError(403, "Login required.")
+        if not self.has_scope(scope, user_name):
+            raise HTTPError(
+                403, f"Action is not authorized with current scopes; requires any of [{scope}]"
+            )
+
+    def check_token_reach(self) -> None:
+        if self.auth_method != "token" or self.token_scopes is None:
+            return
+        read_only = self.request.method in ("GET", "HEAD", "OPTIONS")
+        self.require_scope(self.token_scopes[0 if read_only else 1])
 
     def session_id(self) -> str | None:
         value = self.get_signed_cookie(SESSION_COOKIE, max_age_days=self.hub.session_max_age_days)
         return value.decode("ascii", "replace") if value else None
 
     def set_session_cookie(self, session_id: str) -> None:
+        """Log the browser in, with an XSRF token of the new session from this answer on."""
+        self.set_xsrf_cookie(session_xsrf_token(self.settings["cookie_secret"], session_id))
         self.set_signed_cookie(
             SESSION_COOKIE,
             session_id,
@@ -130,19 +213,17 @@ class BaseHandler(RequestHandler):
 
     def clear_session_cookie(self) -> None:
         self.clear_cookie(SESSION_COOKIE, path=self.hub.base_url)
+        self.clear_cookie(XSRF_COOKIE, path=self.hub.base_url)
 
-    async def permitted_user(self, name: str) -> User:
-        """The user ``name`` if the current user may act on it (itself, or any as admin).
+    async def permitted_user(self, name: str, scope: str) -> User:
+        """The user ``name`` if this request holds ``scope`` for them.
 
-        404 when there is no such user, 403 when it is someone else's.
+        403 without the scope, then 404 when there is no such user.
         """
+        self.require_scope(scope, name)
         me = self.current_user
-        if me is None:
-            raise HTTPError(403, "Login required.")
-        if name == me.name:
+        if me is not None and name == me.name:
             return me
-        if not me.is_admin:
-            raise HTTPError(403, "You may act only on your own account.")
         async with self.hub.db.connect() as conn:
             user = await get_user_by_name(conn, name)
         if user is None:
@@ -205,6 +286,11 @@ class BaseHandler(RequestHandler):
                 exception.log_message % exception.args if exception.args else exception.log_message
             )
         return ""
+
+
+async def _identity_for_session(conn: AsyncConnection, session_id: str) -> Identity | None:
+    user = await user_for_session(conn, session_id)
+    return Identity(user) if user else None
 
 
 class NotFoundHandler(BaseHandler):

@@ -45,7 +45,7 @@ class SpawnHandler(ServerPageHandler):
 
     @login_required
     async def get(self, name: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "read:servers")
         status = self.hub.servers.status(user.name)
         if status.state == "running":
             self.redirect(self.next_url(user.name))
@@ -58,7 +58,7 @@ class SpawnHandler(ServerPageHandler):
 
     @login_required
     async def post(self, name: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "start:servers")
         await self.hub.servers.start(user)
         self.redirect(self.pending_url(user.name))
 
@@ -68,7 +68,7 @@ class SpawnPendingHandler(ServerPageHandler):
 
     @login_required
     async def get(self, name: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "read:servers")
         status = self.hub.servers.status(user.name)
         if status.state == "running":
             self.redirect(self.next_url(user.name))
@@ -95,7 +95,7 @@ class SpawnPendingHandler(ServerPageHandler):
 class StopHandler(ServerPageHandler):
     @login_required
     async def post(self, name: str) -> None:
-        user = await self.permitted_user(name)
+        user = await self.permitted_user(name, "delete:servers")
         await self.hub.servers.stop(user)
         self.redirect(safe_next(self.get_argument("next", None), self.hub.hub_prefix + "home"))
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from tornado.web import HTTPError
 
+from gilhub.auth import scopes
 from gilhub.auth.tokens import create_token, delete_token, list_tokens
 from gilhub.handlers.base import BaseHandler, login_required
 
@@ -14,12 +16,21 @@ LIFETIMES = {"0": None, "1": 1, "7": 7, "30": 30, "365": 365}
 
 
 class TokenPageHandler(BaseHandler):
-    async def render_tokens(self, *, new_token: str = "", notice: str = "") -> None:
+    async def render_tokens(
+        self, *, new_token: str = "", notice: str = "", problem: str = ""
+    ) -> None:
         user = self.current_user
         assert user is not None
         async with self.hub.db.connect() as conn:
             tokens = await list_tokens(conn, user.id)
-        self.render_template("token.html", tokens=tokens, new_token=new_token, notice=notice)
+        self.render_template(
+            "token.html",
+            tokens=tokens,
+            new_token=new_token,
+            notice=notice,
+            problem=problem,
+            scope_names=[name for name in scopes.SCOPES if name != "self"],
+        )
 
     @login_required
     async def get(self) -> None:
@@ -31,9 +42,18 @@ class TokenPageHandler(BaseHandler):
         assert user is not None
         note = self.get_body_argument("note", "").strip()[:200] or "Created on the token page"
         lifetime = LIFETIMES.get(self.get_body_argument("expires_in_days", "0"))
+        wanted = re.split(r"[\s,]+", self.get_body_argument("scopes", "")[:4000].strip())
+        try:
+            token_scopes = scopes.scopes_for_new_token(
+                user, self.hub.admin_access, scopes=[s for s in wanted if s] or None
+            )
+        except scopes.ScopeError as error:
+            self.set_status(400)
+            await self.render_tokens(problem=str(error))
+            return
         async with self.hub.db.begin() as conn:
             new = await create_token(
-                conn, user.id, note, timedelta(days=lifetime) if lifetime else None
+                conn, user.id, note, timedelta(days=lifetime) if lifetime else None, token_scopes
             )
         await self.render_tokens(new_token=new.token)
 

@@ -161,6 +161,8 @@ def _flag(value: Any) -> bool:
 
 
 class RepoAPIHandler(RepositoryMixin, APIHandler):
+    token_scopes = ("read:repo", "repo")
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None))[1]
         if isinstance(error, RepositoryHTTPError):
@@ -391,6 +393,8 @@ class LabelAPIHandler(RepoAPIHandler):
 
 
 class DeletedAPIHandler(RepoAPIHandler):
+    token_scopes = ("admin:repo", "admin:repo")
+
     @admin_required
     @repository_errors
     async def get(self) -> None:

@@ -8,6 +8,7 @@ invisible and untouchable and the hub's tables closed.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ from gilhub.contents.roles import (
     issue_role_password,
     user_database_url,
 )
+from gilhub.db import apply_migrations, create_engine
+from gilhub.db.migrate import discover
+from tests.conftest import new_database
 
 
 @dataclass
@@ -127,7 +131,8 @@ async def test_alice_cannot_insert_rows_as_bob(alice_sql, people):
 
 
 async def test_alice_cannot_give_her_rows_to_bob(alice_sql, people):
-    with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+    # refused twice over: owner is not a column she may update, and row-level security
+    with pytest.raises(errors.InsufficientPrivilege):
         await alice_sql.execute("UPDATE contents.files SET owner = %s", (people["bob"].role,))
 
 
@@ -216,3 +221,131 @@ async def test_two_servers_share_names_but_not_files(people):
     finally:
         for manager in managers.values():
             await manager.close()
+
+
+# -- the security review's finding 7: references, shared roles, other databases ----------
+
+
+async def _bob_file_id(engine: AsyncEngine, bob: Person) -> int:
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT id FROM contents.files WHERE owner = :o AND path = 'secret/bob.ipynb'"),
+            {"o": bob.role},
+        )
+        return found.scalar_one()
+
+
+async def _checkpoint_error(alice_sql: psycopg.AsyncConnection, file_id: int) -> str:
+    """What PostgreSQL answers Alice for a checkpoint of ``file_id``, the id blanked."""
+    with pytest.raises(errors.ForeignKeyViolation) as raised:
+        await alice_sql.execute(
+            "INSERT INTO contents.checkpoints (file_id, content, size, sha256)"
+            " VALUES (%s, 'x', 1, 'x')",
+            (file_id,),
+        )
+    error = raised.value
+    return f"{error}|{error.diag.message_detail}".replace(str(file_id), "ID")
+
+
+async def test_a_checkpoint_on_bobs_file_fails_exactly_like_one_on_no_file(
+    alice_sql, engine, people
+):
+    bobs = await _bob_file_id(engine, people["bob"])
+    missing = bobs + 1_000_000
+    assert await _checkpoint_error(alice_sql, bobs) == await _checkpoint_error(alice_sql, missing)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO contents.files (id, path, content, size, sha256)"
+        " VALUES (%s, 'probe', '', 0, '')",
+        "UPDATE contents.files SET id = %s",
+        "UPDATE contents.checkpoints SET file_id = %s",
+        "INSERT INTO contents.checkpoints (id, file_id, content, size, sha256)"
+        " SELECT %s, id, '', 0, '' FROM contents.files",
+    ],
+)
+async def test_alice_cannot_probe_ids_by_writing_them(alice_sql, engine, people, statement):
+    """Ids are the database's to choose, so no unique index tells her which exist."""
+    bobs = await _bob_file_id(engine, people["bob"])
+    with pytest.raises(errors.InsufficientPrivilege):
+        await alice_sql.execute(statement, (bobs,))
+
+
+async def test_alice_can_become_no_other_role(alice_sql, engine):
+    shared = await alice_sql.execute(
+        "SELECT rolname FROM pg_roles"
+        " WHERE pg_has_role(current_user, oid, 'MEMBER') AND rolname <> current_user"
+    )
+    assert await shared.fetchall() == []
+    async with engine.connect() as conn:
+        prefix = (await conn.execute(text("SELECT role_prefix FROM contents.settings"))).scalar()
+    with pytest.raises((errors.InsufficientPrivilege, errors.InvalidParameterValue)):
+        await alice_sql.execute(f'SET ROLE "{prefix}_users"')  # the former shared group
+
+
+@pytest.mark.parametrize("database", ["postgres", "template1", "gilhub"])
+async def test_alice_cannot_connect_to_other_databases(people, database):
+    elsewhere = people["alice"].url.set(drivername="postgresql", database=database)
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        await psycopg.AsyncConnection.connect(elsewhere.render_as_string(hide_password=False))
+
+
+async def test_a_database_made_before_migration_6_keeps_working(postgres, tmp_path):
+    """Roles made the old way (members of the shared group) get their own grants, the
+    group goes, and checkpoints planted on other users' files are dropped."""
+    old = tmp_path / "sql"
+    old.mkdir()
+    for migration in discover():
+        if migration.version < 6:
+            shutil.copy(migration.path, old / migration.path.name)
+    with new_database(postgres) as url:
+        engine = create_engine(url)
+        try:
+            await apply_migrations(engine, old)
+            async with engine.begin() as conn:
+                prefix, group = (
+                    await conn.execute(
+                        text("SELECT role_prefix, group_role FROM contents.settings")
+                    )
+                ).one()
+            roles = {name: f"{prefix}_u_{name}" for name in ("alice", "bob")}
+            async with engine.begin() as conn:
+                for role in roles.values():
+                    await conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+                    await conn.exec_driver_sql(f'GRANT "{group}" TO "{role}"')
+                    await query.make_directories(conn, role, "")
+                await query.write_file(conn, roles["bob"], "b.txt", b"bob")
+                await query.create_checkpoint(conn, roles["bob"], "b.txt", keep=5)
+                await conn.execute(
+                    text(
+                        "INSERT INTO contents.checkpoints (owner, file_id, content, size, sha256)"
+                        " SELECT :alice, id, 'x', 1, 'x' FROM contents.files"
+                    ),
+                    {"alice": roles["alice"]},
+                )
+            assert await apply_migrations(engine) == [
+                m.version for m in discover() if m.version >= 6
+            ]
+            async with engine.connect() as conn:
+                owners = await conn.execute(text("SELECT owner FROM contents.checkpoints"))
+                assert owners.scalars().all() == [roles["bob"]]
+                gone = await conn.execute(
+                    text("SELECT 1 FROM pg_roles WHERE rolname = :g"), {"g": group}
+                )
+                assert gone.first() is None
+            password = await issue_role_password(engine, roles["alice"])
+            alice = Person(roles["alice"], user_database_url(url, roles["alice"], password))
+            conn = await alice.connect()
+            try:
+                await conn.execute(
+                    "INSERT INTO contents.files (path, content, size, sha256)"
+                    " VALUES ('mine.txt', 'a', 1, 'a')"
+                )
+                listed = await conn.execute("SELECT path FROM contents.files")
+                assert await listed.fetchall() == [("mine.txt",)]
+            finally:
+                await conn.close()
+        finally:
+            await engine.dispose()

@@ -210,6 +210,44 @@ async def test_cookie_api_call_needs_xsrf_header(hub: RunningHub) -> None:
     assert response.status_code == 201
 
 
+async def test_an_xsrf_token_works_only_in_its_own_login_session(hub: RunningHub) -> None:
+    """As in JupyterHub 4.1+: the token is derived from the session, so one taken from
+    Alice's session, even planted with its cookie in Bob's browser, is refused there,
+    and so is it in Alice's next session after she logs out."""
+    alice, bob = await hub.add_user(), await hub.add_user()
+    alices = await hub.login(alice.name, "a-good-password")
+    alice_xsrf = hub.xsrf_token(alices)
+    bobs = await hub.login(bob.name, "a-good-password")
+    path = f"/hub/api/users/{bob.name}/tokens"
+    bobs.cookies.set("_xsrf", alice_xsrf, domain="127.0.0.1", path="/")
+    planted = await bobs.post(path, json={}, headers={"X-XSRFToken": alice_xsrf})
+    assert planted.status_code == 403
+    assert "not issued to this login session" in planted.json()["message"]
+    form = await bobs.post("/hub/token", data={"_xsrf": alice_xsrf, "note": "x"})
+    assert form.status_code == 403
+
+    own = await hub.login(bob.name, "a-good-password")
+    assert (await own.post(path, json={}, headers=hub.xsrf_headers(own))).status_code == 201
+
+    await alices.post("/hub/logout", data={"_xsrf": alice_xsrf})
+    again = await hub.login(alice.name, "a-good-password")
+    assert hub.xsrf_token(again) != alice_xsrf
+    again.cookies.set("_xsrf", alice_xsrf, domain="127.0.0.1", path="/")
+    stale = await again.post(
+        f"/hub/api/users/{alice.name}/tokens", json={}, headers={"X-XSRFToken": alice_xsrf}
+    )
+    assert stale.status_code == 403
+
+
+async def test_the_xsrf_token_stays_the_same_within_a_session(hub: RunningHub) -> None:
+    user = await hub.add_user()
+    client = await hub.login(user.name, "a-good-password")
+    token = hub.xsrf_token(client)
+    assert (await client.get("/hub/token")).status_code == 200
+    assert hub.xsrf_token(client) == token
+    assert f'value="{token}"' in (await client.get("/hub/token")).text
+
+
 async def test_token_api_call_needs_no_xsrf(hub: RunningHub) -> None:
     user = await hub.add_user()
     token = await hub.token_for(user.name)

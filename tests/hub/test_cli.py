@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.app import GilHub
 from gilhub.auth.passwords import verify_password
-from gilhub.auth.tokens import user_for_token
+from gilhub.auth.tokens import identity_for_token
 from gilhub.users import get_password_hash, get_user_by_name
 from tests.hub.conftest import RunningHub
 
@@ -129,7 +129,7 @@ async def test_token_prints_a_working_token(workdir: Path, engine: AsyncEngine) 
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
     async with engine.connect() as conn:
-        assert (await user_for_token(conn, token)).name == "frank"
+        assert (await identity_for_token(conn, token)).user.name == "frank"
     assert_clean_failure(await gilhub("token", "nobody", cwd=workdir), "no user named")
 
 
