@@ -73,6 +73,10 @@ def template_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awai
 
 
 class TemplatesAPIHandler(TemplatesMixin, APIHandler):
+    """Templates are repository entries, so tokens need ``read:repo`` to list them."""
+
+    token_scopes = ("read:repo", "read:repo")
+
     @login_required
     @template_errors
     async def get(self) -> None:
@@ -87,8 +91,11 @@ class InstantiateAPIHandler(TemplatesMixin, APIHandler):
     user's storage and where it opens in JupyterLab.
 
     ``on_exists`` is ``"new"`` (default: ``name-1.ipynb`` beside an existing
-    file), ``"open"`` (answer the existing file, 200) or ``"fail"`` (409).
+    file), ``"open"`` (answer the existing file, 200) or ``"fail"`` (409). Like a pull into
+    one's storage, it takes a token with the ``repo`` scope.
     """
+
+    token_scopes = ("repo", "repo")
 
     @login_required
     @template_errors

@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 
+from gilhub.auth.tokens import create_token
 from gilhub.contents import query as contents
 from gilhub.notebook_templates.params import MAX_PARAMS_BYTES
 from gilhub.notebook_templates.service import Templates, TemplateService
@@ -282,3 +283,18 @@ async def test_a_language_papermill_cannot_write_is_refused_and_still_listed(hub
     assert await stored_notebook(hub, people["alice"].user.db_role, "cobol.ipynb") is None
     listed = (await people["alice"].api.get("/hub/api/templates")).json()["templates"]
     assert "cobol.ipynb" in [t["name"] for t in listed]
+
+
+async def test_tokens_need_the_repository_scopes(hub, people):
+    alice = people["alice"].user
+    async with hub.app.db.begin() as conn:
+        read_only = (await create_token(conn, alice.id, scopes=("read:repo",))).token
+        unrelated = (await create_token(conn, alice.id, scopes=("read:bib",))).token
+    reader = hub.client(headers={"Authorization": f"token {read_only}"})
+    assert (await reader.get("/hub/api/templates")).status_code == 200
+    body = {"template": SAMPLEDB_TEMPLATE, "destination": "scoped.ipynb"}
+    refused = await reader.post("/hub/api/templates/instantiate", json=body)
+    assert refused.status_code == 403 and "requires any of [repo]" in refused.json()["message"]
+    stranger = hub.client(headers={"Authorization": f"token {unrelated}"})
+    assert (await stranger.get("/hub/api/templates")).status_code == 403
+    assert await stored_notebook(hub, alice.db_role, "scoped.ipynb") is None
