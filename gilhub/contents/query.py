@@ -190,16 +190,20 @@ async def create_file(
     await make_directories(conn, owner, paths.split(path)[0])
     if await kind_of(conn, owner, path) is not None:
         return None
-    return await store_file(conn, owner, path, content, replace=False)
+    return await _insert_file(conn, owner, path, content, replace=False)
 
 
-async def store_file(
-    conn: AsyncConnection, owner: str, path: str, content: bytes, *, replace: bool = True
+async def store_file(conn: AsyncConnection, owner: str, path: str, content: bytes) -> FileRecord:
+    """Create or replace the file at ``path`` (its parent directory must exist)."""
+    record = await _insert_file(conn, owner, path, content, replace=True)
+    assert record is not None  # replacing always writes
+    return record
+
+
+async def _insert_file(
+    conn: AsyncConnection, owner: str, path: str, content: bytes, *, replace: bool
 ) -> FileRecord | None:
-    """Create or replace the file at ``path`` (its parent directory must exist).
-
-    With ``replace=False`` an existing file is left alone and ``None`` returned.
-    """
+    """Write the file at ``path``; an existing one is replaced, or left alone (``None``)."""
     if await kind_of(conn, owner, path) == "directory":
         raise HTTPError(400, f"{path!r} is a directory, not a file")
     values = {
