@@ -460,7 +460,7 @@ class GilHub(Application):
 
     async def start_hub(self) -> None:
         """Open the database, adopt servers and listen; returns once serving."""
-        from gilhub.notebook_templates import start as start_templates
+        from gilhub.notebook_templates.service import start as start_templates
         from gilhub.servers import ServerManager
 
         await self.open_database()

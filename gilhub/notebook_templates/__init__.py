@@ -14,21 +14,7 @@ and creates the filled notebook in the user's storage.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from gilhub.parts import NavLink, Part
-
-if TYPE_CHECKING:
-    from gilhub.app import GilHub
-    from gilhub.notebook_templates.service import TemplateService
-
-
-async def start(hub: GilHub) -> TemplateService:
-    from gilhub.notebook_templates.service import Templates, TemplateService
-
-    assert hub.db is not None
-    return TemplateService(engine=hub.db, config=Templates(parent=hub))
-
 
 part = Part(
     name="templates",
@@ -38,6 +24,6 @@ part = Part(
         "template": ("gilhub.notebook_templates.cli.TemplateApp", "Use notebook templates."),
     },
     configurables=("gilhub.notebook_templates.service.Templates",),
-    start="gilhub.notebook_templates.start",
-    service_attribute="notebook_templates",
+    start="gilhub.notebook_templates.service.start",
+    service_attribute="notebook_templates",  # hub.templates is the hub's jinja2 environment
 )

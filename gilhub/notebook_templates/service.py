@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 from papermill.exceptions import PapermillException
@@ -37,6 +37,9 @@ from gilhub.repository import notebooks, store
 from gilhub.repository.errors import BadRequest, NotFound
 from gilhub.repository.paths import is_notebook, normalize_path, normalize_prefix
 from gilhub.users import User
+
+if TYPE_CHECKING:
+    from gilhub.app import GilHub
 
 ON_EXISTS = ("new", "open", "fail")
 MAX_NUMBERED = 100
@@ -273,6 +276,12 @@ class TemplateService:
                 if on_exists == "open" and await contents.kind_of(conn, owner, candidate) == "file":
                     return Instance(candidate, created=False)
         raise DestinationExists(path)
+
+
+async def start(hub: GilHub) -> TemplateService:
+    """The hub's template service (its part's start hook)."""
+    assert hub.db is not None
+    return TemplateService(engine=hub.db, config=Templates(parent=hub))
 
 
 def _owner(user: User) -> str:
