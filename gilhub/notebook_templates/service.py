@@ -18,8 +18,6 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import nbformat
-from papermill.exceptions import PapermillException
-from papermill.translators import papermill_translators, translate_parameters
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from traitlets import Integer, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
@@ -302,6 +300,8 @@ async def _free_name(conn: AsyncConnection, owner: str, path: str) -> str:
 
 
 # -- notebooks (synchronous: run in a thread) ----------------------------------------
+# papermill is imported where it is used: importing it (nbclient, jupyter_client …) takes
+# seconds on a busy machine, which neither the hub's start nor ``gilhub --help`` should pay.
 
 
 def _kernel(notebook: nbformat.NotebookNode) -> tuple[str, str]:
@@ -329,6 +329,9 @@ def _parse(content: bytes) -> nbformat.NotebookNode:
 
 def summarize(content: bytes) -> Summary:
     """Title and description (the first markdown cell) and parameters (papermill's inspection)."""
+    from papermill.exceptions import PapermillException
+    from papermill.translators import papermill_translators
+
     notebook = _parse(content)
     kernel_name, language = _kernel(notebook)
     markdown = next((c.source for c in notebook.cells if c.cell_type == "markdown"), "")
@@ -381,6 +384,9 @@ def inject(
     The cell goes after the ``parameters`` cell (replacing an injected cell the
     template may already carry), or at index 1 when there is none.
     """
+    from papermill.exceptions import PapermillException
+    from papermill.translators import translate_parameters
+
     notebook = nbformat.v4.upgrade(_parse(content))
     kernel_name, language = _kernel(notebook)
     try:
