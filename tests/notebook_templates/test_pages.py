@@ -94,6 +94,7 @@ async def test_sampledb_post_logs_in_confirms_creates_and_opens_jupyterlab(hub, 
     assert 'created "2026-11-02 10:00:00" str' in text
     assert "It will be created as data_analysis.ipynb in your storage" in text
     assert f"Requested from {SAMPLEDB}" in text
+    assert "Download it instead (nothing is stored)" in text
 
     form = {"token": hidden(confirm, "token"), "version": hidden(confirm, "version")}
     refused = await browser.post("/hub/templates/create", data={**form, "on_exists": "new"})
