@@ -140,17 +140,19 @@ async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: Br
         # found by a word in one of its cells, chosen from the results, not typed from memory
         await dialog.get_by_label("Search the repository").fill(WORD)
         await dialog.get_by_role("option", name=re.compile(rf"^{NOTEBOOK} ")).click()
-        await expect(dialog.locator("input[name=path]")).to_have_value(NOTEBOOK)
+        await expect(dialog.locator("input[name=path]")).to_have_value(NOTEBOOK, timeout=SLOW)
         await dialog.locator("input[name=dest]").fill("merged-copy.ipynb")
         await dialog.get_by_role("button", name="Pull").click()
         report = page.locator(".jp-Dialog-content")
         await expect(report).to_contain_text(
-            re.compile(rf"Pulled version \d+ of {NOTEBOOK} into merged-copy.ipynb")
+            re.compile(rf"Pulled version \d+ of {NOTEBOOK} into merged-copy.ipynb"), timeout=SLOW
         )
         await report.get_by_role("button", name="Ok").click()
         copy = page.locator('.jp-DirListing-item[title^="Name: merged-copy.ipynb"]')
         await expect(copy).to_be_visible(timeout=SLOW)
-        await expect(page.locator(".lm-TabBar-tab", has_text="merged-copy.ipynb")).to_be_visible()
+        await expect(page.locator(".lm-TabBar-tab", has_text="merged-copy.ipynb")).to_be_visible(
+            timeout=SLOW
+        )
     finally:
         await reset_workspace(page, hub, alice.name)
         async with hub.client(
