@@ -19,7 +19,7 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from sqlalchemy import text
@@ -28,7 +28,6 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tornado.httpserver import HTTPServer
 from tornado.log import access_log
-from tornado.web import Application as TornadoApplication
 from tornado.web import StaticFileHandler
 from traitlets import (
     Bool,
@@ -57,14 +56,17 @@ from gilhub.pagetime import time_element
 from gilhub.resources import static_dir, templates_dir
 from gilhub.users import User, create_user, delete_user
 
+if TYPE_CHECKING:
+    from gilhub.request_gate import HubApplication
+
 CONFIG_FILE_NAME = "gilhub_config.py"
 FIRST_ADMIN = "admin"
 
 #: Modules whose module-level ``handlers`` list is served, and the parts not yet
-#: written that may be missing (their absence is logged, not fatal).
-HANDLER_MODULES = ("gilhub.handlers", "gilhub.apihandlers")
+#: written that may be missing (their absence is logged, not fatal). The proxy's route
+#: comes first: most requests are proxied, and routes are tried in order.
+HANDLER_MODULES = ("gilhub.proxy", "gilhub.handlers", "gilhub.apihandlers")
 OPTIONAL_HANDLER_MODULES = (
-    "gilhub.proxy",
     "gilhub.repository.handlers",
     "gilhub.bibliography.handlers",
     "gilhub.notebook_templates.pages",
@@ -132,6 +134,8 @@ class GilHub(Application):
         "ip": "GilHub.ip",
         "port": "GilHub.port",
         "base-url": "GilHub.base_url",
+        "ssl-cert": "GilHub.ssl_cert",
+        "ssl-key": "GilHub.ssl_key",
     }
     flags = {
         **HUB_FLAGS,
@@ -143,12 +147,28 @@ class GilHub(Application):
     subcommands = {
         "user": ("gilhub.cli.UserApp", "Add, list and remove users."),
         "token": ("gilhub.cli.TokenApp", "Print a new API token for a user."),
+        "make-cert": ("gilhub.tls.MakeCertApp", "Write a self-signed certificate for HTTPS."),
         **PART_SUBCOMMANDS,
     }
 
     ip = Unicode("127.0.0.1", config=True, help="The address the hub listens on.")
     port = Integer(8000, config=True, help="The port the hub listens on (0: any free port).")
     base_url = Unicode("/", config=True, help="The URL prefix of the whole hub.")
+    ssl_cert = Unicode(
+        "",
+        config=True,
+        help="""Serve HTTPS with this certificate (PEM; with ssl_key). Cookies are then
+        Secure and pages send Strict-Transport-Security. 'gilhub make-cert' writes a
+        self-signed one.""",
+    )
+    ssl_key = Unicode("", config=True, help="The private key (PEM) of ssl_cert.")
+    public_url = Unicode(
+        "",
+        config=True,
+        help="""The URL people reach the hub at, e.g. https://hub.lab.example.org/ (behind a
+        reverse proxy: the proxy's). Links the hub builds use it, never a request's Host
+        header. Default: the address the hub listens on.""",
+    )
     data_dir = PathTrait(
         "gilhub-data",
         config=True,
@@ -189,8 +209,16 @@ class GilHub(Application):
     max_body_size = Integer(
         128 * 1024 * 1024,
         config=True,
-        help="""Largest request body (bytes) the hub's own pages and API accept; those bodies
-        are held in memory. Requests proxied to user servers are streamed and not limited.""",
+        help="""Largest request body (bytes) an authenticated request may send to the hub's
+        pages and API that take files (e.g. a BibTeX upload); those bodies are held in memory.
+        Forms and other API calls take at most 1 MiB. Requests proxied to user servers are
+        streamed and not limited.""",
+    )
+    unauthenticated_body_limit = Integer(
+        64 * 1024,
+        config=True,
+        help="""Largest request body (bytes) accepted before its sender is authenticated
+        (the login form, for one). Larger bodies are refused with 413 unread.""",
     )
     landing_path = Unicode(
         "lab",
@@ -416,9 +444,10 @@ class GilHub(Application):
         pattern, *rest = spec
         return (self.base_url + pattern.lstrip("/"), *rest)
 
-    def make_tornado_app(self) -> TornadoApplication:
+    def make_tornado_app(self) -> HubApplication:
         from gilhub.apihandlers.base import APINotFoundHandler
         from gilhub.handlers.base import NotFoundHandler
+        from gilhub.request_gate import HubApplication
 
         assert self.secret is not None
         static_prefix = self.hub_prefix + "static/"
@@ -429,7 +458,11 @@ class GilHub(Application):
         settings = {
             "hub": self,
             "xsrf_cookies": True,
-            "xsrf_cookie_kwargs": {"path": self.base_url, "samesite": "Lax"},
+            "xsrf_cookie_kwargs": {
+                "path": self.base_url,
+                "samesite": "Lax",
+                "secure": self.public_url.startswith("https:"),
+            },
             "cookie_secret": self.secret,
             "template_path": str(templates_dir()),
             "static_path": str(static_dir()),
@@ -439,12 +472,14 @@ class GilHub(Application):
             "websocket_ping_interval": 30,
             **self.tornado_settings,
         }
-        return TornadoApplication(handlers, **settings)
+        return HubApplication(handlers, **settings)
 
     def _log_request(self, handler: Any) -> None:
         status = handler.get_status()
+        if status < 300 and self.log_level > logging.DEBUG:
+            return  # successes are logged only when debugging (no record built per request)
         log = access_log.info if status < 400 else access_log.warning
-        if status < 300 and self.log_level > 10:
+        if status < 300:
             log = access_log.debug
         request = handler.request
         log(
@@ -473,15 +508,32 @@ class GilHub(Application):
         await self.servers.restore()
         self.notebook_templates = await start_templates(self)
         self._housekeeping = asyncio.create_task(self._housekeep())
+        ssl_options = self._ssl_context()
+        sockets = self._bind()
+        self.bound_port = sockets[0].getsockname()[1]
+        if not self.public_url:
+            self.public_url = self.listening_url(https=ssl_options is not None)
         self.http_server = HTTPServer(
             self.make_tornado_app(),
             xheaders=self.trust_xheaders,
-            max_body_size=self.max_body_size,
+            max_body_size=self.unauthenticated_body_limit,  # raised per request once known
+            ssl_options=ssl_options,
         )
-        sockets = self._bind()
         self.http_server.add_sockets(sockets)
-        self.bound_port = sockets[0].getsockname()[1]
         self.log.info("gilhub %s is listening on %s", __version__, self.public_url)
+
+    def _ssl_context(self) -> Any:
+        """The TLS context when ssl_cert and ssl_key are set, else ``None``."""
+        if not (self.ssl_cert or self.ssl_key):
+            return None
+        from gilhub.tls import CertificateError, server_context
+
+        if not (self.ssl_cert and self.ssl_key):
+            raise HubStartError("HTTPS needs both ssl_cert and ssl_key.")
+        try:
+            return server_context(self.ssl_cert, self.ssl_key)
+        except CertificateError as error:
+            raise HubStartError(str(error)) from error
 
     def _bind(self) -> list:
         from tornado.netutil import bind_sockets
@@ -493,12 +545,12 @@ class GilHub(Application):
                 f"cannot listen on {self.ip}:{self.port}: {error.strerror}"
             ) from error
 
-    @property
-    def public_url(self) -> str:
+    def listening_url(self, *, https: bool) -> str:
+        """The hub's URL on the address it listens on (``public_url``'s default)."""
         host = self.ip if self.ip not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.bound_port}{self.base_url}"
+        return f"{'https' if https else 'http'}://{host}:{self.bound_port}{self.base_url}"
 
     async def _housekeep(self) -> None:
         """Hourly: forget expired login sessions and failed logins out of the window."""

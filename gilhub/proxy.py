@@ -23,10 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import defaultdict
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import psycopg
+import sqlalchemy.exc
 from tornado import httputil
 from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado.iostream import IOStream, StreamClosedError
@@ -34,6 +37,7 @@ from tornado.log import app_log
 from tornado.tcpclient import TCPClient
 from tornado.web import HTTPError, stream_request_body
 
+from gilhub.db import DatabaseUnavailable
 from gilhub.handlers.base import SESSION_COOKIE, BaseHandler
 from gilhub.servers import Upstream
 
@@ -53,6 +57,8 @@ _CONNECT_TIMEOUT = 10.0
 _HANDSHAKE_TIMEOUT = 30.0
 _BODY_QUEUE_CHUNKS = 4
 _RELAY_QUEUE_CHUNKS = 2
+#: The methods whose bodies of unknown length tornado's HTTP client sends chunked itself.
+_CLIENT_CHUNKS = frozenset({"POST", "PUT", "PATCH"})
 _UPSTREAM_PARAMS = HTTP1ConnectionParameters(
     chunk_size=_CHUNK_SIZE, max_header_size=64 * 1024, max_body_size=_UNLIMITED, decompress=False
 )
@@ -76,6 +82,7 @@ class UpstreamPool:
                 return stream, True
         stream = await self._tcp.connect(upstream.host, upstream.port, timeout=_CONNECT_TIMEOUT)
         stream.set_nodelay(True)
+        stream.read_chunk_size = _CHUNK_SIZE  # a typical response in one read, not several
         return stream, False
 
     def release(self, upstream: Upstream, stream: IOStream) -> None:
@@ -94,6 +101,53 @@ def _discard(idle: list[IOStream], stream: IOStream) -> None:
         idle.remove(stream)
 
 
+#: Errors meaning that the hub's database cannot be reached (the login check needs it).
+DATABASE_ERRORS = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    psycopg.OperationalError,
+    DatabaseUnavailable,
+)
+RETRY_AFTER_SECONDS = 5
+
+
+class DatabaseDown(HTTPError):
+    """The login check could not reach the database: 503 with ``Retry-After``."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "The hub's database is not answering; try again in a moment.")
+
+
+class OutageLog:
+    """One log line when the proxy first finds the database gone, one when it is back."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def failed(self, error: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+            app_log.warning(
+                "The database is not answering (%s); requests to user servers get 503 "
+                "until it is back (open WebSockets are not affected).",
+                reason[0] if reason else type(error).__name__,
+            )
+
+    def answered(self) -> None:
+        if self.since is not None:
+            app_log.warning(
+                "The database answers again; the proxy's outage lasted %.0f s.",
+                time.monotonic() - self.since,
+            )
+            self.since = None
+
+
+def _outage_log(handler: BaseHandler) -> OutageLog:
+    return handler.application.settings.setdefault("gilhub_proxy_outage_log", OutageLog())
+
+
 def _pool(handler: BaseHandler) -> UpstreamPool:
     settings = handler.application.settings
     if "gilhub_upstream_pool" not in settings:
@@ -104,9 +158,12 @@ def _pool(handler: BaseHandler) -> UpstreamPool:
 class _ResponseRelay(httputil.HTTPMessageDelegate):
     """Receives the upstream's response and writes it to the browser as it comes.
 
-    Reading from the server and writing to the browser overlap: a writer task
-    sends each chunk while the next one is read, with at most
-    ``_RELAY_QUEUE_CHUNKS`` chunks waiting between them (back-pressure beyond).
+    A body of at most ``_CHUNK_SIZE`` bytes (``Content-Length``: most API answers and
+    small files) is handed to the browser's connection as it arrives and sent with the
+    response's end: nothing more to wait for. Larger or unframed bodies are streamed:
+    reading from the server and writing to the browser overlap, a writer task sends each
+    chunk while the next one is read, with at most ``_RELAY_QUEUE_CHUNKS`` chunks waiting
+    between them (back-pressure beyond).
     """
 
     def __init__(self, handler: UserProxyHandler, stream: IOStream) -> None:
@@ -116,6 +173,7 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
         self.headers: httputil.HTTPHeaders | None = None
         self.complete = False
         self.browser_gone = False
+        self._small = False
         self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue(_RELAY_QUEUE_CHUNKS)
         self._writer: asyncio.Task[None] | None = None
 
@@ -124,10 +182,15 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
             return  # informational (100 Continue): the real response follows
         self.start_line, self.headers = start_line, headers  # type: ignore[assignment]
         self.handler.relay_headers(start_line, headers)  # type: ignore[arg-type]
-        self._writer = asyncio.create_task(self._write_to_browser())
+        length = headers.get("Content-Length", "")
+        self._small = length.isdigit() and int(length) <= _CHUNK_SIZE
+        if not self._small:
+            self._writer = asyncio.create_task(self._write_to_browser())
 
     async def data_received(self, chunk: bytes) -> None:  # type: ignore[override]
-        if not self.browser_gone:
+        if self._small:
+            self.handler.write(chunk)  # at most _CHUNK_SIZE in all; sent by finish()
+        elif not self.browser_gone:
             await self._chunks.put(chunk)
 
     def finish(self) -> None:
@@ -146,7 +209,8 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
                 self._chunks.get_nowait()
 
     async def drain(self) -> None:
-        """After the whole response was read: wait until the browser has it."""
+        """After the whole response was read: wait until the browser has what was streamed
+        (a small body goes out with the handler's ``finish()``)."""
         if self._writer is None:
             return
         if not self.browser_gone:
@@ -178,6 +242,8 @@ class UserProxyHandler(BaseHandler):
     token_scopes = None  # access:servers for NAME, checked in authorize()
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+    #: Streamed, never held in memory: authenticated senders are not limited.
+    body_limit = _UNLIMITED
 
     def initialize(self) -> None:
         self._body: asyncio.Queue[bytes | None] = asyncio.Queue(_BODY_QUEUE_CHUNKS)
@@ -188,6 +254,13 @@ class UserProxyHandler(BaseHandler):
     def set_default_headers(self) -> None:
         """Responses carry the user server's headers, not the hub pages' defaults."""
 
+    def finish(self, chunk: Any = None) -> Any:
+        if self._upstream is None and not self._headers_written:
+            # Answered from prepare(), before tornado read the request's body: tornado closes
+            # the connection afterwards, so say it, or a client sends its next request on it.
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
+
     def check_xsrf_cookie(self) -> None:
         """jupyter_server checks XSRF itself; the hub's cookie-XSRF would break its API."""
 
@@ -197,12 +270,15 @@ class UserProxyHandler(BaseHandler):
     # -- the hub's checks -----------------------------------------------------
 
     async def prepare(self) -> None:
-        await super().prepare()
+        try:
+            await super().prepare()
+        except DATABASE_ERRORS as error:
+            _outage_log(self).failed(error)
+            raise DatabaseDown() from None
+        _outage_log(self).answered()
         name = self.path_kwargs["name"]
         if not self.authorize(name):
             return
-        # Streamed, never held in memory: the hub's limit for buffered bodies does not apply.
-        self.request.connection.set_max_body_size(_UNLIMITED)  # type: ignore[union-attr]
         upstream = self.hub.servers.upstream(name)
         if upstream is None:
             self.server_not_running(name)
@@ -273,7 +349,13 @@ class UserProxyHandler(BaseHandler):
             if self._exchange is not None and not self._exchange.done():
                 self._exchange.cancel()
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if not isinstance(value, DatabaseDown):  # logged once per outage instead
+            super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if isinstance(kwargs.get("exc_info", (None, None))[1], DatabaseDown):
+            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         if self.is_browser_navigation():
             super().write_error(status_code, **kwargs)
             return
@@ -284,7 +366,7 @@ class UserProxyHandler(BaseHandler):
     # -- HTTP --------------------------------------------------------------------
 
     async def data_received(self, chunk: bytes) -> None:
-        if not self._body_refused:
+        if chunk and not self._body_refused:  # (an empty chunk would end a chunked body)
             await self._body.put(chunk)
 
     async def _forward(self, *args: Any, **kwargs: Any) -> None:
@@ -340,13 +422,27 @@ class UserProxyHandler(BaseHandler):
             self._refuse_body()
 
     async def _send_request(self, connection: HTTP1Connection, upstream: Upstream) -> bool:
-        """Write the request; return whether any body bytes were sent."""
-        start_line = httputil.RequestStartLine(self.request.method, self.request.uri, "HTTP/1.1")
-        await connection.write_headers(start_line, self.upstream_headers(upstream))
+        """Write the request; return whether any body bytes were sent.
+
+        The body goes upstream framed as the browser framed it: with its ``Content-Length``
+        (kept among the headers, and enforced by tornado while writing), or chunked.
+        Tornado's client chunks a body of unknown length only for POST, PUT and PATCH; for
+        any other method the chunks are framed here, so that a body can never be read
+        upstream as the start of another request.
+        """
+        method = self.request.method or "GET"
+        start_line = httputil.RequestStartLine(method, self.request.uri, "HTTP/1.1")
+        headers = self.upstream_headers(upstream)
+        frame_here = "Transfer-Encoding" in self.request.headers and method not in _CLIENT_CHUNKS
+        if frame_here:
+            headers["Transfer-Encoding"] = "chunked"
+        await connection.write_headers(start_line, headers)
         sent_body = False
         while (chunk := await self._body.get()) is not None:
             sent_body = True
-            await connection.write(chunk)
+            await connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if frame_here else chunk)
+        if frame_here:
+            await connection.write(b"0\r\n\r\n")
         self._body.put_nowait(None)  # kept for a retry's second read
         connection.finish()
         return sent_body

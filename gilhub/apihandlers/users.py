@@ -12,6 +12,7 @@ import json
 import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import text
 from tornado.iostream import StreamClosedError
@@ -177,14 +178,12 @@ class UserListAPIHandler(HubAPIHandler):
         next_offset = offset + limit
         next_info = None
         if next_offset < len(items):
-            next_url = f"{self.request.protocol}://{self.request.host}{self.request.path}"
             query = {k: v[-1].decode() for k, v in self.request.query_arguments.items()}
             query.update(offset=str(next_offset), limit=str(limit))
-            next_info = {
-                "offset": next_offset,
-                "limit": limit,
-                "url": next_url + "?" + "&".join(f"{k}={v}" for k, v in query.items()),
-            }
+            # from the hub's configured address, never from the request's Host header
+            hub = urlsplit(self.hub.public_url)
+            next_url = (hub.scheme, hub.netloc, self.request.path, urlencode(query), "")
+            next_info = {"offset": next_offset, "limit": limit, "url": urlunsplit(next_url)}
         self.write_json(
             {
                 "items": page,

@@ -7,13 +7,17 @@ this hub (logout, password change or reset, admin rights, removal, token
 deletion) evict the affected entries at once; changes made by another process
 (``gilhub user remove`` on the command line) take effect within ``ttl``.
 Only successful lookups are cached, so a new login or token works at once.
+Concurrent requests with the same credential share one lookup: when an entry
+expires under load, the database is asked once, not once per waiting request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from gilhub.auth.scopes import Identity
 
@@ -23,6 +27,7 @@ class AuthCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[Identity | None]] = {}
 
     @staticmethod
     def key(kind: str, credential: str) -> str:
@@ -37,6 +42,24 @@ class AuthCache:
         if expires < time.monotonic():
             del self._entries[key]
             return None
+        return identity
+
+    async def get_or_fetch(
+        self, key: str, fetch: Callable[[], Awaitable[Identity | None]]
+    ) -> Identity | None:
+        """The cached identity for ``key``, else ``fetch()``'s, shared by concurrent callers."""
+        identity = self.get(key)
+        if identity is not None:
+            return identity
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(fetch())
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        # shielded: one caller going away must not cancel the others' lookup
+        identity = await asyncio.shield(pending)
+        if identity is not None:
+            self.put(key, identity)
         return identity
 
     def put(self, key: str, identity: Identity) -> None:

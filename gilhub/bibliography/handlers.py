@@ -201,6 +201,8 @@ class BibDownloadHandler(BibMixin, BaseHandler):
 class BibAddHandler(BibMixin, BaseHandler):
     """``/hub/bib-add``: one entry by form, pasted BibTeX, or an uploaded ``.bib`` to merge."""
 
+    body_limit = None  # BibTeX files: up to the hub's max_body_size
+
     @login_required
     async def get(self) -> None:
         await self.show_form()
@@ -288,6 +290,7 @@ class BibAPIHandler(BibMixin, APIHandler):
     ``{"bibtex": …, "replace": […]}``."""
 
     token_scopes = ("read:bib", "bib")
+    body_limit = None  # BibTeX files: up to the hub's max_body_size
 
     @login_required
     async def get(self) -> None:

@@ -22,13 +22,14 @@ import inspect
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from tornado.log import app_log
-from tornado.web import HTTPError, RequestHandler
+from tornado.httputil import HTTPServerRequest
+from tornado.log import app_log, gen_log
+from tornado.web import HTTPError, RequestHandler, decode_signed_value
 
 from gilhub import __version__
 from gilhub.auth import scopes
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
 
 SESSION_COOKIE = "gilhub-session"
 XSRF_COOKIE = "_xsrf"
+#: How long browsers keep to HTTPS for the hub's host once they have seen it (a year).
+HSTS_MAX_AGE = 365 * 24 * 3600
+#: Query parameters whose names contain one of these are masked in logs.
+SECRET_QUERY_WORDS = ("token", "auth", "key", "code", "state", "xsrf", "password", "secret")
 
 HandlerMethod = Callable[..., Awaitable[Any] | Any]
 
@@ -54,6 +59,10 @@ class BaseHandler(RequestHandler):
     is_api = False
     #: "cookie", "token" or None once :meth:`prepare` has run.
     auth_method: str | None = None
+    #: The largest body (bytes) an authenticated request may send here (``None``: the hub's
+    #: ``max_body_size``); forms and API calls are small. Unauthenticated requests get the
+    #: hub's ``unauthenticated_body_limit`` whatever the handler (see gilhub.request_gate).
+    body_limit: int | None = 1024 * 1024
     #: Who is asking, once :meth:`prepare` has run.
     identity: Identity | None = None
     #: The scopes a token needs to reach this handler at all: the first for GET, HEAD and
@@ -72,6 +81,8 @@ class BaseHandler(RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("Cache-Control", "no-store")
+        if self.request.protocol == "https":
+            self.set_header("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
 
     @property
     def current_user(self) -> User | None:  # type: ignore[override]
@@ -87,10 +98,7 @@ class BaseHandler(RequestHandler):
     # -- authentication -------------------------------------------------
 
     def token_from_header(self) -> str | None:
-        scheme, _, value = self.request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() in ("token", "bearer") and value.strip():
-            return value.strip()
-        return None
+        return token_in(self.request)
 
     @property
     def xsrf_token(self) -> bytes:
@@ -129,32 +137,7 @@ class BaseHandler(RequestHandler):
         self.check_token_reach()
 
     async def authenticate(self) -> Identity | None:
-        token = self.token_from_header()
-        if token is not None:
-            identity = await self._cached_lookup("token", token, identity_for_token)
-            self.auth_method = "token" if identity else None
-            return identity
-        session_id = self.session_id()
-        if session_id is None:
-            return None
-        identity = await self._cached_lookup("cookie", session_id, _identity_for_session)
-        self.auth_method = "cookie" if identity else None
-        return identity
-
-    async def _cached_lookup(
-        self,
-        kind: str,
-        credential: str,
-        lookup: Callable[[AsyncConnection, str], Awaitable[Identity | None]],
-    ) -> Identity | None:
-        cache = self.hub.auth_cache
-        key = cache.key(kind, credential)
-        identity = cache.get(key)
-        if identity is None:
-            async with self.hub.db.begin() as conn:
-                identity = await lookup(conn, credential)
-            if identity is not None:
-                cache.put(key, identity)
+        identity, self.auth_method = await authenticate_request(self.hub, self.request)
         return identity
 
     # -- authorization --------------------------------------------------
@@ -195,8 +178,7 @@ class BaseHandler(RequestHandler):
         self.require_scope(self.token_scopes[0 if read_only else 1])
 
     def session_id(self) -> str | None:
-        value = self.get_signed_cookie(SESSION_COOKIE, max_age_days=self.hub.session_max_age_days)
-        return value.decode("ascii", "replace") if value else None
+        return session_id_in(self.hub, self.request)
 
     def set_session_cookie(self, session_id: str) -> None:
         """Log the browser in, with an XSRF token of the new session from this answer on."""
@@ -272,6 +254,17 @@ class BaseHandler(RequestHandler):
             return 503, "The database is not answering; try again in a moment."
         return status_code, self.error_message(exc_info)
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """As tornado's, but the request is shown with secrets in its query masked."""
+        request = self.request
+        summary = f"{request.method} {scrub_uri(request.uri or '')} ({request.remote_ip})"
+        if isinstance(value, HTTPError):
+            if value.log_message:
+                message = self.error_message((typ, value, tb))
+                gen_log.warning("%d %s: %s", value.status_code, summary, message)
+            return
+        app_log.error("Uncaught exception %s", summary, exc_info=(typ, value, tb))
+
     def error_reason(self, status_code: int) -> str:
         try:
             return HTTPStatus(status_code).phrase
@@ -286,6 +279,71 @@ class BaseHandler(RequestHandler):
                 exception.log_message % exception.args if exception.args else exception.log_message
             )
         return ""
+
+
+def scrub_uri(uri: str) -> str:
+    """``uri`` with the values of query parameters that may hold secrets (``token=``,
+    ``_xsrf=``, ``password=``…) replaced by ``[secret]``, for logs."""
+    path, question_mark, query = uri.partition("?")
+    if not question_mark:
+        return uri
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        secret = any(word in unquote_plus(name).lower() for word in SECRET_QUERY_WORDS)
+        parts.append(f"{name}{equals}[secret]" if secret and equals else part)
+    return f"{path}?{'&'.join(parts)}"
+
+
+def token_in(request: HTTPServerRequest) -> str | None:
+    """The API token of ``Authorization: token …`` (or ``Bearer``), if any."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        return value.strip()
+    return None
+
+
+def session_id_in(hub: GilHub, request: HTTPServerRequest) -> str | None:
+    """The login session named by the request's signed session cookie, if valid."""
+    morsel = request.cookies.get(SESSION_COOKIE)
+    if morsel is None:
+        return None
+    value = decode_signed_value(
+        hub.secret, SESSION_COOKIE, morsel.value, max_age_days=hub.session_max_age_days
+    )
+    return value.decode("ascii", "replace") if value else None
+
+
+async def authenticate_request(
+    hub: GilHub, request: HTTPServerRequest
+) -> tuple[Identity | None, str | None]:
+    """Who sent ``request`` and how: ``(identity, "token" | "cookie")``, or ``(None, None)``.
+
+    A request that presents a token is judged by that token alone. Usable before any
+    handler exists (the body limits are decided with it, see :mod:`gilhub.request_gate`).
+    """
+    token = token_in(request)
+    if token is not None:
+        identity = await _cached_lookup(hub, "token", token, identity_for_token)
+        return identity, "token" if identity else None
+    session_id = session_id_in(hub, request)
+    if session_id is None:
+        return None, None
+    identity = await _cached_lookup(hub, "cookie", session_id, _identity_for_session)
+    return identity, "cookie" if identity else None
+
+
+async def _cached_lookup(
+    hub: GilHub,
+    kind: str,
+    credential: str,
+    lookup: Callable[[AsyncConnection, str], Awaitable[Identity | None]],
+) -> Identity | None:
+    async def fetch() -> Identity | None:
+        async with hub.db.begin() as conn:
+            return await lookup(conn, credential)
+
+    return await hub.auth_cache.get_or_fetch(hub.auth_cache.key(kind, credential), fetch)
 
 
 async def _identity_for_session(conn: AsyncConnection, session_id: str) -> Identity | None:

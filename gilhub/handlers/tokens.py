@@ -59,6 +59,8 @@ class TokenPageHandler(BaseHandler):
 
 
 class TokenRevokeHandler(TokenPageHandler):
+    SUPPORTED_METHODS = ("POST",)  # the page's revoke button; any other method is a 405
+
     @login_required
     async def post(self, token_id: str) -> None:
         user = self.current_user

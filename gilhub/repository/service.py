@@ -135,6 +135,7 @@ async def push_from_storage(
     """
     source = normalize_path(source, what="source path")
     target = normalize_path(target or source, what="repository path")
+    label = store.check_label(label)
     if is_notebook(source) != is_notebook(target):
         raise BadRequest("a notebook goes to a .ipynb path, and only a notebook does")
     original = await read_user_file(engine, user, source, config.max_size)

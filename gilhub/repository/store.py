@@ -226,7 +226,9 @@ def check_tags(tags: list[str]) -> list[str]:
     return cleaned
 
 
-def check_label(label: str | None) -> str | None:
+def check_label(label: Any) -> str | None:
+    if label is not None and not isinstance(label, str):
+        raise BadRequest("a label is a string")
     if label is None or not label.strip():
         return None
     label = label.strip()

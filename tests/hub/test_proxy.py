@@ -7,8 +7,10 @@ upstream is a small real Tornado "echo" server standing in for a user server.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import socket
 import uuid
 
@@ -23,6 +25,7 @@ from websockets.asyncio.client import connect as websocket_connect
 from websockets.exceptions import InvalidStatus
 
 from gilhub.contents import query
+from gilhub.db import create_engine
 from gilhub.servers import Upstream
 from tests.hub.servers_harness import (
     add_person,
@@ -76,6 +79,8 @@ async def test_no_login_is_refused_or_sent_to_log_in(client, people):
     api = await client.get("/user/alice/api/status")
     assert api.status_code == 403
     assert api.json()["status"] == 403
+    # answered before the body was read, after which tornado closes: the client is told
+    assert api.headers["Connection"] == "close"
     page = await client.get("/user/alice/lab", headers={"Accept": "text/html"})
     assert page.status_code == 302
     assert page.headers["Location"].startswith("/hub/login?next=%2Fuser%2Falice%2Flab")
@@ -223,6 +228,17 @@ class CutShort(tornado.web.RequestHandler):
         self.request.connection.stream.close()
 
 
+class EchoBody(tornado.web.RequestHandler):
+    """Any method: what arrived, as the server read it."""
+
+    SUPPORTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+    def answer(self) -> None:
+        self.write({"method": self.request.method, "body": self.request.body.decode("latin-1")})
+
+    get = post = put = patch = delete = options = answer
+
+
 class EchoSocket(tornado.websocket.WebSocketHandler):
     def check_origin(self, origin: str) -> bool:
         return True
@@ -232,6 +248,10 @@ class EchoSocket(tornado.websocket.WebSocketHandler):
 
     def on_message(self, message) -> None:
         self.write_message(message, binary=isinstance(message, bytes))
+
+
+#: Every path the echo server answered, in order.
+ECHO_SERVER_LOG: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +265,9 @@ async def echo(hub, people):
             (r"/user/echo/status/(\d+)", Status),
             (r"/user/echo/chunked", Chunked),
             (r"/user/echo/cut-short", CutShort),
-        ]
+            (r"/user/echo/body", EchoBody),
+        ],
+        log_function=lambda handler: ECHO_SERVER_LOG.append(handler.request.path),
     )
     server = HTTPServer(app, max_body_size=1 << 40)
     sockets = bind_sockets(0, "127.0.0.1")
@@ -329,6 +351,100 @@ async def test_an_unreachable_server_is_a_503(client, hub, people, monkeypatch):
     assert response.json()["message"] == "The user server is not answering."
 
 
+# -- request framing: a body can never turn into a request upstream --------------------
+
+
+async def raw_exchange(hub, request: bytes, answers: int) -> list[tuple[int, bytes]]:
+    """Send raw bytes on one connection to the hub; read ``answers`` responses (status, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.bound_port)
+    try:
+        writer.write(request)
+        return [await read_response(reader) for _ in range(answers)]
+    finally:
+        writer.close()
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    status = int(head.split(" ", 2)[1])
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in head.split("\r\n")[1:] if line)
+    }
+    if "content-length" in headers:
+        return status, await reader.readexactly(int(headers["content-length"]))
+    body = b""
+    if headers.get("transfer-encoding") == "chunked":
+        while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+            body += (await reader.readexactly(size + 2))[:-2]
+        await reader.readuntil(b"\r\n")
+    return status, body
+
+
+def raw_request(method: str, path: str, echo, headers: str = "", body: bytes = b"") -> bytes:
+    auth = echo.token_header["Authorization"]
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n"
+    return (head + headers + "\r\n").encode("latin-1") + body
+
+
+def chunked(*pieces: bytes) -> bytes:
+    return b"".join(b"%x\r\n%b\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+async def test_a_request_smuggled_in_a_chunked_delete_never_reaches_the_server(hub, echo):
+    smuggled = raw_request("GET", "/user/echo/smuggled-marker", echo)
+    attack = raw_request(
+        "DELETE", "/user/echo/body", echo, "Transfer-Encoding: chunked\r\n", chunked(smuggled)
+    )
+    follow_up = raw_request("GET", "/user/echo/body", echo)
+    ECHO_SERVER_LOG.clear()
+    (status, body), (next_status, next_body) = await raw_exchange(hub, attack + follow_up, 2)
+    assert status == 200
+    assert json.loads(body) == {"method": "DELETE", "body": smuggled.decode("latin-1")}
+    assert next_status == 200 and json.loads(next_body) == {"method": "GET", "body": ""}
+    assert ECHO_SERVER_LOG == ["/user/echo/body", "/user/echo/body"]  # nothing smuggled
+    # and the pooled upstream connection answers the next request with its own response
+    again = await raw_exchange(hub, raw_request("OPTIONS", "/user/echo/body", echo), 1)
+    assert json.loads(again[0][1])["method"] == "OPTIONS"
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "OPTIONS", "PATCH"])
+async def test_a_body_on_any_method_arrives_whole_and_framed(hub, echo, method):
+    payload = b"x" * 70_000 + b"\r\n\r\nGET /user/echo/smuggled HTTP/1.1\r\n\r\n"
+    with_length = raw_request(
+        method, "/user/echo/body", echo, f"Content-Length: {len(payload)}\r\n", payload
+    )
+    with_chunks = raw_request(
+        method,
+        "/user/echo/body",
+        echo,
+        "Transfer-Encoding: chunked\r\n",
+        chunked(payload[:5], payload[5:]),
+    )
+    for status, body in await raw_exchange(hub, with_length + with_chunks, 2):
+        assert status == 200
+        assert json.loads(body) == {"method": method, "body": payload.decode("latin-1")}
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        "Content-Length: 5\r\nContent-Length: 5\r\n",
+        "Content-Length: 5, 5\r\n",
+        "Content-Length: +5\r\n",
+        "Transfer-Encoding: gzip, chunked\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+    ],
+)
+async def test_ambiguous_framing_is_refused_with_400(hub, echo, framing):
+    ECHO_SERVER_LOG.clear()
+    request = raw_request("POST", "/user/echo/body", echo, framing, b"0\r\n\r\n")
+    [(status, body)] = await raw_exchange(hub, request, 1)
+    assert status == 400 and json.loads(body)["status"] == 400
+    assert ECHO_SERVER_LOG == []
+
+
 def rss_mib() -> float:
     return psutil.Process().memory_info().rss / MiB
 
@@ -388,3 +504,56 @@ def _upstream_pool(hub):
 
 def _app_settings(hub) -> dict:
     return hub.http_server.request_callback.settings
+
+
+# -- the hub's database gone ----------------------------------------------------------
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_a_database_outage_is_a_503_logged_once_and_websockets_keep_working(hub, people):
+    """The login check needs the database: without it the proxy answers 503 with
+    Retry-After, logs the outage once (not once per request), and recovers by itself;
+    an open kernel WebSocket needs no database and goes on working."""
+    alice = people["alice"]
+    dana = await add_person(hub, "dana")  # her token is not in the login cache yet
+    async with httpx.AsyncClient(base_url=hub_url(hub), headers=alice.token_header) as client:
+        kernel = (await client.post("/user/alice/api/kernels")).json()
+    url = hub_url(hub, f"/user/alice/api/kernels/{kernel['id']}/channels", scheme="ws")
+    records = Records()
+    logging.getLogger("tornado.application").addHandler(records)
+    working_db = hub.db
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        gone_port = probe.getsockname()[1]
+    try:
+        async with (
+            websocket_connect(url, additional_headers=alice.cookie_header) as websocket,
+            httpx.AsyncClient(base_url=hub_url(hub), timeout=60) as client,
+        ):
+            hub.db = create_engine(hub.db_url.set(port=gone_port))
+            for _ in range(5):
+                refused = await client.get("/user/dana/api/status", headers=dana.token_header)
+                assert refused.status_code == 503
+                assert refused.headers["Retry-After"] == "5"
+                assert "database is not answering" in refused.json()["message"]
+            result, _ = await execute(websocket, "6 * 7", uuid.uuid4().hex)
+            assert result == "42"
+            await hub.db.dispose()
+            hub.db = working_db
+            back = await client.get("/user/dana/api/status", headers=dana.token_header)
+            assert back.status_code == 503 and "not running" in back.json()["message"]
+    finally:
+        hub.db = working_db
+        logging.getLogger("tornado.application").removeHandler(records)
+    outage = [m for m in records.messages if "database" in m.lower()]
+    assert len(outage) == 2, records.messages
+    assert "not answering" in outage[0] and "answers again" in outage[1]
+    assert not any("Traceback" in m or "Uncaught" in m for m in records.messages)
