@@ -52,14 +52,18 @@ from gilhub.auth.sessions import purge_expired_sessions
 from gilhub.auth.throttle import LoginThrottle
 from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqlalchemy_url
 from gilhub.db.engine import use_selector_loop_on_windows
+from gilhub.db.outage import OutageReporter, is_database_unavailable
 from gilhub.pagetime import time_element
 from gilhub.resources import static_dir, templates_dir
 from gilhub.users import User, create_user, delete_user
 
 if TYPE_CHECKING:
+    from gilhub.db.supervisor import PostgresSupervisor
     from gilhub.request_gate import HubApplication
 
 CONFIG_FILE_NAME = "gilhub_config.py"
+#: Seconds between housekeeping rounds (shorter when uploads expire sooner).
+HOUSEKEEPING_INTERVAL = 3600.0
 FIRST_ADMIN = "admin"
 
 #: Modules whose module-level ``handlers`` list is served, and the parts not yet
@@ -243,6 +247,13 @@ class GilHub(Application):
         the hub runs (e.g. removing a user) apply within this time.""",
     )
     tornado_settings = Dict(config=True, help="Extra settings for the Tornado application.")
+    upload_chunk_max_age = Float(
+        24 * 3600.0,
+        config=True,
+        help="""Seconds after its last chunk that an unfinished chunked upload is removed
+        (interrupted uploads otherwise keep their chunks in the database). The hub removes
+        everyone's; each user server, which gets this value, removes its own meanwhile.""",
+    )
 
     db = Instance(AsyncEngine, allow_none=True, help="The superuser engine (after start).")
     secret = Instance(bytes, allow_none=True, help="The persistent hub secret (after start).")
@@ -290,6 +301,9 @@ class GilHub(Application):
         self.http_server: HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        #: Logs each database outage once (handlers, housekeeping and the spawner report to it).
+        self.database_outage = OutageReporter(self.log)
+        self.db_supervisor: PostgresSupervisor | None = None
 
     # -- configuration --------------------------------------------------
 
@@ -366,6 +380,7 @@ class GilHub(Application):
             where = url.render_as_string(hide_password=True)
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             raise DatabaseUnavailable(f"cannot use the database at {where}: {reason}") from error
+        self.database_outage.watch(engine)
         self.db_url = url
         self.db = engine
         return engine
@@ -379,7 +394,18 @@ class GilHub(Application):
         except Exception as error:  # the wheel raises plain exceptions of several kinds
             raise DatabaseUnavailable(f"cannot start the embedded PostgreSQL: {error}") from error
 
+    def supervise_embedded_database(self) -> None:
+        """Restart the embedded PostgreSQL whenever it dies (nothing to do with ``db_url``)."""
+        from gilhub.db.supervisor import PostgresSupervisor
+
+        if self.embedded is not None and self.db_supervisor is None:
+            self.db_supervisor = PostgresSupervisor(self.embedded, self.log)
+            self.db_supervisor.start()
+
     async def close_database(self) -> None:
+        if self.db_supervisor is not None:
+            await self.db_supervisor.stop()
+            self.db_supervisor = None
         if self.db is not None:
             await self.db.dispose()
             self.db = None
@@ -500,6 +526,7 @@ class GilHub(Application):
 
         await self.open_database()
         assert self.db is not None
+        self.supervise_embedded_database()
         self.auth_cache = AuthCache(ttl=self.auth_cache_ttl)
         async with self.db.begin() as conn:
             self.secret = await get_or_create_secret(conn, "cookie-secret")
@@ -553,16 +580,27 @@ class GilHub(Application):
         return f"{'https' if https else 'http'}://{host}:{self.bound_port}{self.base_url}"
 
     async def _housekeep(self) -> None:
-        """Hourly: forget expired login sessions and failed logins out of the window."""
+        """Hourly: forget expired login sessions, failed logins out of the window and
+        abandoned uploads (everyone's: only the hub's superuser sees them all)."""
+        from gilhub.contents.query import discard_abandoned_uploads
+
         assert self.db is not None
         while True:
             try:
                 async with self.db.begin() as conn:
                     await purge_expired_sessions(conn)
                     await self.login_throttle.purge(conn)
+                    await discard_abandoned_uploads(conn, self.upload_chunk_max_age)
             except SQLAlchemyError as error:
-                self.log.warning("Housekeeping failed (will retry): %s", error)
-            await asyncio.sleep(3600)
+                self.report_database_error(error, "Housekeeping failed (will retry)")
+            await asyncio.sleep(min(HOUSEKEEPING_INTERVAL, self.upload_chunk_max_age / 2))
+
+    def report_database_error(self, error: BaseException, what: str) -> None:
+        """A lost database counts towards the outage (logged once); anything else is logged."""
+        if is_database_unavailable(error):
+            self.database_outage.failed(error)
+        else:
+            self.log.error("%s: %s", what, error, exc_info=error)
 
     async def stop_hub(self) -> None:
         """Stop serving; user servers are left running (see ServerManager.shutdown)."""
@@ -573,10 +611,12 @@ class GilHub(Application):
             self.http_server.stop()
             await self.http_server.close_all_connections()
             self.http_server = None
-        if self.servers is not None:
-            await self.servers.shutdown()
-            self.servers = None
-        await self.close_database()
+        try:
+            if self.servers is not None:
+                await self.servers.shutdown()
+                self.servers = None
+        finally:  # even when the database is gone: the embedded one must stop with the hub
+            await self.close_database()
 
     async def run(self) -> None:
         self._stop_requested = asyncio.Event()

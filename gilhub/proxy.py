@@ -22,14 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import time
 from collections import defaultdict
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import psycopg
-import sqlalchemy.exc
 from tornado import httputil
 from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado.iostream import IOStream, StreamClosedError
@@ -37,7 +33,6 @@ from tornado.log import app_log
 from tornado.tcpclient import TCPClient
 from tornado.web import HTTPError, stream_request_body
 
-from gilhub.db import DatabaseUnavailable
 from gilhub.handlers.base import SESSION_COOKIE, BaseHandler
 from gilhub.servers import Upstream
 
@@ -99,53 +94,6 @@ class UpstreamPool:
 def _discard(idle: list[IOStream], stream: IOStream) -> None:
     with contextlib.suppress(ValueError):
         idle.remove(stream)
-
-
-#: Errors meaning that the hub's database cannot be reached (the login check needs it).
-DATABASE_ERRORS = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-    psycopg.OperationalError,
-    DatabaseUnavailable,
-)
-RETRY_AFTER_SECONDS = 5
-
-
-class DatabaseDown(HTTPError):
-    """The login check could not reach the database: 503 with ``Retry-After``."""
-
-    def __init__(self) -> None:
-        super().__init__(503, "The hub's database is not answering; try again in a moment.")
-
-
-class OutageLog:
-    """One log line when the proxy first finds the database gone, one when it is back."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-
-    def failed(self, error: BaseException) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
-            reason = str(getattr(error, "orig", None) or error).strip().splitlines()
-            app_log.warning(
-                "The database is not answering (%s); requests to user servers get 503 "
-                "until it is back (open WebSockets are not affected).",
-                reason[0] if reason else type(error).__name__,
-            )
-
-    def answered(self) -> None:
-        if self.since is not None:
-            app_log.warning(
-                "The database answers again; the proxy's outage lasted %.0f s.",
-                time.monotonic() - self.since,
-            )
-            self.since = None
-
-
-def _outage_log(handler: BaseHandler) -> OutageLog:
-    return handler.application.settings.setdefault("gilhub_proxy_outage_log", OutageLog())
 
 
 def _pool(handler: BaseHandler) -> UpstreamPool:
@@ -270,12 +218,7 @@ class UserProxyHandler(BaseHandler):
     # -- the hub's checks -----------------------------------------------------
 
     async def prepare(self) -> None:
-        try:
-            await super().prepare()
-        except DATABASE_ERRORS as error:
-            _outage_log(self).failed(error)
-            raise DatabaseDown() from None
-        _outage_log(self).answered()
+        await super().prepare()  # a lost database: 503 with Retry-After, logged once per outage
         name = self.path_kwargs["name"]
         if not self.authorize(name):
             return
@@ -349,19 +292,11 @@ class UserProxyHandler(BaseHandler):
             if self._exchange is not None and not self._exchange.done():
                 self._exchange.cancel()
 
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if not isinstance(value, DatabaseDown):  # logged once per outage instead
-            super().log_exception(typ, value, tb)
-
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        if isinstance(kwargs.get("exc_info", (None, None))[1], DatabaseDown):
-            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         if self.is_browser_navigation():
             super().write_error(status_code, **kwargs)
             return
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        message = self.error_message(kwargs.get("exc_info")) or self.error_reason(status_code)
-        self.finish(json.dumps({"status": status_code, "message": message}))
+        self.write_json_error(status_code, kwargs.get("exc_info"))
 
     # -- HTTP --------------------------------------------------------------------
 

@@ -25,12 +25,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int
 from traitlets.config import LoggingConfigurable
 
+from gilhub.db.outage import reason
 from gilhub.spawner.base import Spawner, user_url
 from gilhub.users import User
 
@@ -155,7 +157,10 @@ class ServerManager(LoggingConfigurable):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
             self._poller = None
-        await self._save_activity(force=True)
+        try:
+            await self._save_activity(force=True)
+        except SQLAlchemyError as error:  # the database is gone: the servers still stop
+            self.hub.report_database_error(error, "saving the servers' activity failed")
         if self.cleanup_servers:
             await asyncio.gather(*(self.stop(s.user) for s in list(self._servers.values())))
         for server in self._servers.values():
@@ -239,8 +244,9 @@ class ServerManager(LoggingConfigurable):
         except SpawnFailed as failure:
             await self._fail(server, str(failure))
         except Exception as error:
-            self.log.exception("starting the server of %s failed", server.user.name)
-            await self._fail(server, f"The server could not be started: {error}")
+            name = server.user.name
+            self.hub.report_database_error(error, f"starting the server of {name} failed")
+            await self._fail(server, f"The server could not be started: {reason(error)}")
 
     async def _launch(self, server: _Server) -> None:
         spawner, name = server.spawner, server.user.name
@@ -363,8 +369,8 @@ class ServerManager(LoggingConfigurable):
             await asyncio.sleep(self.poll_interval)
             try:
                 await self._poll_once()
-            except Exception:
-                self.log.exception("checking the user servers failed")
+            except Exception as error:
+                self.hub.report_database_error(error, "checking the user servers failed")
 
     async def _poll_once(self) -> None:
         for server in list(self._servers.values()):

@@ -33,10 +33,7 @@ class APIHandler(BaseHandler):
         self.finish(json.dumps(model, default=str))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        status_code, message = self.describe_error(status_code, kwargs.get("exc_info"))
-        message = message or self.error_reason(status_code)
-        self.finish(json.dumps({"status": status_code, "message": message}))
+        self.write_json_error(status_code, kwargs.get("exc_info"))
 
 
 class APINotFoundHandler(APIHandler):

@@ -5,35 +5,34 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import psycopg
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from tornado.web import HTTPError
 
-_UNAVAILABLE = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    OperationalError,
-    InterfaceError,
-    OSError,
-)
+from gilhub.db.outage import OutageReporter, is_database_unavailable, reason
 
 
-def database_unavailable(error: BaseException) -> HTTPError:
-    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0:1]
-    detail = reason[0] if reason else type(error).__name__
-    return HTTPError(503, f"the notebook database is unavailable: {detail}")
+class DatabaseUnavailableError(HTTPError):
+    """HTTP 503: the notebook database is not answering (nothing was committed).
+
+    gilhub's server extension adds ``Retry-After`` to every 503 of a user server and
+    keeps the per-request logging of these errors out of the server's log.
+    """
+
+    MESSAGE = "the notebook database is unavailable"
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(503, f"{self.MESSAGE}: {reason(error)}")
 
 
 @asynccontextmanager
-async def translate_database_errors() -> AsyncIterator[None]:
-    """Raise HTTP 503 (nothing was committed) when the database connection fails."""
+async def translate_database_errors(outage: OutageReporter) -> AsyncIterator[None]:
+    """Raise HTTP 503 (nothing was committed) when the database connection fails,
+    and report the outage to ``outage`` (which logs it once)."""
     try:
         yield
     except HTTPError:
         raise
-    except _UNAVAILABLE as error:
-        raise database_unavailable(error) from error
-    except DBAPIError as error:
-        if error.connection_invalidated:
-            raise database_unavailable(error) from error
-        raise
+    except Exception as error:
+        if not (is_database_unavailable(error) or isinstance(error, OSError)):
+            raise
+        outage.failed(error)
+        raise DatabaseUnavailableError(error) from error

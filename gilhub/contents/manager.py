@@ -31,14 +31,18 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tornado.web import HTTPError
-from traitlets import Bool, Int, Unicode, default
+from traitlets import Bool, Float, Int, Unicode, default
 
 from gilhub.contents import paths, query
 from gilhub.contents.checkpoints import PostgresCheckpoints
-from gilhub.contents.errors import translate_database_errors
+from gilhub.contents.errors import DatabaseUnavailableError, translate_database_errors
 from gilhub.db.engine import create_engine
+from gilhub.db.outage import OutageReporter
 
 DEFAULT_MAX_FILE_SIZE = 100 * 1024 * 1024
+DEFAULT_UPLOAD_CHUNK_MAX_AGE = 24 * 3600.0
+#: The longest pause between two looks for abandoned uploads, in seconds.
+MAX_UPLOAD_SWEEP_INTERVAL = 3600.0
 HASH_ALGORITHM = "sha256"
 
 
@@ -146,6 +150,17 @@ class PostgresContentsManager(AsyncContentsManager):
         " max_connections bounds the sum.",
     )
 
+    upload_chunk_max_age = Float(
+        config=True,
+        help="Seconds after its last chunk that an unfinished chunked upload is removed"
+        " (the stored file is never touched). Defaults to one day or the environment"
+        " variable GILHUB_UPLOAD_CHUNK_MAX_AGE (the hub sets it from its own setting).",
+    )
+
+    @default("upload_chunk_max_age")
+    def _upload_chunk_max_age_default(self) -> float:
+        return float(os.environ.get("GILHUB_UPLOAD_CHUNK_MAX_AGE", DEFAULT_UPLOAD_CHUNK_MAX_AGE))
+
     @default("files_handler_params")
     def _files_handler_params_default(self) -> dict:
         # jupyter_server's FilesHandler serves /files/ through this manager but
@@ -159,6 +174,12 @@ class PostgresContentsManager(AsyncContentsManager):
 
     _engine: AsyncEngine | None = None
     _owner: str | None = None
+    _upload_sweeper: asyncio.Task[None] | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: Logs once when the database stops answering and once when it is back.
+        self.outage = OutageReporter(self.log, "notebook database")
 
     @property
     def engine(self) -> AsyncEngine:
@@ -166,20 +187,48 @@ class PostgresContentsManager(AsyncContentsManager):
             if not self.db_url:
                 raise HTTPError(503, "the notebook database is not configured (GILHUB_DB_URL)")
             self._engine = create_engine(self.db_url, pool_size=self.pool_size)
+            self.outage.watch(self._engine)
         return self._engine
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[tuple[AsyncConnection, str]]:
         """One transaction and the role whose rows it sees; database failures become 503."""
-        async with translate_database_errors(), self.engine.begin() as conn:
+        self._start_upload_sweeper()
+        async with translate_database_errors(self.outage), self.engine.begin() as conn:
             if self._owner is None:
                 self._owner = (await conn.execute(text("SELECT current_user"))).scalar_one()
             yield conn, self._owner
 
     async def close(self) -> None:
+        if self._upload_sweeper is not None:
+            self._upload_sweeper.cancel()
+            self._upload_sweeper = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+    # -- abandoned uploads ------------------------------------------------------
+
+    def _start_upload_sweeper(self) -> None:
+        """On first use (the server's loop is running then): sweep abandoned uploads."""
+        if self._upload_sweeper is None:
+            self._upload_sweeper = asyncio.create_task(self._sweep_abandoned_uploads())
+
+    async def _sweep_abandoned_uploads(self) -> None:
+        interval = min(self.upload_chunk_max_age / 2, MAX_UPLOAD_SWEEP_INTERVAL)
+        while True:
+            try:
+                async with self.transaction() as (conn, owner):
+                    removed = await query.discard_abandoned_uploads(
+                        conn, self.upload_chunk_max_age, owner
+                    )
+                if removed:
+                    self.log.info("Removed %d chunks of abandoned uploads", removed)
+            except DatabaseUnavailableError:
+                pass  # the outage is logged once, by the transaction
+            except Exception:  # a cleanup: never worth stopping the sweeps for
+                self.log.exception("Removing abandoned uploads failed")
+            await asyncio.sleep(interval)
 
     def _refuse_hidden(self, *api_paths: str, status: int = 400) -> None:
         if not self.allow_hidden and any(paths.is_hidden(p) for p in api_paths):

@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, literal, or_, select, text, update
+from sqlalchemy import and_, delete, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
@@ -331,18 +331,36 @@ async def touch_directory(conn: AsyncConnection, owner: str, path: str) -> None:
 
 # -- chunked uploads ---------------------------------------------------------
 
-STALE_UPLOAD = text("now() - interval '1 day'")
-
 
 async def start_upload(conn: AsyncConnection, owner: str, path: str, content: bytes) -> None:
-    """Chunk 1: forget any earlier attempt (and day-old leftovers), keep this chunk."""
-    await conn.execute(
+    """Chunk 1: forget any earlier attempt at this path, keep this chunk."""
+    await discard_upload(conn, owner, path)
+    await add_chunk(conn, owner, path, 1, content)
+
+
+async def discard_abandoned_uploads(
+    conn: AsyncConnection, max_age_seconds: float, owner: str | None = None
+) -> int:
+    """Remove every upload (of ``owner``, or of everyone) whose newest chunk is older
+    than ``max_age_seconds``; return how many chunks went.
+
+    A whole upload goes or stays: dropping only its old chunks would let a slow
+    upload carry on without its beginning.
+    """
+    newest = func.max(upload_chunks.c.received)
+    abandoned = (
+        select(upload_chunks.c.owner, upload_chunks.c.path)
+        .group_by(upload_chunks.c.owner, upload_chunks.c.path)
+        .having(newest < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, max_age_seconds))
+    )
+    if owner is not None:
+        abandoned = abandoned.where(upload_chunks.c.owner == owner)
+    result = await conn.execute(
         delete(upload_chunks).where(
-            upload_chunks.c.owner == owner,
-            or_(upload_chunks.c.path == path, upload_chunks.c.received < STALE_UPLOAD),
+            tuple_(upload_chunks.c.owner, upload_chunks.c.path).in_(abandoned)
         )
     )
-    await add_chunk(conn, owner, path, 1, content)
+    return result.rowcount
 
 
 async def uploaded_so_far(conn: AsyncConnection, owner: str, path: str) -> tuple[int, int]:

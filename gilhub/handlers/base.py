@@ -19,13 +19,13 @@ from __future__ import annotations
 import functools
 import hmac
 import inspect
+import json
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus, urlencode
 
 from markupsafe import Markup
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from tornado.httputil import HTTPServerRequest
 from tornado.log import app_log, gen_log
@@ -36,7 +36,7 @@ from gilhub.auth import scopes
 from gilhub.auth.scopes import Grants, Identity
 from gilhub.auth.sessions import session_xsrf_token, user_for_session
 from gilhub.auth.tokens import identity_for_token
-from gilhub.db import DatabaseUnavailable
+from gilhub.db.outage import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, is_database_unavailable
 from gilhub.users import User, get_user_by_name
 
 if TYPE_CHECKING:
@@ -245,17 +245,29 @@ class BaseHandler(RequestHandler):
             message=message,
         )
 
+    def write_json_error(self, status_code: int, exc_info: Any) -> None:
+        """The error as ``{"status": code, "message": "..."}`` (API calls, proxied requests)."""
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        status_code, message = self.describe_error(status_code, exc_info)
+        message = message or self.error_reason(status_code)
+        self.finish(json.dumps({"status": status_code, "message": message}))
+
     def describe_error(self, status_code: int, exc_info: Any) -> tuple[int, str]:
-        """The status and message to show: an HTTPError's text, 503 when the database is
-        unreachable, never a traceback."""
+        """The status and message to show: an HTTPError's text, 503 (with ``Retry-After``)
+        when the database is unreachable, never a traceback."""
         exception = exc_info[1] if exc_info else None
-        if isinstance(exception, OperationalError | DatabaseUnavailable):
+        if is_database_unavailable(exception):
             self.set_status(503)
-            return 503, "The database is not answering; try again in a moment."
+            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+            return 503, UNAVAILABLE_MESSAGE
         return status_code, self.error_message(exc_info)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        """As tornado's, but the request is shown with secrets in its query masked."""
+        """As tornado's, but the request is shown with secrets in its query masked, and a
+        lost database is logged once per outage (by the hub), not once per request."""
+        if is_database_unavailable(value):
+            self.hub.database_outage.failed(value)
+            return
         request = self.request
         summary = f"{request.method} {scrub_uri(request.uri or '')} ({request.remote_ip})"
         if isinstance(value, HTTPError):

@@ -1,6 +1,6 @@
 """gilhub's jupyter_server extension, enabled in every user server the hub starts.
 
-It does two things jupyter_server does not do by itself:
+It does what jupyter_server does not do by itself:
 
 - **TCP_NODELAY on kernel WebSockets.** jupyter_server leaves Nagle's
   algorithm on, so a small kernel reply can wait for the peer's delayed ACK
@@ -12,6 +12,9 @@ It does two things jupyter_server does not do by itself:
   authenticated by the hub, which adds the token to each request it forwards,
   so the token is removed from the page configuration once every extension
   has loaded.
+- **A lost database, quietly.** The contents manager answers 503 while its
+  database is down; every 503 gets ``Retry-After`` and the outage is logged
+  once, not per request (:mod:`gilhub.serverext.outage`).
 - **A way back to the hub.** With ``GILHUB_HUB_PREFIX`` set (the spawner sets
   it), JupyterLab's File menu offers "Hub Control Panel" and "Log Out", which
   lead to the hub's pages. The server's own ``/logout`` (JupyterLab's second
@@ -29,6 +32,8 @@ from typing import Any
 from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
+
+from gilhub.serverext import outage
 
 _CONNECTION_CLASS_SETTING = "kernel_websocket_connection_class"
 
@@ -84,6 +89,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         settings.get(_CONNECTION_CLASS_SETTING) or serverapp.kernel_websocket_connection_class
     )
     settings[_CONNECTION_CLASS_SETTING] = with_nodelay(configured)
+    outage.install(serverapp)
     # Runs once the loop starts, i.e. after JupyterLab has filled its page config.
     IOLoop.current().add_callback(_configure_pages, settings)
     hub_prefix = os.environ.get("GILHUB_HUB_PREFIX")

@@ -73,6 +73,7 @@ class Spawner(LoggingConfigurable):
             GILHUB_DB_URL=self.db_url,
             GILHUB_USER=self.user.name,
             GILHUB_HUB_PREFIX=getattr(self.hub, "hub_prefix", "/hub/"),
+            GILHUB_UPLOAD_CHUNK_MAX_AGE=str(getattr(self.hub, "upload_chunk_max_age", 86400.0)),
             JUPYTERHUB_USER=self.user.name,
         )
         return env

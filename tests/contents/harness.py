@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import secrets
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gilhub.contents.roles import ensure_user_role, issue_role_password, user_database_url
 from gilhub.spawner.process import ChildProcess, find_process, start_process, terminate_tree
 
 FILE_MANAGER = "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager"
@@ -159,6 +163,32 @@ async def start_jupyter_server(
             if attempt == PORT_ATTEMPTS or "already in use" not in server.log_tail():
                 raise
         attempt += 1
+
+
+async def user_url_for(engine: AsyncEngine, database_url: URL, name: str) -> str:
+    """The database URL a server of user ``name`` gets (its own role, a fresh password)."""
+    role = await ensure_user_role(engine, name)
+    password = await issue_role_password(engine, role)
+    return user_database_url(database_url, role, password).render_as_string(hide_password=False)
+
+
+@contextlib.asynccontextmanager
+async def user_server_api(
+    engine: AsyncEngine, database_url: URL, user: str, workdir: Path, options: Mapping[str, str]
+) -> AsyncIterator[ContentsClient]:
+    """A real jupyter_server with the PostgreSQL manager for ``user``, and its API client."""
+    server = await start_jupyter_server(
+        POSTGRES_MANAGER,
+        workdir,
+        env={"GILHUB_DB_URL": await user_url_for(engine, database_url, user)},
+        options=options,
+    )
+    client = new_http_client(server)
+    try:
+        yield ContentsClient(client, server, "postgres")
+    finally:
+        await client.aclose()
+        await server.stop()
 
 
 def b64(data: bytes) -> str:

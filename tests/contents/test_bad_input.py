@@ -24,26 +24,19 @@ from tornado.web import HTTPError
 
 from gilhub.contents import PostgresContentsManager
 from gilhub.contents.paths import MAX_PATH_LENGTH
-from gilhub.contents.roles import ensure_user_role, issue_role_password, user_database_url
+from gilhub.contents.roles import ensure_user_role
 from tests.contents.harness import (
-    POSTGRES_MANAGER,
     ContentsClient,
-    new_http_client,
-    start_jupyter_server,
+    user_server_api,
+    user_url_for,
 )
 
 LIMIT = 64 * 1024
 
 
-async def _user_url(engine: AsyncEngine, database_url: URL, name: str) -> str:
-    role = await ensure_user_role(engine, name)
-    password = await issue_role_password(engine, role)
-    return user_database_url(database_url, role, password).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
 async def user_url(engine: AsyncEngine, database_url: URL) -> str:
-    return await _user_url(engine, database_url, "mallory")
+    return await user_url_for(engine, database_url, "mallory")
 
 
 @pytest.fixture(scope="module")
@@ -322,19 +315,10 @@ async def test_database_gone_between_requests_is_not_noticed(manager, home, engi
 async def rest_api(
     engine: AsyncEngine, database_url: URL, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ContentsClient]:
-    url = await _user_url(engine, database_url, "rest-user")
-    server = await start_jupyter_server(
-        POSTGRES_MANAGER,
-        Path(tmp_path_factory.mktemp("bad-input-server")),
-        env={"GILHUB_DB_URL": url},
-        options={"PostgresContentsManager.max_file_size": str(LIMIT)},
-    )
-    client = new_http_client(server)
-    try:
-        yield ContentsClient(client, server, "postgres")
-    finally:
-        await client.aclose()
-        await server.stop()
+    workdir = Path(tmp_path_factory.mktemp("bad-input-server"))
+    options = {"PostgresContentsManager.max_file_size": str(LIMIT)}
+    async with user_server_api(engine, database_url, "rest-user", workdir, options) as api:
+        yield api
 
 
 async def test_rest_413_has_a_clear_message_and_writes_nothing(rest_api):

@@ -528,7 +528,9 @@ async def test_a_database_outage_is_a_503_logged_once_and_websockets_keep_workin
         kernel = (await client.post("/user/alice/api/kernels")).json()
     url = hub_url(hub, f"/user/alice/api/kernels/{kernel['id']}/channels", scheme="ws")
     records = Records()
-    logging.getLogger("tornado.application").addHandler(records)
+    loggers = (logging.getLogger("tornado.application"), hub.log)
+    for logger in loggers:
+        logger.addHandler(records)
     working_db = hub.db
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -552,8 +554,9 @@ async def test_a_database_outage_is_a_503_logged_once_and_websockets_keep_workin
             assert back.status_code == 503 and "not running" in back.json()["message"]
     finally:
         hub.db = working_db
-        logging.getLogger("tornado.application").removeHandler(records)
+        for logger in loggers:
+            logger.removeHandler(records)
     outage = [m for m in records.messages if "database" in m.lower()]
     assert len(outage) == 2, records.messages
-    assert "not answering" in outage[0] and "answers again" in outage[1]
+    assert "is unavailable" in outage[0] and "available again" in outage[1]
     assert not any("Traceback" in m or "Uncaught" in m for m in records.messages)

@@ -1,0 +1,43 @@
+"""The embedded PostgreSQL starts despite the records a crash leaves behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import psycopg
+
+from gilhub.db.embedded import HANDLE_PIDS_FILE, POSTMASTER_PID_FILE, start_embedded
+
+
+def _connects(url) -> bool:
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_records_naming_other_processes_are_repaired_at_start(tmp_path: Path) -> None:
+    """After a crash and a reboot the pids in the cluster's records may belong to other
+    programs; the wheel would take PostgreSQL for running and keep it running at exit."""
+    database = start_embedded(tmp_path)
+    pgdata = database.pgdata
+    record = (pgdata / POSTMASTER_PID_FILE).read_text(encoding="utf-8").splitlines()
+    database.stop()
+    assert not (pgdata / POSTMASTER_PID_FILE).exists()
+
+    # the records as a crash leaves them, their pids now this test's (alive, not PostgreSQL)
+    stale = "\n".join([str(os.getpid()), *record[1:]]) + "\n"
+    (pgdata / POSTMASTER_PID_FILE).write_text(stale, encoding="utf-8")
+    (pgdata / HANDLE_PIDS_FILE).write_text(json.dumps([os.getpid() + 1_000_000]))
+
+    database = start_embedded(tmp_path)
+    try:
+        postmaster = database.postmaster()
+        assert postmaster is not None and postmaster.pid != os.getpid()
+        assert _connects(database.url)
+        handles = json.loads((pgdata / HANDLE_PIDS_FILE).read_text(encoding="utf-8"))
+        assert handles == [os.getpid()]
+    finally:
+        database.stop()
+    assert not postmaster.is_running() or postmaster.status() == "zombie"
