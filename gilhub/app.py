@@ -51,10 +51,12 @@ from gilhub.auth.secrets_store import claim_once, get_or_create_secret
 from gilhub.auth.sessions import purge_expired_sessions
 from gilhub.auth.throttle import LoginThrottle
 from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqlalchemy_url
+from gilhub.db.embedded import restrict_data_dir
 from gilhub.db.engine import use_selector_loop_on_windows
 from gilhub.db.outage import OutageReporter, is_database_unavailable
 from gilhub.pagetime import time_element
 from gilhub.resources import static_dir, templates_dir
+from gilhub.spawner.isolation import NOT_ISOLATED_WARNING, Isolation, IsolationUnavailable
 from gilhub.users import User, create_user, delete_user
 
 if TYPE_CHECKING:
@@ -258,6 +260,11 @@ class GilHub(Application):
     db = Instance(AsyncEngine, allow_none=True, help="The superuser engine (after start).")
     secret = Instance(bytes, allow_none=True, help="The persistent hub secret (after start).")
     servers = Instance("gilhub.servers.ServerManager", allow_none=True)
+    isolation = Instance(
+        "gilhub.spawner.isolation.Isolation",
+        allow_none=True,
+        help="How users' servers are kept apart here (after start; the admin page shows it).",
+    )
     bound_port = Integer(0, help="The port the hub actually listens on (after start).")
 
     @validate("base_url")
@@ -370,6 +377,8 @@ class GilHub(Application):
         else:
             self.embedded = await asyncio.to_thread(self._start_embedded)
             url = self.embedded.url
+        cluster_account = self.embedded.server_account if self.embedded else None
+        await asyncio.to_thread(restrict_data_dir, self.data_dir, cluster_account)
         engine = create_engine(url)
         try:
             async with engine.connect() as conn:
@@ -438,12 +447,14 @@ class GilHub(Application):
         )
 
     async def remove_user(self, user: User) -> None:
-        """Stop the user's server, then delete the account and its stored notebooks."""
+        """Stop the user's server, delete the account and its stored notebooks, then let the
+        spawner keep, lock or delete what it holds for them (a system account)."""
         assert self.db is not None and self.servers is not None
         await self.servers.stop(user)
         async with self.db.begin() as conn:
             await delete_user(conn, user.name)
         self.auth_cache.forget_user(user.id)
+        await self.spawner_class(hub=self, user=user, parent=self.servers).user_removed()
 
     # -- web application ------------------------------------------------
 
@@ -532,6 +543,7 @@ class GilHub(Application):
             self.secret = await get_or_create_secret(conn, "cookie-secret")
         await self.create_first_admin()
         self.servers = ServerManager(hub=self, parent=self)
+        self.isolation = await self._check_isolation()
         await self.servers.restore()
         self.notebook_templates = await start_templates(self)
         self._housekeeping = asyncio.create_task(self._housekeep())
@@ -561,6 +573,24 @@ class GilHub(Application):
             return server_context(self.ssl_cert, self.ssl_key)
         except CertificateError as error:
             raise HubStartError(str(error)) from error
+
+    async def _check_isolation(self) -> Isolation:
+        """Settle how users are kept apart; say so loudly when they are not."""
+        spawner = self.spawner_class(hub=self, user=None, parent=self.servers)
+        try:
+            isolation = await spawner.isolation_status()
+        except IsolationUnavailable as error:
+            raise HubStartError(str(error)) from error
+        if isolation.isolated:
+            self.log.info("Isolation: %s", isolation.describe())
+        else:
+            self.log.warning(
+                "%s. %s; any user's code can read the hub's files and reach other users'"
+                " servers. Run the hub as root on Linux, or install bubblewrap (README: Security).",
+                NOT_ISOLATED_WARNING.upper(),
+                isolation.describe(),
+            )
+        return isolation
 
     def _bind(self) -> list:
         from tornado.netutil import bind_sockets
@@ -672,4 +702,7 @@ def _parents(module_name: str) -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from gilhub.singleuser import skip_iri_grammar
+
+    skip_iri_grammar()  # before the parts import nbformat: a restarted hub listens sooner
     GilHub.launch_instance(argv)

@@ -197,8 +197,11 @@ class UserRemoveApp(HubCommand):
     async def run(self, engine: AsyncEngine) -> None:
         name = self.extra_args[0]
         async with engine.begin() as conn:
-            if not await delete_user(conn, name):
+            user = await get_user_by_name(conn, name)
+            if user is None or not await delete_user(conn, name):
                 raise CommandFailed(f"no user named {name}")
+        # as the hub does: keep, lock or delete their system account
+        await self.hub.spawner_class(hub=self.hub, user=user, parent=self.hub).user_removed()
         print(f"Removed {name}.")
 
 

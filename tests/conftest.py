@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 
 import psycopg
@@ -21,8 +22,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.db import apply_migrations, create_engine
 from gilhub.db.embedded import EmbeddedDatabase, start_embedded
+from tests.hub.servers_harness import TEST_ACCOUNT_PREFIX
 
 _database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_test_accounts() -> Iterator[None]:
+    """At the end: delete the system accounts this session's hubs created (as root)."""
+    yield
+    if os.name != "posix" or os.geteuid() != 0:
+        return
+    import pwd
+
+    for account in pwd.getpwall():
+        if account.pw_name.startswith(TEST_ACCOUNT_PREFIX):
+            subprocess.run(
+                ["userdel", "--remove", account.pw_name], check=False, capture_output=True
+            )
 
 
 @pytest.fixture(scope="session")

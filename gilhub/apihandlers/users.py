@@ -31,6 +31,8 @@ from gilhub.auth.tokens import (
 )
 from gilhub.handlers.base import login_required
 from gilhub.handlers.login import password_problem
+from gilhub.servers.models import ACTIVE_STATES, ServerState
+from gilhub.servers.query import record_server_activity
 from gilhub.users import (
     USERNAME_RULE,
     InvalidUsername,
@@ -46,11 +48,10 @@ from gilhub.users import (
 #: The JupyterHub REST API version whose subset gilhub implements.
 JUPYTERHUB_API_VERSION = "5.2.0"
 PAGINATION_MEDIA_TYPE = "application/jupyterhub-pagination+json"
-PENDING = {"starting": "spawn", "stopping": "stop"}
 STATE_FILTERS = {
-    "ready": {"running"},
-    "active": {"running", "starting", "stopping"},
-    "inactive": {"stopped"},
+    "ready": {ServerState.RUNNING},
+    "active": ACTIVE_STATES,
+    "inactive": {ServerState.STOPPED},
 }
 
 
@@ -72,9 +73,9 @@ class HubAPIHandler(APIHandler):
         status = self.hub.servers.status(user.name)
         return {
             "name": "",
-            "ready": status.state == "running",
-            "pending": PENDING.get(status.state),
-            "stopped": status.state == "stopped",
+            "ready": status.state == ServerState.RUNNING,
+            "pending": status.state.pending,
+            "stopped": status.state == ServerState.STOPPED,
             "url": status.url,
             "progress_url": f"{self.hub.hub_prefix}api/users/{user.name}/server/progress",
             "started": isoformat(status.started),
@@ -259,10 +260,10 @@ class ServerAPIHandler(HubAPIHandler):
     async def post(self, name: str) -> None:
         """Start the server: 201 when it is running, 202 while it starts."""
         user = await self.permitted_user(name, "start:servers")
-        if self.hub.servers.status(user.name).state == "running":
+        if self.hub.servers.status(user.name).state == ServerState.RUNNING:
             raise HTTPError(400, f"{user.name}'s server is already running.")
-        await self.hub.servers.start(user)
-        running = self.hub.servers.status(user.name).state == "running"
+        await self.start_server(user)
+        running = self.hub.servers.status(user.name).state == ServerState.RUNNING
         self.set_status(201 if running else 202)
         self.finish()
 
@@ -271,7 +272,7 @@ class ServerAPIHandler(HubAPIHandler):
         """Stop the server: 204 once stopped, 202 while it stops."""
         user = await self.permitted_user(name, "delete:servers")
         await self.hub.servers.stop(user)
-        stopped = self.hub.servers.status(user.name).state == "stopped"
+        stopped = self.hub.servers.status(user.name).state == ServerState.STOPPED
         self.set_status(204 if stopped else 202)
         self.finish()
 
@@ -291,6 +292,66 @@ class ProgressAPIHandler(HubAPIHandler):
         except StreamClosedError:
             return
         self.finish()
+
+
+class ActivityAPIHandler(HubAPIHandler):
+    """``POST /hub/api/users/NAME/activity``, as jupyterhub-singleuser and activity
+    reporters send it: ``{"last_activity": ISO, "servers": {"": {"last_activity": ISO}}}``
+    (either part may be left out). Times only move forward."""
+
+    @login_required
+    async def post(self, name: str) -> None:
+        user = await self.permitted_user(name, "users:activity")
+        body = self.body_object()
+        user_activity = body.get("last_activity")
+        servers = body.get("servers")
+        if not user_activity and not servers:
+            raise HTTPError(400, "The body needs last_activity, servers or both.")
+        server_activity = parse_server_activity(servers) if servers else None
+        when = parse_activity_time(user_activity) if user_activity else None
+        async with self.hub.db.begin() as conn:
+            if when is not None:
+                await touch_user(conn, user.id, when)
+            if server_activity is not None:
+                await touch_user(conn, user.id, server_activity)
+                await record_server_activity(conn, user.id, server_activity)
+        if server_activity is not None:
+            self.hub.servers.record_activity(user.name, server_activity)
+        self.set_status(204)
+        self.finish()
+
+
+#: Longest timestamp accepted (ISO 8601 with microseconds and an offset is 32 characters).
+_MAX_TIMESTAMP_LENGTH = 40
+_SERVERS_SHAPE = 'servers must look like {"": {"last_activity": "2026-01-01T00:00:00Z"}}.'
+
+
+def parse_server_activity(servers: Any) -> datetime:
+    """The default server's reported activity (gilhub runs one server per user: ``""``)."""
+    if not isinstance(servers, dict) or not all(isinstance(v, dict) for v in servers.values()):
+        raise HTTPError(400, _SERVERS_SHAPE)
+    unknown = [server_name for server_name in servers if server_name != ""]
+    if unknown:
+        raise HTTPError(400, f"No such server: {str(unknown[0])[:100]!r} (only the default, '').")
+    if "last_activity" not in servers.get("", {}):
+        raise HTTPError(400, _SERVERS_SHAPE)
+    return parse_activity_time(servers[""]["last_activity"])
+
+
+def parse_activity_time(value: Any) -> datetime:
+    """An ISO 8601 time (UTC when it has no offset); 400 if malformed or over an hour ahead."""
+    if not isinstance(value, str) or len(value) > _MAX_TIMESTAMP_LENGTH:
+        raise HTTPError(400, "last_activity must be an ISO 8601 time, e.g. 2026-01-01T00:00:00Z.")
+    try:
+        # Python 3.10's fromisoformat does not read a "Z" suffix
+        moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError as error:
+        raise HTTPError(400, f"Not an ISO 8601 time: {value!r}.") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    if moment - datetime.now(timezone.utc) > timedelta(minutes=59):
+        raise HTTPError(400, "Refusing activity from more than an hour in the future.")
+    return moment
 
 
 class TokenListAPIHandler(HubAPIHandler):
@@ -359,40 +420,6 @@ class TokenAPIHandler(HubAPIHandler):
             raise HTTPError(404, "No such token.")
         self.set_status(204)
         self.finish()
-
-
-class ActivityAPIHandler(HubAPIHandler):
-    """``POST /hub/api/users/NAME/activity`` as JupyterHub's: ``{"last_activity": ISO time,
-    "servers": {"": {"last_activity": ISO time}}}``, both optional."""
-
-    @login_required
-    async def post(self, name: str) -> None:
-        user = await self.permitted_user(name, "users:activity")
-        body = self.body_object()
-        moments = [parse_moment(body.get("last_activity"))]
-        servers = body.get("servers") or {}
-        if not isinstance(servers, dict) or not all(isinstance(s, dict) for s in servers.values()):
-            raise HTTPError(400, "servers must map server names to objects.")
-        moments += [parse_moment(server.get("last_activity")) for server in servers.values()]
-        async with self.hub.db.begin() as conn:
-            await touch_user(conn, user.id, latest(*moments) or datetime.now(timezone.utc))
-        if "" in servers:
-            self.hub.servers.record_activity(user.name)
-        self.set_status(204)
-        self.finish()
-
-
-def parse_moment(value: Any) -> datetime | None:
-    """An ISO 8601 time with a zone, not in the future (400 otherwise); ``None`` stays."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value)[:64].replace("Z", "+00:00"))
-    except ValueError as error:
-        raise HTTPError(400, f"Not an ISO 8601 time: {str(value)[:64]!r}.") from error
-    if moment.tzinfo is None or moment > datetime.now(timezone.utc) + timedelta(minutes=1):
-        raise HTTPError(400, "Activity times need a time zone and cannot be in the future.")
-    return moment
 
 
 def string_list(body: dict[str, Any], key: str) -> list[str] | None:

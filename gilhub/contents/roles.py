@@ -53,6 +53,10 @@ async def _execute(conn: AsyncConnection, statement: sql.Composable) -> None:
     await conn.exec_driver_sql(statement.as_string(raw.driver_connection))
 
 
+#: Advisory lock around grants ("gilgrant" in ASCII; the migrations use another key).
+_GRANT_LOCK_KEY = 0x67696C6772616E74
+
+
 async def _role_exists(conn: AsyncConnection, role: str) -> bool:
     found = await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
     return found.first() is not None
@@ -78,6 +82,9 @@ async def ensure_user_role(engine: AsyncEngine, user_name: str) -> str:
                 await conn.rollback()
                 if not await _role_exists(conn, role):
                     raise
+        # Two sessions granting on the same objects at once (two servers starting) fail with
+        # "tuple concurrently updated": grants are made one transaction at a time.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _GRANT_LOCK_KEY})
         await conn.execute(text("SELECT contents.grant_storage(:role)"), {"role": role})
         await query.make_directories(conn, role, "")
         await conn.commit()

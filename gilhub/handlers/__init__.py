@@ -11,6 +11,7 @@ handlers: list[tuple] = [
     (r"/hub/change-password", login.ChangePasswordHandler),
     (r"/hub/token", tokens.TokenPageHandler),
     (r"/hub/token/([0-9]+)/revoke", tokens.TokenRevokeHandler),
+    (r"/hub/spawn/?", pages.SpawnHandler),
     (r"/hub/spawn/([^/]+)", pages.SpawnHandler),
     (r"/hub/spawn-pending/([^/]+)", pages.SpawnPendingHandler),
     (r"/hub/stop/([^/]+)", pages.StopHandler),

@@ -29,7 +29,14 @@ class AdminPageHandler(BaseHandler):
         rows = [(user, self.hub.servers.status(user.name)) for user in users]
         if error:
             self.set_status(400)
-        self.render_template("admin.html", rows=rows, notice=notice, error=error, secret=secret)
+        self.render_template(
+            "admin.html",
+            rows=rows,
+            notice=notice,
+            error=error,
+            secret=secret,
+            isolation=self.hub.isolation,
+        )
 
 
 class AdminHandler(AdminPageHandler):

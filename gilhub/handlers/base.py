@@ -37,6 +37,7 @@ from gilhub.auth.scopes import Grants, Identity
 from gilhub.auth.sessions import session_xsrf_token, user_for_session
 from gilhub.auth.tokens import identity_for_token
 from gilhub.db.outage import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, is_database_unavailable
+from gilhub.servers.models import ServerState, SpawnLimitReached
 from gilhub.users import User, get_user_by_name
 
 if TYPE_CHECKING:
@@ -212,6 +213,15 @@ class BaseHandler(RequestHandler):
             raise HTTPError(404, "No such user.")
         return user
 
+    async def start_server(self, user: User) -> None:
+        """Start ``user``'s server; a spawn limit is HTTP 429 with ``Retry-After``."""
+        try:
+            await self.hub.servers.start(user)
+        except SpawnLimitReached as limit:
+            error = HTTPError(429, str(limit))
+            error.headers = {"Retry-After": str(limit.retry_after)}  # type: ignore[attr-defined]
+            raise error from limit
+
     def login_url_for(self, next_url: str) -> str:
         return f"{self.hub.hub_prefix}login?{urlencode({'next': next_url})}"
 
@@ -229,6 +239,7 @@ class BaseHandler(RequestHandler):
             "nav_links": self.hub.nav_links,
             "landing_path": self.hub.landing_path,
             "version": __version__,
+            "ServerState": ServerState,
         }
 
     def render_template(self, name: str, **context: Any) -> Awaitable[None]:
@@ -256,6 +267,9 @@ class BaseHandler(RequestHandler):
         """The status and message to show: an HTTPError's text, 503 (with ``Retry-After``)
         when the database is unreachable, never a traceback."""
         exception = exc_info[1] if exc_info else None
+        # send_error clears headers set before the raise; errors may carry theirs (Retry-After)
+        for name, value in (getattr(exception, "headers", None) or {}).items():
+            self.set_header(name, value)
         if is_database_unavailable(exception):
             self.set_status(503)
             self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))

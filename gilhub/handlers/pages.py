@@ -6,6 +6,8 @@ from urllib.parse import urlencode
 
 from gilhub.auth.redirects import safe_next
 from gilhub.handlers.base import BaseHandler, login_required
+from gilhub.servers import ServerState, ServerStatus
+from gilhub.users import User
 
 
 class RootHandler(BaseHandler):
@@ -39,40 +41,51 @@ class ServerPageHandler(BaseHandler):
     def pending_url(self, name: str) -> str:
         return f"{self.hub.hub_prefix}spawn-pending/{name}?{self.next_query(name)}"
 
+    def render_not_running(self, user: User, status: ServerStatus) -> None:
+        """The server is not running (the last start's error, if any): offer to start it."""
+        self.render_template(
+            "spawn.html", owner=user, server=status, next_query=self.next_query(user.name)
+        )
+
 
 class SpawnHandler(ServerPageHandler):
-    """``/hub/spawn/NAME``: "your server is not running: start it", and the start itself."""
+    """``/hub/spawn`` and ``/hub/spawn/NAME`` (oneself, or anyone as an admin), as in
+    JupyterHub: ``GET`` starts a stopped server and follows its start, ``POST`` starts it.
+
+    After a failed start ``GET`` shows the error and a button instead of starting again,
+    so that a link to a server that cannot start does not loop.
+    """
 
     @login_required
-    async def get(self, name: str) -> None:
-        user = await self.permitted_user(name, "read:servers")
+    async def get(self, name: str | None = None) -> None:
+        user = await self.permitted_user(name or self.current_user.name, "read:servers")  # type: ignore[union-attr]
         status = self.hub.servers.status(user.name)
-        if status.state == "running":
+        if status.state == ServerState.RUNNING:
             self.redirect(self.next_url(user.name))
-        elif status.state == "starting":
-            self.redirect(self.pending_url(user.name))
+        elif status.state == ServerState.STOPPED and status.error:
+            self.render_not_running(user, status)
         else:
-            self.render_template(
-                "spawn.html", owner=user, server=status, next_query=self.next_query(user.name)
-            )
+            self.require_scope("start:servers", user.name)
+            await self.start_server(user)
+            self.redirect(self.pending_url(user.name))
 
     @login_required
-    async def post(self, name: str) -> None:
-        user = await self.permitted_user(name, "start:servers")
-        await self.hub.servers.start(user)
+    async def post(self, name: str | None = None) -> None:
+        user = await self.permitted_user(name or self.current_user.name, "start:servers")  # type: ignore[union-attr]
+        await self.start_server(user)
         self.redirect(self.pending_url(user.name))
 
 
 class SpawnPendingHandler(ServerPageHandler):
-    """Progress while starting (EventSource), or the error with the log's last lines."""
+    """Progress while queued or starting (EventSource), or the error with the log's end."""
 
     @login_required
     async def get(self, name: str) -> None:
         user = await self.permitted_user(name, "read:servers")
         status = self.hub.servers.status(user.name)
-        if status.state == "running":
+        if status.state == ServerState.RUNNING:
             self.redirect(self.next_url(user.name))
-        elif status.state == "starting":
+        elif status.state.pending == "spawn":
             self.render_template(
                 "spawn_pending.html",
                 owner=user,
@@ -89,7 +102,7 @@ class SpawnPendingHandler(ServerPageHandler):
                 next_query=self.next_query(user.name),
             )
         else:
-            self.redirect(f"{self.hub.hub_prefix}spawn/{user.name}?{self.next_query(user.name)}")
+            self.render_not_running(user, status)
 
 
 class StopHandler(ServerPageHandler):

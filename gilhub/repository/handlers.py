@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import inspect
 import json
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import jupyter_server_mathjax
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tornado.web import HTTPError, StaticFileHandler
@@ -35,7 +35,8 @@ from gilhub.repository.errors import BadRequest, Conflict, RepositoryError
 from gilhub.repository.paths import normalize_path, normalize_prefix
 
 _CONFIG_KEY = "gilhub_repository_config"
-MATHJAX_DIR = Path(jupyter_server_mathjax.__file__).parent / "static"
+# Found without importing the package, which would import all of jupyter_server (~1 s).
+MATHJAX_DIR = Path(importlib.util.find_spec("jupyter_server_mathjax").origin).parent / "static"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 MAX_PAGE = 1000
 # Scripts (MathJax) run in the view's frame; links (citations) may leave it only

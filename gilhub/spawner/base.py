@@ -2,11 +2,36 @@
 
 A spawner starts, watches and stops one user's ``jupyter_server``. The
 :class:`~gilhub.servers.ServerManager` owns everything generic (tokens, the
-``servers`` table, readiness, progress, culling) and asks the spawner only to
-run a process somewhere and say where it listens. A site that outgrows one
-machine subclasses :class:`Spawner` (a Slurm job, a Kubernetes pod) and sets
-``GilHub.spawner_class``; :class:`~gilhub.spawner.local.LocalProcessSpawner`
+``servers`` table, the spawn queue, readiness, progress, culling) and asks the
+spawner only to run a server somewhere and say where it listens. A site that
+outgrows one machine subclasses :class:`Spawner` (a Slurm job, a Kubernetes pod)
+and sets ``GilHub.spawner_class``; :class:`~gilhub.spawner.local.LocalProcessSpawner`
 is the default.
+
+The contract (``tests/hub/test_spawner_contract.py`` checks it with a spawner that
+shares no code with the local one):
+
+- The manager sets :attr:`Spawner.token` and :attr:`Spawner.db_url` and calls
+  :meth:`Spawner.start`, which returns ``(host, port)`` where the server *will*
+  listen (it may return before the server answers; the manager then polls
+  ``GET {base_url}api`` with the token until it answers 200). The server must run
+  with :meth:`Spawner.get_env` (secrets only there) and :meth:`Spawner.get_args`.
+  ``start_timeout`` counts from the moment the start leaves the hub's spawn queue
+  (the manager prepares the user's database access, then calls :meth:`start`), so
+  time waiting for other starts is not counted; time in a batch scheduler's own
+  queue is.
+- :meth:`Spawner.poll` answers ``None`` while the server is running, and once it
+  has ended its exit status, or ``0`` when the status is unknown (a server found
+  again after a hub restart is not the hub's child).
+- :meth:`Spawner.stop` ends the server for good and may be called when it is
+  already gone. Before it, the manager asks the server to shut down over its REST
+  API and waits ``ServerManager.shutdown_wait`` seconds.
+- :meth:`Spawner.get_state` returns what the spawner needs to find its server
+  again after a hub restart (JSON: a process id and start time, a job id); the
+  manager stores it opaquely and gives it back through :meth:`Spawner.load_state`
+  on a new instance, then calls :meth:`poll`. Nothing outside a spawner reads it.
+- :meth:`Spawner.log_tail` and :meth:`Spawner.log_location` say what the server
+  printed and where its whole log is, for the page shown when a start fails.
 """
 
 from __future__ import annotations
@@ -17,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from traitlets import Any as AnyTrait
-from traitlets import Dict, Float, List, Unicode
+from traitlets import Bool, Dict, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
+
+from gilhub.spawner.isolation import Isolation
 
 
 class Spawner(LoggingConfigurable):
@@ -29,9 +56,27 @@ class Spawner(LoggingConfigurable):
 
     cmd = List(
         Unicode(),
-        default_value=[sys.executable, "-m", "jupyter_server"],
+        default_value=[sys.executable, "-m", "gilhub.singleuser"],
         config=True,
-        help="Command that starts the single-user server (the arguments gilhub adds follow it).",
+        help="""Command that starts the single-user server (the arguments gilhub adds follow
+        it). The default is jupyter_server without its start-up waste (gilhub.singleuser);
+        [sys.executable, "-m", "jupyter_server"] works too.""",
+    )
+    server_extensions = Dict(
+        value_trait=Bool(),
+        default_value={
+            "gilhub.serverext": True,
+            # Installed with JupyterLab or nbdime, unused behind the hub, and costly to
+            # load at every start: language-server discovery, nbdime's git diff handlers
+            # (the hub diffs notebooks itself), MathJax for nbdime, classic-notebook shims.
+            "jupyter_lsp": False,
+            "nbdime": False,
+            "jupyter_server_mathjax": False,
+            "notebook_shim": False,
+        },
+        config=True,
+        help="""Server extensions to turn on (True) or off (False) in every user server, over
+        what the installed Jupyter configuration enables; others are left as installed.""",
     )
     args = List(
         Unicode(),
@@ -90,7 +135,9 @@ class Spawner(LoggingConfigurable):
             # loopback only and needs its token, so the Host check adds nothing.
             "ServerApp.allow_remote_access": "True",
             "ServerApp.contents_manager_class": self.contents_manager_class,
-            "ServerApp.jpserver_extensions": "gilhub.serverext=True",
+            # one value for the whole dict (a Python literal): jupyter_server refuses the
+            # same setting twice on its command line
+            "ServerApp.jpserver_extensions": repr(dict(self.server_extensions)),
         }
 
     def get_args(self, port: int) -> list[str]:
@@ -109,12 +156,20 @@ class Spawner(LoggingConfigurable):
         raise NotImplementedError
 
     async def poll(self) -> int | None:
-        """``None`` while the server's process lives, else its exit code (or 1 if unknown)."""
+        """``None`` while the server runs; once it has ended, its exit status (``0`` if
+        unknown)."""
         raise NotImplementedError
 
     async def stop(self) -> None:
-        """End the server's process (tree) for good."""
+        """End the server (its whole process tree, its job) for good; no error if gone."""
         raise NotImplementedError
+
+    async def isolation_status(self) -> Isolation:
+        """How this spawner keeps users apart; asked at hub start for its warning and banner."""
+        return Isolation(system_users=False, sandbox=False, note="the spawner does not say")
+
+    async def user_removed(self) -> None:
+        """The user was removed from the hub: let go of what the spawner keeps for them."""
 
     def retry_start(self) -> bool:
         """After the process exited before answering: try :meth:`start` again?"""
@@ -123,6 +178,10 @@ class Spawner(LoggingConfigurable):
     def log_tail(self, lines: int = 40) -> list[str]:
         """The last lines of the server's output, for the error page."""
         return []
+
+    def log_location(self) -> str | None:
+        """Where the server's whole log is (a path, a job's output file), if anywhere."""
+        return None
 
     def get_state(self) -> dict[str, Any]:
         """What a restarted hub needs to find this server again (stored as JSON)."""

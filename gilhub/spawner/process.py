@@ -86,8 +86,17 @@ async def start_process(
             popen = subprocess.Popen(list(cmd), env=env, cwd=cwd, creationflags=flags, **io)  # noqa: ASYNC220
             pid, waiter = popen.pid, _wait_in_daemon_thread(popen)
         else:
+            # No supplementary groups (the hub's, root's among them) for another account.
+            groups = [] if user is not None else None
             proc = await asyncio.create_subprocess_exec(
-                *cmd, env=env, cwd=cwd, start_new_session=True, user=user, group=group, **io
+                *cmd,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+                user=user,
+                group=group,
+                extra_groups=groups,
+                **io,
             )
             pid, waiter = proc.pid, proc.wait()
     return ChildProcess(pid, _process_create_time(pid), asyncio.ensure_future(waiter))

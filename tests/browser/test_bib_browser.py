@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 from sqlalchemy.engine import URL
 
+from gilhub.servers import ServerState
 from gilhub.users import get_user_by_name
 from tests.bibliography.conftest import EXAMPLE_BIB, hub_with_bibliography
 from tests.hub.conftest import RunningHub
@@ -46,8 +47,8 @@ async def server_running(hub: RunningHub, name: str) -> None:
         user = await get_user_by_name(conn, name)
     await hub.app.servers.start(user)
     async with asyncio.timeout(SLOW / 1000):
-        while (status := hub.app.servers.status(name)).state != "running":
-            assert status.state != "stopped", f"the server did not start: {status.error}"
+        while (status := hub.app.servers.status(name)).state != ServerState.RUNNING:
+            assert status.state != ServerState.STOPPED, f"the server did not start: {status.error}"
             await asyncio.sleep(0.2)
 
 

@@ -39,9 +39,9 @@ async def log_in(page: Page, hub: RunningHub, name: str) -> None:
 
 
 async def start_and_watch(page: Page, name: str) -> None:
-    """Start my stopped server, see the progress page, and arrive in JupyterLab."""
-    await expect(page).to_have_url(re.compile(rf"/hub/spawn/{name}\?next="))
-    await page.get_by_role("button", name="Start my server").click()
+    """My stopped server starts as I arrive (as in JupyterHub, through /hub/spawn): I see
+    the progress page, and arrive in JupyterLab."""
+    await expect(page).to_have_url(re.compile(rf"/hub/spawn-pending/{name}\?next="))
     await expect(page.locator("#spawn-pending")).to_be_visible()
     await expect(page.locator("#progress-bar")).to_be_attached()
     await expect(page).to_have_url(re.compile(rf"/user/{name}/lab"), timeout=SLOW)

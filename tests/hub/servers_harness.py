@@ -9,8 +9,16 @@ back what a client needs: an API token and a signed session cookie.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +32,7 @@ from gilhub.app import GilHub
 from gilhub.auth.sessions import create_session
 from gilhub.auth.tokens import create_token
 from gilhub.handlers.base import SESSION_COOKIE
+from gilhub.spawner.sandbox import open_to_others
 from gilhub.users import User, create_user
 
 
@@ -46,8 +55,49 @@ class Person:
         return {"Cookie": f"{SESSION_COOKIE}={self.cookie}"}
 
 
+#: System accounts that hubs of this test session create (a hub run as root gives each user
+#: one): a prefix of the session's own, so that parallel sessions never share an account;
+#: tests/conftest.py deletes them at the end.
+TEST_ACCOUNT_PREFIX = f"gt{os.getpid()}-"
+
+
+@functools.cache
+def server_python() -> str:
+    """A Python with this environment's packages that every system account can run.
+
+    A hub run as root starts each user's server as an account of its own, which must
+    be able to run the server's Python. Where this environment's interpreter is closed
+    to other accounts (a pyenv build under root's 0700 home, as on the development
+    machine), this is a virtual environment over the system's Python of the same
+    version that loads this environment's packages; elsewhere (CI: Debian's Python)
+    it is ``sys.executable`` itself.
+    """
+    if open_to_others(Path(sys.executable).resolve()):
+        return sys.executable
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    system_python = Path(f"/usr/bin/python{version}")
+    assert open_to_others(system_python), f"no Python {version} that other accounts can run"
+    # Not under /tmp: every sandbox has a /tmp of its own.
+    shim = Path(tempfile.mkdtemp(prefix="gilhub-test-python-", dir="/var/tmp"))
+    atexit.register(shutil.rmtree, shim, ignore_errors=True)
+    subprocess.run([system_python, "-m", "venv", "--without-pip", shim], check=True)
+    site_packages = shim / "lib" / f"python{version}" / "site-packages"
+    ours = sysconfig.get_paths()["purelib"]
+    (site_packages / "gilhub-tests.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    for jupyter_place in ("share", "etc"):  # Jupyter's data (lab assets) and extensions
+        (shim / jupyter_place).symlink_to(Path(sys.prefix) / jupyter_place)
+    for path in (shim, *shim.rglob("*")):
+        path.chmod(path.stat().st_mode | 0o005)
+    return str(shim / "bin" / "python")
+
+
 async def start_hub(database_url, data_dir: Path, config: Config | None = None) -> GilHub:
-    hub = GilHub(config=config or Config())
+    config = Config(config or {})
+    if "account_prefix" not in config.LocalProcessSpawner:
+        config.LocalProcessSpawner.account_prefix = TEST_ACCOUNT_PREFIX
+    if "cmd" not in config.Spawner:
+        config.Spawner.cmd = [server_python(), "-m", "jupyter_server"]
+    hub = GilHub(config=config)
     hub.db_url = database_url
     hub.data_dir = data_dir
     hub.ip, hub.port = "127.0.0.1", 0

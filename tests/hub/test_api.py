@@ -10,6 +10,7 @@ import sys
 import httpx
 import pytest
 
+from gilhub.servers import ServerState
 from tests.hub.conftest import RunningHub
 
 PAGINATED = {"Accept": "application/jupyterhub-pagination+json"}
@@ -181,7 +182,7 @@ async def test_idle_culler_stops_an_idle_server(
     async with api.stream("GET", f"/hub/api/users/{name}/server/progress") as stream:
         async for _ in stream.aiter_lines():
             pass
-    assert hub.app.servers.status(name).state == "running"
+    assert hub.app.servers.status(name).state == ServerState.RUNNING
     culler = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -195,7 +196,7 @@ async def test_idle_culler_stops_an_idle_server(
     )
     try:
         async with asyncio.timeout(90):
-            while hub.app.servers.status(name).state != "stopped":
+            while hub.app.servers.status(name).state != ServerState.STOPPED:
                 assert culler.returncode is None, "the culler exited early"
                 await asyncio.sleep(0.1)
     finally:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import socket
-import sys
 from pathlib import Path
 
 import psycopg
@@ -20,6 +19,7 @@ from gilhub.auth.passwords import verify_password
 from gilhub.auth.tokens import identity_for_token
 from gilhub.users import get_password_hash, get_user_by_name
 from tests.hub.conftest import RunningHub
+from tests.hub.servers_harness import server_python
 
 
 class Result:
@@ -31,7 +31,7 @@ class Result:
 
 async def gilhub(*args: str, cwd: Path, stdin: str | None = None) -> Result:
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
+        server_python(),
         "-m",
         "gilhub",
         *args,
@@ -183,7 +183,7 @@ async def run_hub_until_listening(cwd: Path) -> tuple[str, str]:
     """Start ``gilhub --port 0``, wait for "listening", stop it with SIGTERM (or
     terminate on Windows); return its stdout and stderr."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
+        server_python(),  # as root, users' accounts must be able to run the hub's Python
         "-m",
         "gilhub",
         "--port=0",

@@ -61,10 +61,14 @@ async def wait_until_gone(client: httpx.AsyncClient, name: str) -> None:
 
 
 async def server_pid(hub: RunningHub, name: str) -> int:
-    """The server's process id, as the hub recorded it in its ``servers`` table."""
+    """The server's process id, as the local spawner recorded it in its state (kept by the
+    hub's ``servers`` table without being read by it)."""
     async with hub.app.db.connect() as conn:
         pid = await conn.scalar(
-            text("SELECT s.pid FROM servers s JOIN users u ON u.id = s.user_id WHERE u.name = :n"),
+            text(
+                "SELECT (s.spawner_state->>'pid')::int FROM servers s"
+                " JOIN users u ON u.id = s.user_id WHERE u.name = :n"
+            ),
             {"n": name},
         )
     assert pid is not None
@@ -136,6 +140,8 @@ async def test_a_restarted_hub_keeps_running_servers(
         second = RunningHub(app=await start_test_hub(database_url, data_dir), url="")
         second.url = f"http://127.0.0.1:{second.app.bound_port}"
         client = second.client(headers={"Authorization": token})
+        # the new hub listens at once and re-adopts the server in the background
+        assert (await progress_events(client, name))[-1]["ready"]
         model = await server_model(client, name)
         assert model is not None and model["ready"]
         assert (await client.get(f"/user/{name}/api/status")).status_code == 200

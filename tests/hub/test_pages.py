@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import sys
 
 import httpx
 import psycopg
 import pytest
 from psycopg import sql
 
+from gilhub.servers import ServerState
 from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub
+from tests.hub.servers_harness import server_python
 
 HTML_NAME = '<img src=x onerror="alert(1)">'
 
@@ -127,14 +128,14 @@ async def test_admin_removes_a_user(hub: RunningHub, admin: httpx.AsyncClient) -
     assert myself.status_code == 400
 
 
-async def test_spawn_page_offers_to_start_a_stopped_server(hub: RunningHub) -> None:
+async def test_spawn_pending_page_offers_to_start_a_stopped_server(hub: RunningHub) -> None:
     name, client = await logged_in_user(hub)
-    page = await client.get(f"/hub/spawn/{name}", params={"next": f"/user/{name}/lab"})
+    page = await client.get(f"/hub/spawn-pending/{name}", params={"next": f"/user/{name}/lab"})
     assert page.status_code == 200
     assert "Your server is not running" in page.text
     assert "next=%2Fuser%2F" in page.text
     other, _ = await logged_in_user(hub)
-    assert (await client.get(f"/hub/spawn/{other}")).status_code == 403
+    assert (await client.get(f"/hub/spawn-pending/{other}")).status_code == 403
 
 
 async def test_user_redirect_goes_to_my_own_server(hub: RunningHub) -> None:
@@ -155,7 +156,7 @@ async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
     if pending.status_code == 200:  # still starting: the page follows the progress stream
         assert f"/hub/api/users/{name}/server/progress" in pending.text
     async with asyncio.timeout(90):
-        while hub.app.servers.status(name).state != "running":
+        while hub.app.servers.status(name).state != ServerState.RUNNING:
             await asyncio.sleep(0.1)
     ready = await client.get(started.headers["Location"])
     assert ready.status_code == 302 and ready.headers["Location"] == f"/user/{name}/lab"
@@ -164,20 +165,20 @@ async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
     stopped = await client.post(f"/hub/stop/{name}", data=form(hub, client))
     assert stopped.status_code == 302
     async with asyncio.timeout(60):
-        while hub.app.servers.status(name).state != "stopped":
+        while hub.app.servers.status(name).state != ServerState.STOPPED:
             await asyncio.sleep(0.1)
 
 
 async def test_failed_start_shows_the_log_tail(hub: RunningHub) -> None:
     name, client = await logged_in_user(hub)
-    failing = [sys.executable, "-c", "print('<b>gilhub-test-boom</b>'); raise SystemExit(3)"]
+    failing = [server_python(), "-c", "print('<b>gilhub-test-boom</b>'); raise SystemExit(3)"]
     spawner_config = hub.app.config.LocalProcessSpawner
     saved = spawner_config.get("cmd")
     spawner_config.cmd = failing
     try:
         await client.post(f"/hub/spawn/{name}", data=form(hub, client))
         async with asyncio.timeout(60):
-            while hub.app.servers.status(name).state != "stopped":
+            while hub.app.servers.status(name).state != ServerState.STOPPED:
                 await asyncio.sleep(0.1)
     finally:
         if saved is None:

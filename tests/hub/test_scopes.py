@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from gilhub.auth.scopes import ROLES, expand
+from gilhub.servers import ServerState
 from tests.hub.conftest import USER_PASSWORD, RunningHub
 from tests.hub.servers_harness import start_and_wait, wait_for_state
 
@@ -284,7 +285,7 @@ async def test_the_reviews_example_a_read_only_token_cannot_start_or_stop(hub: R
     starter = await owner.post(tokens, json={"scopes": ["servers!user"]})
     starting = hub.client(headers=auth(starter.json()["token"]))
     assert (await starting.post(server)).status_code in (201, 202)
-    await wait_for_state(hub.app, carol.name, "running")
+    await wait_for_state(hub.app, carol.name, ServerState.RUNNING)
     assert (await reading.delete(server)).status_code == 403
     assert (await starting.delete(server)).status_code in (202, 204)
-    await wait_for_state(hub.app, carol.name, "stopped")
+    await wait_for_state(hub.app, carol.name, ServerState.STOPPED)

@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL
 from traitlets.config import Config
 from websockets.exceptions import InvalidStatus
 
+from gilhub.servers import ServerState
 from gilhub.users import create_user
 from tests.hub.conftest import RunningHub
 from tests.hub.servers_harness import add_person, execute
@@ -104,7 +105,7 @@ async def running_server(hub: RunningHub) -> tuple[str, httpx.AsyncClient, httpx
     api = hub.client(headers={"Authorization": f"token {await hub.token_for(name)}"})
     assert (await api.post(f"/hub/api/users/{name}/server")).status_code in (201, 202)
     async with asyncio.timeout(120):
-        while hub.app.servers.status(name).state != "running":
+        while hub.app.servers.status(name).state != ServerState.RUNNING:
             await asyncio.sleep(0.1)
     return name, browser, api
 
@@ -317,7 +318,7 @@ async def test_https_hub_with_a_made_certificate(database_url: URL, tmp_path: Pa
             assert "secure" in form.headers["Set-Cookie"].lower()  # the _xsrf cookie
             await hub_login(app, client)
             async with asyncio.timeout(120):
-                while app.servers.status("tls-user").state != "running":
+                while app.servers.status("tls-user").state != ServerState.RUNNING:
                     await asyncio.sleep(0.1)
             proxied = await client.get("/user/tls-user/api/status", headers=person.token_header)
             assert proxied.status_code == 200, proxied.text

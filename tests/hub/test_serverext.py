@@ -17,6 +17,7 @@ import pytest
 from traitlets.config import Config
 from websockets.asyncio.client import connect as websocket_connect
 
+from gilhub.servers import ServerState
 from gilhub.spawner.local import LocalProcessSpawner
 from tests.hub.servers_harness import (
     add_person,
@@ -135,7 +136,7 @@ async def test_shut_down_from_jupyterlab_is_a_clean_stop(hub):
     async with httpx.AsyncClient(base_url=hub_url(hub), headers=erin.token_header) as client:
         response = await client.post("/user/erin/api/shutdown")
     assert response.status_code == 200, response.text
-    await wait_for_state(hub, "erin", "stopped")
+    await wait_for_state(hub, "erin", ServerState.STOPPED)
 
     assert hub.servers.status("erin").error is None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,14 +12,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from gilhub.servers import ServerManager
+from gilhub.servers import ServerManager, ServerState
 from gilhub.spawner.base import INHERITED_VARIABLES
+from gilhub.spawner.isolation import IsolationUnavailable
 from gilhub.spawner.local import LocalProcessSpawner
 from gilhub.spawner.process import start_process, terminate_tree
 from gilhub.spawner.system_user import SystemUserSpawner
 from gilhub.users import User
 from tests.hub.servers_harness import (
     add_person,
+    server_python,
     start_and_wait,
     start_hub,
     stop_hub,
@@ -61,13 +62,14 @@ async def test_start_reports_progress_and_records_the_server(hub):
     progress = [event["progress"] for event in events]
     assert progress == sorted(progress) and progress[-1] == 100
     status = hub.servers.status("alice")
-    assert status.state == "running" and status.error is None
+    assert status.state == ServerState.RUNNING and status.error is None
     upstream = hub.servers.upstream("alice")
     row = await server_row(hub, alice.user.id)
-    assert row["state"] == "running" and row["port"] == upstream.port
+    assert row["state"] == ServerState.RUNNING and row["port"] == upstream.port
     assert row["token_hash"] == hashlib.sha256(upstream.token.encode()).hexdigest()
     assert row["token_nonce"] and upstream.token not in str(dict(row))
-    assert row["pid"] == server_process(hub, "alice").pid
+    # the local spawner finds its process again by pid and start time: its own state
+    assert row["spawner_state"]["pid"] == server_process(hub, "alice").pid
 
 
 async def test_the_server_refuses_requests_without_its_token(hub):
@@ -107,7 +109,7 @@ async def test_start_is_idempotent_while_running(hub):
     alice = hub.servers._servers["alice"].user
     port = hub.servers.upstream("alice").port
     await hub.servers.start(alice)
-    assert hub.servers.status("alice").state == "running"
+    assert hub.servers.status("alice").state == ServerState.RUNNING
     assert hub.servers.upstream("alice").port == port
 
 
@@ -123,7 +125,7 @@ async def test_stop_ends_the_whole_process_tree(hub):
 
     await hub.servers.stop(alice)
 
-    assert hub.servers.status("alice").state == "stopped"
+    assert hub.servers.status("alice").state == ServerState.STOPPED
     assert hub.servers.upstream("alice") is None
     assert await server_row(hub, alice.id) is None
     _, alive = psutil.wait_procs(tree, timeout=10)
@@ -131,10 +133,11 @@ async def test_stop_ends_the_whole_process_tree(hub):
     assert [e async for e in hub.servers.progress("alice")][-1]["failed"]
 
 
-def test_configured_args_take_precedence_over_the_spawners_own(hub):
+async def test_configured_args_take_precedence_over_the_spawners_own(hub):
     user = User(id=0, name="zoe", is_admin=False, db_role=None)
     args = ["--ServerApp.open_browser=False", "--ServerApp.root_dir=/elsewhere", "--debug"]
-    spawner = LocalProcessSpawner(hub=hub, user=user, args=args)
+    spawner = LocalProcessSpawner(hub=hub, user=user, args=args, isolation="none", allow_root=True)
+    await spawner.prepare()
     command_line = spawner.get_args(8888)
     assert command_line[-3:] == args
     assert [a for a in command_line if a.startswith("--ServerApp.open_browser")] == [args[0]]
@@ -143,20 +146,24 @@ def test_configured_args_take_precedence_over_the_spawners_own(hub):
     assert "--ServerApp.base_url=/user/zoe/" in command_line
 
 
-def test_servers_under_one_account_keep_jupyter_state_apart(hub):
-    """Workspaces, settings, history and kernel files must not leak between people."""
-    names = ("alice", "bob")
-    envs = [
-        LocalProcessSpawner(
-            hub=hub, user=User(id=0, name=n, is_admin=False, db_role=None)
-        ).get_env()
-        for n in names
-    ]
-    for variable in ("JUPYTERLAB_WORKSPACES_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                     "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):  # fmt: skip
+@pytest.mark.parametrize("isolation", ["none", "auto"])
+async def test_each_user_has_private_jupyter_dirs(hub, isolation):
+    """Signing secret, signatures, config, workspaces, settings, history, kernel files:
+    never shared between people, whether or not they share an OS account."""
+    envs = []
+    for name in ("alice", "bob"):
+        user = User(id=0, name=name, is_admin=False, db_role=None)
+        spawner = LocalProcessSpawner(
+            hub=hub, user=user, parent=hub, isolation=isolation, allow_root=True
+        )
+        await spawner.prepare()
+        envs.append(spawner.get_env())
+    for variable in ("JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "JUPYTERLAB_WORKSPACES_DIR",
+                     "JUPYTERLAB_SETTINGS_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):  # fmt: skip
         alice_dir, bob_dir = (Path(env[variable]) for env in envs)
-        assert alice_dir != bob_dir
-        assert "alice" in alice_dir.parts and "bob" in bob_dir.parts
+        assert alice_dir.is_relative_to(envs[0]["HOME"]) and bob_dir.is_relative_to(envs[1]["HOME"])
+        assert not alice_dir.is_relative_to(envs[1]["HOME"])
+        assert not bob_dir.is_relative_to(envs[0]["HOME"])
 
 
 class FirstPortTaken(LocalProcessSpawner):
@@ -187,7 +194,7 @@ async def test_a_port_already_taken_means_another_is_used(hub):
 
 
 class FailingCommand(LocalProcessSpawner):
-    cmd = [sys.executable, "-c", "print('gilhub-test: cannot start <b>'); raise SystemExit(3)"]
+    cmd = [server_python(), "-c", "print('gilhub-test: cannot start <b>'); raise SystemExit(3)"]
 
 
 async def test_a_failing_server_command_is_a_clear_error_with_the_log_tail(hub):
@@ -197,7 +204,7 @@ async def test_a_failing_server_command_is_a_clear_error_with_the_log_tail(hub):
     assert events[-1]["failed"] and not events[-1]["ready"]
     assert "code 3" in events[-1]["message"]
     status = hub.servers.status("carol")
-    assert status.state == "stopped" and "code 3" in status.error
+    assert status.state == ServerState.STOPPED and "code 3" in status.error
     assert "gilhub-test: cannot start <b>" in status.log_tail
     assert await server_row(hub, carol.user.id) is None
     log_file = Path(hub.data_dir) / "logs" / "carol.log"
@@ -206,7 +213,7 @@ async def test_a_failing_server_command_is_a_clear_error_with_the_log_tail(hub):
 
 class NeverAnswers(LocalProcessSpawner):
     cmd = [
-        sys.executable,
+        server_python(),
         "-c",
         "import time; print('gilhub-test: sleeping', flush=True); time.sleep(600)",
     ]
@@ -232,7 +239,7 @@ async def test_a_server_that_dies_is_noticed_and_shown_stopped(hub):
     assert (await start_and_wait(hub, erin.user))[-1]["ready"]
     server_process(hub, "erin").kill()
 
-    await wait_for_state(hub, "erin", "stopped")
+    await wait_for_state(hub, "erin", ServerState.STOPPED)
     status = hub.servers.status("erin")
     assert "stopped unexpectedly" in status.error
     assert await server_row(hub, erin.user.id) is None
@@ -257,12 +264,14 @@ async def test_a_restarted_hub_readopts_live_servers_and_forgets_dead_ones(hub):
     grace_process.wait(10)
     hub.servers = ServerManager(hub=hub, parent=hub)
     hub.servers.poll_interval = 0.2
-    await hub.servers.restore()
+    await hub.servers.restore()  # returns at once; the servers are checked in the background
+    await wait_for_state(hub, "frank", ServerState.RUNNING)
+    await wait_for_state(hub, "grace", ServerState.STOPPED)
 
-    assert hub.servers.status("frank").state == "running"
+    assert hub.servers.status("frank").state == ServerState.RUNNING
     assert hub.servers.upstream("frank") == frank_upstream
     assert server_process(hub, "frank").pid == frank_pid
-    assert hub.servers.status("grace").state == "stopped"
+    assert hub.servers.status("grace").state == ServerState.STOPPED
     assert await server_row(hub, grace.user.id) is None
     # the adopted server (not the hub's child) is still watched and stoppable
     await hub.servers.stop(frank.user)
@@ -275,7 +284,7 @@ async def test_idle_servers_are_culled_when_enabled(hub):
     hub.servers.cull_idle_timeout = 1
     try:
         assert (await start_and_wait(hub, heidi.user))[-1]["ready"]
-        await wait_for_state(hub, "heidi", "stopped")
+        await wait_for_state(hub, "heidi", ServerState.STOPPED)
     finally:
         hub.servers.cull_idle_timeout = 0
     assert hub.servers.status("heidi").error is None
@@ -290,7 +299,8 @@ async def test_progress_of_a_server_never_started(hub):
 async def test_system_user_spawner_runs_the_process_as_that_user(hub, tmp_path):
     """As root: the account ``daemon`` (in every Debian image) stands in for a lab member."""
     daemon = User(id=0, name="daemon", is_admin=False, db_role=None)
-    spawner = SystemUserSpawner(hub=hub, user=daemon)
+    spawner = SystemUserSpawner(hub=hub, user=daemon, parent=hub, account_prefix="")
+    await spawner.prepare()
     account_user, account_group = spawner.process_identity()
     assert (account_user, account_group) == ("daemon", 1)
     env = spawner.get_env()
@@ -309,12 +319,16 @@ async def test_system_user_spawner_runs_the_process_as_that_user(hub, tmp_path):
     try:
         assert process.uids().real == 1 and process.gids().real == 1
         assert process.cwd() == "/usr/sbin"
+        status = Path(f"/proc/{child.pid}/status").read_text()
+        groups = next(line for line in status.splitlines() if line.startswith("Groups:"))
+        assert groups.split()[1:] == []  # none of the hub's (root's) supplementary groups
     finally:
         await terminate_tree(process, child=child, grace=2)
     assert child.returncode is not None
 
 
-async def test_system_user_spawner_refuses_unknown_accounts(hub):
-    stranger = User(id=0, name="no-such-account-here", is_admin=False, db_role=None)
-    with pytest.raises(RuntimeError, match="no system user named"):
-        SystemUserSpawner(hub=hub, user=stranger).process_identity()
+async def test_the_root_account_is_never_used_without_allow_root(hub):
+    root = User(id=0, name="root", is_admin=False, db_role=None)
+    spawner = SystemUserSpawner(hub=hub, user=root, parent=hub, account_prefix="")
+    with pytest.raises(IsolationUnavailable, match="is root"):
+        await spawner.prepare()

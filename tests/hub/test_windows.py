@@ -179,6 +179,7 @@ async def main():
     report = {"loop": type(asyncio.get_running_loop()).__name__}
 
     stubborn = spawner(data_dir, [sys.executable, "-c", STUBBORN])
+    report["isolation"] = (await stubborn.isolation_status()).mode  # no bwrap, no accounts
     await stubborn.start()
     child_pid = int((await wait_for_line(stubborn, "child")).split()[1])
     parent = psutil.Process(stubborn.get_state()["pid"])
@@ -221,6 +222,7 @@ def test_the_windows_spawner_path_starts_and_ends_real_process_trees():
     report = run_windows_like(WINDOWS_SPAWNER_RUN, signals=keep)
     assert report == {
         "loop": "_UnixSelectorEventLoop",
+        "isolation": "none",
         "stubborn_running": True,
         "waited_for_in_a_daemon_thread": True,  # a hub leaving servers running can exit
         "stubborn_session_is_hubs": True,  # no start_new_session on the Windows path

@@ -1,13 +1,13 @@
-"""The hub's view of every user server: start, watch, stop, re-adopt after a restart.
+"""The :class:`ServerManager`: start (through the spawn queue), watch, stop, re-adopt.
 
-The :class:`ServerManager` does everything that does not depend on *where* a
-server runs; a :class:`~gilhub.spawner.base.Spawner` runs the process.
+It does everything that does not depend on *where* a server runs; a
+:class:`~gilhub.spawner.base.Spawner` runs it and says where it listens.
 
 Restart safety: each server's token is ``HMAC(hub secret, user name, nonce)``.
 The ``servers`` table keeps the nonce (never the token), the token's sha256,
-the port and the spawner's state (pid, process start time), so a restarted hub
-recomputes the token and re-adopts every server whose process is alive and
-answers with that token.
+the address and the spawner's opaque state (a local process's pid and start
+time, a batch job's id), so a restarted hub recomputes the token and re-adopts
+every server that its spawner finds alive and that answers with that token.
 """
 
 from __future__ import annotations
@@ -16,53 +16,33 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Float, Int
+from traitlets import Bool, Float, Int, default, observe
 from traitlets.config import LoggingConfigurable
 
 from gilhub.db.outage import reason
+from gilhub.servers import query
+from gilhub.servers.models import (
+    ACTIVE_STATES,
+    ServerState,
+    ServerStatus,
+    SpawnFailed,
+    SpawnLimitReached,
+    Upstream,
+)
+from gilhub.servers.queue import SpawnQueue
 from gilhub.spawner.base import Spawner, user_url
-from gilhub.users import User
-
-STOPPED, STARTING, RUNNING, STOPPING = "stopped", "starting", "running", "stopping"
-
-
-class SpawnFailed(RuntimeError):
-    """The server could not be started; the message is shown to its user."""
-
-
-@dataclass
-class ServerStatus:
-    state: str
-    url: str
-    started: datetime | None = None
-    last_activity: datetime | None = None
-    error: str | None = None
-    log_tail: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """Where the proxy reaches a server, and the token it adds to each request."""
-
-    host: str
-    port: int
-    token: str
-
-    def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
+from gilhub.users import User, touch_user
 
 
 def _now() -> datetime:
@@ -76,7 +56,7 @@ class _Server:
         self.user = user
         self.spawner = spawner
         self.url = url
-        self.state = STOPPED
+        self.state = ServerState.STOPPED
         self.started: datetime | None = None
         self.last_activity: datetime | None = None
         self.activity_saved = 0.0
@@ -87,15 +67,26 @@ class _Server:
         self.task: asyncio.Task[None] | None = None
         self.events: list[dict[str, Any]] = []
         self.changed = asyncio.Event()
+        self.announced_ahead: int | None = None
 
-    def emit(self, progress: int, message: str, *, ready: bool = False, failed: bool = False):
-        self.events.append(_event(self.url, progress, message, ready=ready, failed=failed))
+    def emit(self, progress: int, message: str, **flags: Any) -> None:
+        self.events.append(_event(self.url, progress, message, **flags))
+        self.wake()
+
+    def wake(self) -> None:
+        """Let progress streams look again (a new event, or the state changed)."""
         self.changed.set()
         self.changed = asyncio.Event()
 
     def status(self) -> ServerStatus:
         return ServerStatus(
-            self.state, self.url, self.started, self.last_activity, self.error, self.log_tail
+            self.state,
+            self.url,
+            self.started,
+            self.last_activity,
+            self.error,
+            self.log_tail,
+            self.spawner.log_location() if self.error else None,
         )
 
 
@@ -126,28 +117,62 @@ class ServerManager(LoggingConfigurable):
     cleanup_servers = Bool(
         False, config=True, help="Stop every user server when the hub exits (default: keep them)."
     )
+    concurrent_spawn_limit = Int(
+        config=True,
+        help="""Servers that may be starting at the same moment (default: the number of CPUs,
+        at least 2). Further starts wait in a first-come, first-served queue, and each one's
+        start_timeout counts from the moment its own start begins.""",
+    )
+    spawn_queue_limit = Int(
+        100,
+        config=True,
+        help="""Starts that may wait in the queue; beyond them a start is refused with HTTP 429
+        ("try again in ..."). 0 gives JupyterHub's behaviour: 429 as soon as
+        concurrent_spawn_limit starts are under way.""",
+    )
+    active_server_limit = Int(
+        0,
+        config=True,
+        help="""Servers that may be running, starting or queued at once (0: no limit), as
+        JupyterHub's; a start beyond it is refused with HTTP 429.""",
+    )
+    spawn_retry_after = Int(
+        30, config=True, help="Seconds a client refused by a spawn limit is told to wait."
+    )
+
+    @default("concurrent_spawn_limit")
+    def _default_concurrent_spawn_limit(self) -> int:
+        return max(2, os.cpu_count() or 1)
+
+    @observe("concurrent_spawn_limit")
+    def _new_concurrent_spawn_limit(self, change: dict[str, Any]) -> None:
+        if hasattr(self, "_queue"):
+            self._queue.limit = max(1, change["new"])
+            self._queue.admit()
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._servers: dict[str, _Server] = {}
         self._poller: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._queue = SpawnQueue(self.concurrent_spawn_limit, self._announce_queue)
 
     # -- what the rest of the hub calls ------------------------------------------
 
     async def restore(self) -> None:
-        """At hub start: re-adopt recorded servers that are alive and answering."""
+        """At hub start: re-adopt recorded servers that are alive and answering.
+
+        Returns once the records are read; the servers are checked in the background
+        (shown as starting meanwhile), so a restarted hub listens at once.
+        """
         async with self.hub.db.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT u.id, u.name, u.is_admin, u.db_role, s.state, s.host, s.port,"
-                        " s.token_hash, s.token_nonce, s.spawner_state, s.started,"
-                        " s.last_activity FROM servers s JOIN users u ON u.id = s.user_id"
-                    )
-                )
-            ).all()
-        await asyncio.gather(*(self._readopt(row) for row in rows))
+            recorded = await query.recorded_servers(conn)
+        for user, record in recorded:
+            server = self._server_for(user)
+            server.state = ServerState.STARTING
+            server.started, server.last_activity = record.started, record.last_activity
+            server.emit(50, "Reconnecting to your server after a hub restart")
+            server.task = self._in_background(self._readopt(server, record))
         self._ensure_poller()
 
     async def shutdown(self) -> None:
@@ -168,47 +193,61 @@ class ServerManager(LoggingConfigurable):
                 server.task.cancel()
 
     async def start(self, user: User) -> None:
-        """Begin starting ``user``'s server in the background; return at once."""
+        """Begin starting ``user``'s server in the background (queued behind other starts
+        if ``concurrent_spawn_limit`` are under way); return at once.
+
+        Raises :class:`SpawnLimitReached` when the queue or ``active_server_limit`` is full.
+        """
         server = self._server_for(user)
-        if server.state in (STARTING, RUNNING):
+        if server.state in (ServerState.QUEUED, ServerState.STARTING, ServerState.RUNNING):
             return
+        self._check_limits()
         previous = server.task
-        server.state, server.started, server.last_activity = STARTING, _now(), _now()
+        server.state, server.started, server.last_activity = ServerState.QUEUED, _now(), _now()
         server.error, server.log_tail, server.events = None, [], []
+        server.announced_ahead = None
         server.task = asyncio.create_task(self._spawn(server, previous))
         self._ensure_poller()
 
     async def stop(self, user: User) -> None:
         """Stop ``user``'s server and wait until it is gone."""
         server = self._servers.get(user.name)
-        if server is None or server.state == STOPPED:
+        if server is None or server.state == ServerState.STOPPED:
             return
-        if server.state != STOPPING:
+        if server.state != ServerState.STOPPING:
             previous = server.task
-            server.state = STOPPING
+            server.state = ServerState.STOPPING
             server.task = asyncio.create_task(self._shutdown_server(server, previous))
         await asyncio.shield(server.task)
 
     def status(self, user_name: str) -> ServerStatus:
         server = self._servers.get(user_name)
         if server is None:
-            return ServerStatus(STOPPED, self._user_url(user_name))
+            return ServerStatus(ServerState.STOPPED, self._user_url(user_name))
         return server.status()
 
     def upstream(self, user_name: str) -> Upstream | None:
         server = self._servers.get(user_name)
-        if server is None or server.state != RUNNING:
+        if server is None or server.state != ServerState.RUNNING:
             return None
         return server.upstream
 
-    def record_activity(self, user_name: str) -> None:
-        """Note proxied traffic (in memory; the poll loop writes it out, throttled)."""
+    def record_activity(self, user_name: str, when: datetime | None = None) -> None:
+        """Note activity (proxied traffic, or reported through the API) in memory; the
+        poll loop writes it out, throttled. Times only move forward."""
         server = self._servers.get(user_name)
-        if server is not None and server.state == RUNNING:
-            server.last_activity = _now()
+        if server is None or server.state != ServerState.RUNNING:
+            return
+        when = when or _now()
+        if server.last_activity is None or when > server.last_activity:
+            server.last_activity = when
 
     async def progress(self, user_name: str) -> AsyncIterator[dict[str, Any]]:
-        """JupyterHub-shaped spawn progress events, ending with a ready or failed one."""
+        """JupyterHub-shaped spawn progress events, ending with a ready or failed one.
+
+        A queued start's events carry ``queue_position`` (1 for the next in line) and say
+        how many starts come before it.
+        """
         server = self._servers.get(user_name)
         sent = 0
         while True:
@@ -222,13 +261,53 @@ class ServerManager(LoggingConfigurable):
                 yield event
                 if event["ready"] or event["failed"]:
                     return
-            if server.state == RUNNING:  # e.g. re-adopted: no events of its start
+            if server.state == ServerState.RUNNING:  # e.g. re-adopted: no events of its start
                 yield _event(server.url, 100, "Server ready", ready=True)
                 return
-            if server.state in (STOPPED, STOPPING):
+            if server.state in (ServerState.STOPPED, ServerState.STOPPING):
                 yield self._not_running_event(user_name)
                 return
             await changed.wait()
+
+    # -- limits and the queue ----------------------------------------------------------
+
+    def _count(self, states: frozenset[ServerState]) -> int:
+        return sum(1 for server in self._servers.values() if server.state in states)
+
+    def _check_limits(self) -> None:
+        """JupyterHub's two limits, with a queue of ``spawn_queue_limit`` in between."""
+        limit = self.active_server_limit
+        if limit and self._count(ACTIVE_STATES) >= limit:
+            self.log.info("%s servers active, refusing another start", limit)
+            raise SpawnLimitReached(
+                "Active server limit exceeded. Try again in a few minutes.",
+                retry_after=max(60, self.spawn_retry_after),
+            )
+        pending = self._count(frozenset({ServerState.QUEUED, ServerState.STARTING}))
+        if pending >= self._queue.limit + self.spawn_queue_limit:
+            self.log.warning("%s starts pending, refusing another", pending)
+            raise SpawnLimitReached(
+                "Too many servers are starting right now."
+                f" Try again in {self.spawn_retry_after} seconds.",
+                retry_after=self.spawn_retry_after,
+            )
+
+    def _announce_queue(self) -> None:
+        """Tell every queued start how many come before it (when that changed)."""
+        for server in self._servers.values():
+            if server.state != ServerState.QUEUED:
+                continue
+            ahead = self._queue.ahead_of(server.user.name)
+            if ahead is None or ahead == server.announced_ahead:
+                continue
+            server.announced_ahead = ahead
+            position = ahead - self._queue.starting + 1
+            verb = "server is" if ahead == 1 else "servers are"
+            server.emit(
+                5,
+                f"Waiting to start: {ahead} {verb} starting before yours",
+                queue_position=position,
+            )
 
     # -- starting ------------------------------------------------------------------
 
@@ -236,17 +315,19 @@ class ServerManager(LoggingConfigurable):
         if previous is not None and not previous.done():
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await previous
-        timeout = server.spawner.start_timeout
-        try:
-            await asyncio.wait_for(self._launch(server), timeout)
-        except asyncio.TimeoutError:
-            await self._fail(server, f"The server did not answer within {timeout:g} seconds.")
-        except SpawnFailed as failure:
-            await self._fail(server, str(failure))
-        except Exception as error:
-            name = server.user.name
-            self.hub.report_database_error(error, f"starting the server of {name} failed")
-            await self._fail(server, f"The server could not be started: {reason(error)}")
+        async with self._queue.slot(server.user.name):
+            server.state = ServerState.STARTING
+            timeout = server.spawner.start_timeout
+            try:
+                await asyncio.wait_for(self._launch(server), timeout)
+            except asyncio.TimeoutError:
+                await self._fail(server, f"The server did not answer within {timeout:g} seconds.")
+            except SpawnFailed as failure:
+                await self._fail(server, str(failure))
+            except Exception as error:
+                name = server.user.name
+                self.hub.report_database_error(error, f"starting the server of {name} failed")
+                await self._fail(server, f"The server could not be started: {reason(error)}")
 
     async def _launch(self, server: _Server) -> None:
         spawner, name = server.spawner, server.user.name
@@ -266,9 +347,9 @@ class ServerManager(LoggingConfigurable):
             if not spawner.retry_start():
                 raise SpawnFailed(f"The server exited with code {exit_code} before it answered.")
             server.emit(50, "The port was taken; starting again on another one")
-        server.state = RUNNING
-        await self._save_row(server)
-        self.log.info("server of %s is ready on port %s", name, server.upstream.port)
+        await self._save_row(server, ServerState.RUNNING)
+        server.state, server.last_activity = ServerState.RUNNING, _now()
+        self.log.info("server of %s is ready at %s:%s", name, host, port)
         server.emit(100, "Server ready", ready=True)
 
     async def _wait_ready(self, server: _Server) -> int | None:
@@ -349,14 +430,16 @@ class ServerManager(LoggingConfigurable):
             await asyncio.sleep(0.1)
 
     async def _end_process(self, server: _Server) -> None:
-        """Terminate what is left of the process, forget the server (row included)."""
+        """End what is left of the server, forget it (row included)."""
         try:
             await server.spawner.stop()
         finally:
             try:
-                await self._delete_row(server)
+                async with self.hub.db.begin() as conn:
+                    await query.delete_server(conn, server.user.id)
             finally:
-                server.state, server.upstream, server.nonce = STOPPED, None, None
+                server.state, server.upstream, server.nonce = ServerState.STOPPED, None, None
+                server.wake()
 
     # -- watching ------------------------------------------------------------------
 
@@ -374,7 +457,7 @@ class ServerManager(LoggingConfigurable):
 
     async def _poll_once(self) -> None:
         for server in list(self._servers.values()):
-            if server.state != RUNNING:
+            if server.state != ServerState.RUNNING:
                 continue
             exit_code = await server.spawner.poll()
             if exit_code is not None:
@@ -385,12 +468,17 @@ class ServerManager(LoggingConfigurable):
         await self._save_activity()
 
     async def _died(self, server: _Server, exit_code: int) -> None:
-        """The process ended by itself: shut down from inside (exit 0) or failed."""
+        """The process ended by itself: stopped (exit 0) or failed.
+
+        Exit 0 is a shutdown from inside (JupyterLab's File > Shut Down, the server's own
+        culler), or a server whose exit code nobody can know any more (the spawner's
+        contract: one the hub re-adopted and that is gone), so no failure is claimed.
+        """
         await self._end_process(server)
         server.events = []
-        if exit_code == 0:  # JupyterLab's File > Shut Down, or the server's own culler
-            self.log.info("server of %s was shut down from inside", server.user.name)
-            server.emit(100, "Your server was shut down.")
+        if exit_code == 0:
+            self.log.info("server of %s stopped by itself", server.user.name)
+            server.emit(100, "Your server has stopped.")
             return
         self.log.warning("server of %s exited (code %s)", server.user.name, exit_code)
         server.log_tail = server.spawner.log_tail()
@@ -403,69 +491,52 @@ class ServerManager(LoggingConfigurable):
         idle = (_now() - server.last_activity).total_seconds()
         return idle > self.cull_idle_timeout
 
-    def _in_background(self, coroutine) -> None:
+    def _in_background(self, coroutine) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     # -- adopting after a restart -----------------------------------------------------
 
-    async def _readopt(self, row) -> None:
-        user = User(id=row.id, name=row.name, is_admin=row.is_admin, db_role=row.db_role)
-        server = self._server_for(user)
-        server.spawner.load_state(row.spawner_state or {})
-        token = self._server_token(user.name, row.token_nonce or "")
+    async def _readopt(self, server: _Server, record: query.ServerRecord) -> None:
+        """Take over a recorded server if it lives and answers with its token, else end it."""
+        name = server.user.name
+        server.spawner.load_state(record.spawner_state)
+        token = self._server_token(name, record.token_nonce)
         server.spawner.token = token
-        server.nonce = row.token_nonce
-        server.upstream = Upstream(row.host, row.port or 0, token)
-        server.started, server.last_activity = row.started, row.last_activity
-        token_matches = hmac.compare_digest(_sha256(token), row.token_hash or "")
+        server.nonce = record.token_nonce
+        server.upstream = Upstream(record.host, record.port, token)
+        token_matches = hmac.compare_digest(_sha256(token), record.token_hash)
         alive = token_matches and await server.spawner.poll() is None
         if alive and await self._answers(server, "api/status"):
-            server.state = RUNNING
+            if record.state != ServerState.RUNNING:
+                await self._save_row(server, ServerState.RUNNING)
+            server.state = ServerState.RUNNING
             server.activity_saved = time.monotonic()
-            if row.state != RUNNING:
-                await self._save_row(server)
-            self.log.info("re-adopted the running server of %s", user.name)
+            self.log.info("re-adopted the running server of %s", name)
+            server.emit(100, "Server ready", ready=True)
             return
-        self.log.info("forgetting the recorded server of %s: not answering", user.name)
+        self.log.info("forgetting the recorded server of %s: not answering", name)
         await self._end_process(server)
+        server.emit(100, "Your server was not running after the hub restarted.", failed=True)
 
     # -- the servers table ---------------------------------------------------------
 
-    async def _save_row(self, server: _Server) -> None:
-        assert server.upstream is not None
-        values = {
-            "user_id": server.user.id,
-            "state": server.state,
-            "host": server.upstream.host,
-            "port": server.upstream.port,
-            "pid": server.spawner.get_state().get("pid"),
-            "token_hash": _sha256(server.upstream.token),
-            "nonce": server.nonce,
-            "spawner_state": json.dumps(server.spawner.get_state()),
-            "started": server.started,
-        }
+    async def _save_row(self, server: _Server, state: ServerState | None = None) -> None:
+        assert server.upstream is not None and server.started is not None
+        record = query.ServerRecord(
+            user_id=server.user.id,
+            state=state or server.state,
+            host=server.upstream.host,
+            port=server.upstream.port,
+            token_hash=_sha256(server.upstream.token),
+            token_nonce=server.nonce or "",
+            spawner_state=server.spawner.get_state(),
+            started=server.started,
+        )
         async with self.hub.db.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO servers (user_id, state, host, port, pid, token_hash,"
-                    " token_nonce, spawner_state, started, last_activity)"
-                    " VALUES (:user_id, :state, :host, :port, :pid, :token_hash, :nonce,"
-                    " CAST(:spawner_state AS jsonb), :started, :started)"
-                    " ON CONFLICT (user_id) DO UPDATE SET state = EXCLUDED.state,"
-                    " host = EXCLUDED.host, port = EXCLUDED.port, pid = EXCLUDED.pid,"
-                    " token_hash = EXCLUDED.token_hash, token_nonce = EXCLUDED.token_nonce,"
-                    " spawner_state = EXCLUDED.spawner_state, started = EXCLUDED.started"
-                ),
-                values,
-            )
-
-    async def _delete_row(self, server: _Server) -> None:
-        async with self.hub.db.begin() as conn:
-            await conn.execute(
-                text("DELETE FROM servers WHERE user_id = :user_id"), {"user_id": server.user.id}
-            )
+            await query.save_server(conn, record)
 
     async def _save_activity(self, *, force: bool = False) -> None:
         """Write last-activity times that changed, at most once per ``activity_resolution``."""
@@ -473,7 +544,7 @@ class ServerManager(LoggingConfigurable):
         due = [
             server
             for server in self._servers.values()
-            if server.state == RUNNING
+            if server.state == ServerState.RUNNING
             and server.last_activity is not None
             and (force or now - server.activity_saved >= self.activity_resolution)
         ]
@@ -481,19 +552,11 @@ class ServerManager(LoggingConfigurable):
             return
         async with self.hub.db.begin() as conn:
             for server in due:
-                values = {"user_id": server.user.id, "when": server.last_activity}
-                await conn.execute(
-                    text("UPDATE servers SET last_activity = :when WHERE user_id = :user_id"),
-                    values,
-                )
-                await conn.execute(
-                    text(
-                        "UPDATE users SET last_activity = :when WHERE id = :user_id"
-                        " AND (last_activity IS NULL OR last_activity < :when)"
-                    ),
-                    values,
-                )
-                server.activity_saved = now
+                assert server.last_activity is not None
+                await query.record_server_activity(conn, server.user.id, server.last_activity)
+                await touch_user(conn, server.user.id, server.last_activity)
+        for server in due:
+            server.activity_saved = now
 
     # -- helpers -------------------------------------------------------------------
 
@@ -515,10 +578,17 @@ class ServerManager(LoggingConfigurable):
 
 
 def _event(
-    url: str, progress: int, message: str, *, ready: bool = False, failed: bool = False
+    url: str, progress: int, message: str, *, ready: bool = False, failed: bool = False, **extra
 ) -> dict[str, Any]:
-    """A spawn progress event, shaped like JupyterHub's."""
-    return {"progress": progress, "message": message, "ready": ready, "failed": failed, "url": url}
+    """A spawn progress event, shaped like JupyterHub's (plus gilhub's ``extra`` fields)."""
+    return {
+        "progress": progress,
+        "message": message,
+        "ready": ready,
+        "failed": failed,
+        "url": url,
+        **extra,
+    }
 
 
 def _sha256(value: str) -> str:
