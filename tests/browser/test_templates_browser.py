@@ -137,11 +137,15 @@ async def test_sampledb_form_to_running_notebook(
 
 
 @pytest.fixture
-def this_trees_extension(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def this_trees_extension(monkeypatch: pytest.MonkeyPatch) -> None:
     """User servers started now load gilhub-lab as built in this tree, not an installed copy
-    (JupyterLab takes the first gilhub-lab on its path, and JUPYTER_PATH comes first)."""
-    shutil.copytree(BUILT_EXTENSION, tmp_path / "labextensions" / "gilhub-lab")
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    (JupyterLab takes the first gilhub-lab on its path, and JUPYTER_PATH comes first). The
+    copy lies in the checkout's (ignored) test-artifacts, not /tmp: a sandboxed server has a
+    /tmp of its own."""
+    jupyter_path = BUILT_EXTENSION.parents[1] / "test-artifacts" / "jupyter-path"
+    shutil.rmtree(jupyter_path, ignore_errors=True)
+    shutil.copytree(BUILT_EXTENSION, jupyter_path / "labextensions" / "gilhub-lab")
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter_path))
 
 
 async def test_new_from_template_in_jupyterlab(
