@@ -92,48 +92,57 @@ def analysis_template() -> bytes:
     return nbformat.writes(notebook).encode()
 
 
-async def test_sampledb_form_to_running_notebook(
-    hub: RunningHub, sampledb: str, browser: BrowserContext
-):
+@pytest.fixture
+async def newcomer(hub: RunningHub) -> AsyncIterator[str]:
+    """A new user (a random name: JupyterLab keeps workspaces per URL) and the analysis
+    template; their server is stopped afterwards (ask for this before ``browser``, so that
+    a failure's screenshots come first)."""
     name = f"sam-{secrets.token_hex(4)}"
     await hub.add_user(name, PASSWORD)
     await push_template(hub, SAMPLEDB_TEMPLATE, analysis_template())
-    page = await browser.new_page()
     try:
-        await page.goto(sampledb)
-        await page.get_by_role("button", name="Open in Jupyter").click()
-
-        await expect(page).to_have_url(re.compile(r"/hub/login\?next="))
-        await page.fill("input[name=username]", name)
-        await page.fill("input[name=password]", PASSWORD)
-        await page.get_by_role("button", name="Log in").click()
-
-        confirm = page.locator("#template-confirm")
-        await expect(confirm).to_contain_text(f"Template {SAMPLEDB_TEMPLATE}, version 1")
-        await expect(confirm).to_contain_text('"Experiment-12345"')
-        await expect(confirm).to_contain_text("created as data_analysis.ipynb")
-        await confirm.get_by_role("button", name="Create data_analysis.ipynb").click()
-
-        await expect(page).to_have_url(
-            re.compile(rf"/user/{name}/lab/tree/data_analysis\.ipynb"), timeout=SLOW
-        )
-        tab = page.locator(".lm-TabBar-tab.jp-mod-current", has_text="data_analysis.ipynb")
-        await expect(tab).to_be_visible(timeout=SLOW)
-        await expect(page.locator(".jp-StatusBar-Widget")).to_contain_text(
-            [re.compile(r"Python 3 .*\| Idle")], timeout=SLOW
-        )
-        notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
-        injected = notebook.locator(".jp-Cell").nth(2)
-        await expect(injected).to_contain_text('measurement_name = "Experiment-12345"')
-
-        await run_command(page, "Run All Cells")
-        output = notebook.locator(".jp-Cell").nth(3).locator(".jp-OutputArea-output")
-        await expect(output).to_have_text(EXPECTED_OUTPUT, timeout=SLOW)
+        yield name
     finally:
         async with hub.client(
             headers={"Authorization": f"token {await hub.token_for(name)}"}
         ) as api:
             await api.delete(f"/hub/api/users/{name}/server")
+
+
+async def test_sampledb_form_to_running_notebook(
+    hub: RunningHub, sampledb: str, newcomer: str, browser: BrowserContext
+):
+    name = newcomer
+    page = await browser.new_page()
+    await page.goto(sampledb)
+    await page.get_by_role("button", name="Open in Jupyter").click()
+
+    await expect(page).to_have_url(re.compile(r"/hub/login\?next="))
+    await page.fill("input[name=username]", name)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+
+    confirm = page.locator("#template-confirm")
+    await expect(confirm).to_contain_text(f"Template {SAMPLEDB_TEMPLATE}, version 1")
+    await expect(confirm).to_contain_text('"Experiment-12345"')
+    await expect(confirm).to_contain_text("created as data_analysis.ipynb")
+    await confirm.get_by_role("button", name="Create data_analysis.ipynb").click()
+
+    await expect(page).to_have_url(
+        re.compile(rf"/user/{name}/lab/tree/data_analysis\.ipynb"), timeout=SLOW
+    )
+    tab = page.locator(".lm-TabBar-tab.jp-mod-current", has_text="data_analysis.ipynb")
+    await expect(tab).to_be_visible(timeout=SLOW)
+    await expect(page.locator(".jp-StatusBar-Widget")).to_contain_text(
+        [re.compile(r"Python 3 .*\| Idle")], timeout=SLOW
+    )
+    notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+    injected = notebook.locator(".jp-Cell").nth(2)
+    await expect(injected).to_contain_text('measurement_name = "Experiment-12345"')
+
+    await run_command(page, "Run All Cells")
+    output = notebook.locator(".jp-Cell").nth(3).locator(".jp-OutputArea-output")
+    await expect(output).to_have_text(EXPECTED_OUTPUT, timeout=SLOW)
 
 
 @pytest.fixture
@@ -149,37 +158,29 @@ def this_trees_extension(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_new_from_template_in_jupyterlab(
-    hub: RunningHub, this_trees_extension: None, browser: BrowserContext
+    hub: RunningHub, this_trees_extension: None, newcomer: str, browser: BrowserContext
 ):
-    name = f"lab-{secrets.token_hex(4)}"
-    await hub.add_user(name, PASSWORD)
-    await push_template(hub, SAMPLEDB_TEMPLATE, analysis_template())
+    name = newcomer
     page = await browser.new_page()
-    try:
-        await log_in(page, hub, name)
-        await start_and_watch(page, name)
-        await page.locator(".lm-MenuBar-item", has_text="File").click()
-        await page.locator(".lm-Menu-item", has_text="New").first.hover()
-        await expect(page.locator(".lm-Menu-item", has_text="New from Template…")).to_be_visible()
-        await page.keyboard.press("Escape")
-        await page.keyboard.press("Escape")
+    await log_in(page, hub, name)
+    await start_and_watch(page, name)
+    await page.locator(".lm-MenuBar-item", has_text="File").click()
+    await page.locator(".lm-Menu-item", has_text="New").first.hover()
+    await expect(page.locator(".lm-Menu-item", has_text="New from Template…")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await page.keyboard.press("Escape")
 
-        await page.locator(".jp-LauncherCard", has_text="From Template").click(timeout=SLOW)
-        dialog = page.locator(".jp-Dialog")
-        await dialog.locator("select[name=template]").select_option(SAMPLEDB_TEMPLATE)
-        await expect(dialog).to_contain_text("the measurement in SampleDB")
-        values = {**MEASUREMENT, "measurement_name": "From-the-lab"}
-        await dialog.locator("textarea[name=params]").fill(json.dumps(values))
-        await dialog.get_by_role("button", name="Create").click()
+    await page.locator(".jp-LauncherCard", has_text="From Template").click(timeout=SLOW)
+    dialog = page.locator(".jp-Dialog")
+    await dialog.locator("select[name=template]").select_option(SAMPLEDB_TEMPLATE)
+    await expect(dialog).to_contain_text("the measurement in SampleDB")
+    values = {**MEASUREMENT, "measurement_name": "From-the-lab"}
+    await dialog.locator("textarea[name=params]").fill(json.dumps(values))
+    await dialog.get_by_role("button", name="Create").click()
 
-        tab = page.locator(".lm-TabBar-tab.jp-mod-current", has_text="data_analysis.ipynb")
-        await expect(tab).to_be_visible(timeout=SLOW)
-        notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
-        injected = notebook.locator(".jp-Cell").nth(2)
-        await expect(injected).to_contain_text('measurement_name = "From-the-lab"')
-        await expect(injected).to_contain_text("calibrated = True")
-    finally:
-        async with hub.client(
-            headers={"Authorization": f"token {await hub.token_for(name)}"}
-        ) as api:
-            await api.delete(f"/hub/api/users/{name}/server")
+    tab = page.locator(".lm-TabBar-tab.jp-mod-current", has_text="data_analysis.ipynb")
+    await expect(tab).to_be_visible(timeout=SLOW)
+    notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+    injected = notebook.locator(".jp-Cell").nth(2)
+    await expect(injected).to_contain_text('measurement_name = "From-the-lab"')
+    await expect(injected).to_contain_text("calibrated = True")
