@@ -55,6 +55,7 @@ from gilhub.db.embedded import restrict_data_dir
 from gilhub.db.engine import use_selector_loop_on_windows
 from gilhub.db.outage import OutageReporter, is_database_unavailable
 from gilhub.pagetime import time_element
+from gilhub.parts import Part, load_parts
 from gilhub.resources import static_dir, templates_dir
 from gilhub.spawner.isolation import NOT_ISOLATED_WARNING, Isolation, IsolationUnavailable
 from gilhub.users import User, create_user, delete_user
@@ -68,16 +69,10 @@ CONFIG_FILE_NAME = "gilhub_config.py"
 HOUSEKEEPING_INTERVAL = 3600.0
 FIRST_ADMIN = "admin"
 
-#: Modules whose module-level ``handlers`` list is served, and the parts not yet
-#: written that may be missing (their absence is logged, not fatal). The proxy's route
-#: comes first: most requests are proxied, and routes are tried in order.
-HANDLER_MODULES = ("gilhub.proxy", "gilhub.handlers", "gilhub.apihandlers")
-OPTIONAL_HANDLER_MODULES = (
-    "gilhub.repository.handlers",
-    "gilhub.bibliography.handlers",
-    "gilhub.notebook_templates.pages",
-    "gilhub.notebook_templates.api",
-)
+#: The hub's own modules whose module-level ``handlers`` list is served; the parts'
+#: (repository, bibliography, …) come from their declarations (gilhub.parts). The proxy's
+#: route comes first: most requests are proxied, and routes are tried in order.
+CORE_HANDLER_MODULES = ("gilhub.proxy", "gilhub.handlers", "gilhub.apihandlers")
 
 #: Options every gilhub command takes (subcommands too): where the database is.
 HUB_ALIASES = {
@@ -90,19 +85,12 @@ HUB_FLAGS = {
     "debug": ({"Application": {"log_level": 10}}, "Log everything, for debugging."),
 }
 
-#: Other parts' command-line tools, imported only when asked for.
-PART_SUBCOMMANDS = {
+#: The hub's own command-line tools (imported only when asked for); the parts add theirs.
+CORE_SUBCOMMANDS = {
+    "user": ("gilhub.cli.UserApp", "Add, list and remove users."),
+    "token": ("gilhub.cli.TokenApp", "Print a new API token for a user."),
+    "make-cert": ("gilhub.tls.MakeCertApp", "Write a self-signed certificate for HTTPS."),
     "storage": ("gilhub.contents.cli.StorageApp", "Manage notebook storage."),
-    "repo": ("gilhub.repository.cli.RepoApp", "Work with the shared notebook repository."),
-    "bib": ("gilhub.bibliography.cli.BibApp", "Work with the lab bibliography."),
-    "template": ("gilhub.notebook_templates.cli.TemplateApp", "Use notebook templates."),
-}
-
-#: Links to the hub's other services shown in the page header, by the module providing them.
-SERVICE_LINKS = {
-    "gilhub.repository.handlers": ("Repository", "repo"),
-    "gilhub.bibliography.handlers": ("Bibliography", "bib"),
-    "gilhub.notebook_templates.pages": ("Templates", "templates"),
 }
 
 
@@ -151,10 +139,8 @@ class GilHub(Application):
         ),
     }
     subcommands = {
-        "user": ("gilhub.cli.UserApp", "Add, list and remove users."),
-        "token": ("gilhub.cli.TokenApp", "Print a new API token for a user."),
-        "make-cert": ("gilhub.tls.MakeCertApp", "Write a self-signed certificate for HTTPS."),
-        **PART_SUBCOMMANDS,
+        **CORE_SUBCOMMANDS,
+        **{name: spec for part in load_parts() for name, spec in part.subcommands.items()},
     }
 
     ip = Unicode("127.0.0.1", config=True, help="The address the hub listens on.")
@@ -265,6 +251,24 @@ class GilHub(Application):
         allow_none=True,
         help="How users' servers are kept apart here (after start; the admin page shows it).",
     )
+    upstream_pool = Instance(
+        "gilhub.proxy.UpstreamPool",
+        allow_none=True,
+        help="Keep-alive connections to user servers, shared by the proxy (after start).",
+    )
+    # the parts' services (see gilhub.parts: each part's start hook builds its own)
+    repository = Instance(
+        "gilhub.repository.service.RepositoryService", allow_none=True, help="(after start)"
+    )
+    bibliography = Instance(
+        "gilhub.bibliography.service.LabBibliography", allow_none=True, help="(after start)"
+    )
+    notebook_templates = Instance(
+        "gilhub.notebook_templates.service.TemplateService",
+        allow_none=True,
+        help="(after start; hub.templates is the jinja2 environment of the pages)",
+    )
+    runs = Instance("gilhub.runs.service.Runs", allow_none=True, help="(after start)")
     bound_port = Integer(0, help="The port the hub actually listens on (after start).")
 
     @validate("base_url")
@@ -277,14 +281,20 @@ class GilHub(Application):
         return self.base_url + "hub/"
 
     @property
+    def nav_links(self) -> list[tuple[str, str]]:
+        """``(title, url)`` of each part's link in the page header."""
+        return [
+            (part.nav.title, self.hub_prefix + part.nav.path) for part in self.parts if part.nav
+        ]
+
+    @property
     def classes(self) -> list[type]:  # type: ignore[override]
-        """What --help-all and --generate-config document besides the hub itself."""
-        from gilhub.bibliography.service import LabBibliography
-        from gilhub.notebook_templates.service import Templates
+        """What --help-all and --generate-config document: the hub's classes, then the parts'."""
         from gilhub.servers import ServerManager
         from gilhub.spawner.local import LocalProcessSpawner
 
-        return [GilHub, ServerManager, LocalProcessSpawner, LabBibliography, Templates]
+        core = [GilHub, ServerManager, LocalProcessSpawner]
+        return core + [cls for part in self.parts for cls in part.configurable_classes()]
 
     @default("log_level")
     def _default_log_level(self) -> int:
@@ -295,6 +305,7 @@ class GilHub(Application):
         return "[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
 
     def __init__(self, **kwargs: Any) -> None:
+        self.parts: list[Part] = load_parts()
         super().__init__(**kwargs)
         self.embedded: Any = None
         self.templates = jinja2.Environment(
@@ -302,8 +313,6 @@ class GilHub(Application):
             autoescape=True,
         )
         self.templates.filters["time"] = time_element
-        self.nav_links: list[tuple[str, str]] = []
-        self.notebook_templates: Any = None
         self.auth_cache = AuthCache(ttl=0)
         self.http_server: HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -459,22 +468,12 @@ class GilHub(Application):
     # -- web application ------------------------------------------------
 
     def collect_handlers(self) -> list[tuple]:
+        """The core's routes, then every part's, under the base URL."""
         handlers: list[tuple] = []
-        self.nav_links = []
-        for module_name in HANDLER_MODULES + OPTIONAL_HANDLER_MODULES:
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as error:
-                if module_name not in OPTIONAL_HANDLER_MODULES or error.name not in _parents(
-                    module_name
-                ):
-                    raise
-                self.log.info("%s is not installed; its pages are not served", module_name)
-                continue
-            handlers.extend(getattr(module, "handlers", []))
-            if module_name in SERVICE_LINKS:
-                title, path = SERVICE_LINKS[module_name]
-                self.nav_links.append((title, self.hub_prefix + path))
+        for module_name in CORE_HANDLER_MODULES:
+            handlers.extend(importlib.import_module(module_name).handlers)
+        for part in self.parts:
+            handlers.extend(part.handler_specs())
         return [self._prefixed(spec) for spec in handlers]
 
     def _prefixed(self, spec: tuple) -> tuple:
@@ -531,8 +530,8 @@ class GilHub(Application):
     # -- running --------------------------------------------------------
 
     async def start_hub(self) -> None:
-        """Open the database, adopt servers and listen; returns once serving."""
-        from gilhub.notebook_templates.service import start as start_templates
+        """Open the database, build the services, adopt servers and listen; returns once serving."""
+        from gilhub.proxy import UpstreamPool
         from gilhub.servers import ServerManager
 
         await self.open_database()
@@ -542,10 +541,11 @@ class GilHub(Application):
         async with self.db.begin() as conn:
             self.secret = await get_or_create_secret(conn, "cookie-secret")
         await self.create_first_admin()
+        await self.start_parts()
+        self.upstream_pool = UpstreamPool()
         self.servers = ServerManager(hub=self, parent=self)
         self.isolation = await self._check_isolation()
         await self.servers.restore()
-        self.notebook_templates = await start_templates(self)
         self._housekeeping = asyncio.create_task(self._housekeep())
         ssl_options = self._ssl_context()
         sockets = self._bind()
@@ -560,6 +560,25 @@ class GilHub(Application):
         )
         self.http_server.add_sockets(sockets)
         self.log.info("gilhub %s is listening on %s", __version__, self.public_url)
+
+    async def start_parts(self) -> None:
+        """Build each part's service once, as the hub attribute the part names."""
+        for part in self.parts:
+            hook = part.start_hook()
+            if hook is None:
+                continue
+            service = await hook(self)
+            if part.service_attribute:
+                setattr(self, part.service_attribute, service)
+
+    async def stop_parts(self) -> None:
+        """Release the parts' services, the last started first."""
+        for part in reversed(self.parts):
+            hook = part.stop_hook()
+            if hook is not None:
+                await hook(self)
+            if part.service_attribute:
+                setattr(self, part.service_attribute, None)
 
     def _ssl_context(self) -> Any:
         """The TLS context when ssl_cert and ssl_key are set, else ``None``."""
@@ -646,6 +665,8 @@ class GilHub(Application):
                 await self.servers.shutdown()
                 self.servers = None
         finally:  # even when the database is gone: the embedded one must stop with the hub
+            self.upstream_pool = None
+            await self.stop_parts()
             await self.close_database()
 
     async def run(self) -> None:
@@ -694,11 +715,6 @@ class GilHub(Application):
             self.exit_with_error(f"{path} exists; not overwriting it.")
         path.write_text(self.generate_config_file(), encoding="utf-8")
         print(f"Wrote {path}")
-
-
-def _parents(module_name: str) -> set[str]:
-    parts = module_name.split(".")
-    return {".".join(parts[: i + 1]) for i in range(len(parts))}
 
 
 def main(argv: list[str] | None = None) -> None:

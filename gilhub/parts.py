@@ -4,9 +4,10 @@ Each part is a subpackage that declares, in one :class:`Part` object named
 ``part`` in its ``__init__.py``, everything the hub needs from it: its routes
 (pages and API in separate modules), the link in the page header, its
 ``gilhub SUBCOMMAND`` command-line tools, its configurable classes (listed by
-``gilhub --help-all`` and ``--generate-config``) and the service the hub builds
-once at start. The hub iterates over :data:`PARTS`; nothing about a part is
-wired by hand anywhere else.
+``gilhub --help-all`` and ``--generate-config``), its SQL migrations and the
+service the hub builds once at start. The hub iterates over :data:`PARTS`;
+nothing about a part is wired by hand anywhere else (docs/architecture.md has
+the checklist for adding one).
 
 Imports are lazy (dotted names, resolved when used) so that ``gilhub user list``
 does not import every part's pages.
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from gilhub.app import GilHub
 
 #: The parts the hub serves, in the order of their navigation links.
-PARTS = ("gilhub.repository", "gilhub.bibliography", "gilhub.notebook_templates")
+PARTS = ("gilhub.repository", "gilhub.bibliography", "gilhub.notebook_templates", "gilhub.runs")
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,12 @@ class Part:
     ``handlers`` list of Tornado URL specs, with patterns relative to the hub's
     base URL, is served. ``subcommands`` maps a ``gilhub`` subcommand to
     ``(dotted Application class, help)`` as traitlets expects. ``configurables``
-    names classes by dotted path. ``start`` (optional, dotted path of an async
-    function taking the hub) builds the part's service once the database is open;
-    the hub stores what it returns as ``hub.<service_attribute>``; ``stop``
-    (optional) releases it when the hub stops.
+    names classes by dotted path. ``migrations`` names the part's files in ``sql/``
+    (numbered in one sequence for the whole hub, applied in order with the
+    others). ``start`` (optional, dotted path of an async function taking the hub)
+    builds the part's service once the database is open; the hub stores what it
+    returns as ``hub.<service_attribute>``, a typed attribute the hub declares;
+    ``stop`` (optional, same signature) releases it when the hub stops.
     """
 
     name: str
@@ -53,6 +56,7 @@ class Part:
     nav: NavLink | None = None
     subcommands: dict[str, tuple[str, str]] = field(default_factory=dict)
     configurables: tuple[str, ...] = ()
+    migrations: tuple[str, ...] = ()
     start: str | None = None
     stop: str | None = None
     service_attribute: str | None = None

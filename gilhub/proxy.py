@@ -96,13 +96,6 @@ def _discard(idle: list[IOStream], stream: IOStream) -> None:
         idle.remove(stream)
 
 
-def _pool(handler: BaseHandler) -> UpstreamPool:
-    settings = handler.application.settings
-    if "gilhub_upstream_pool" not in settings:
-        settings["gilhub_upstream_pool"] = UpstreamPool()
-    return settings["gilhub_upstream_pool"]
-
-
 class _ResponseRelay(httputil.HTTPMessageDelegate):
     """Receives the upstream's response and writes it to the browser as it comes.
 
@@ -323,7 +316,7 @@ class UserProxyHandler(BaseHandler):
 
     async def exchange(self, upstream: Upstream) -> None:
         """One request/response with the server over a pooled keep-alive connection."""
-        pool = _pool(self)
+        pool = self.hub.upstream_pool
         try:
             for attempt in (1, 2):
                 stream, reused = await pool.acquire(upstream)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gilhub.auth.passwords import hash_password
-from gilhub.tables import users
+from gilhub.schema import users
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 USERNAME_RULE = (

@@ -2,6 +2,7 @@
 
     python labextension/build.py          # npm ci if needed, tsc, webpack -> gilhub/labextension
     python labextension/build.py --check  # what CI runs: no Node.js needed
+    python labextension/build.py --test   # npm ci if needed, the extension's tests (node --test)
 
 The build is shipped prebuilt inside the Python package (``gilhub/labextension``,
 installed by the wheel to ``share/jupyter/labextensions/gilhub-lab``), so installing
@@ -29,6 +30,7 @@ OUTPUT_DIR = SOURCE_DIR.parent / "gilhub" / "labextension"
 MANIFEST = OUTPUT_DIR / "build-manifest.json"
 SOURCE_FILES = ("package.json", "package-lock.json", "tsconfig.json", "install.json")
 SOURCE_TREES = ("src", "style")
+TEST_DIR = SOURCE_DIR / "test"
 
 
 def _digest(path: Path) -> str:
@@ -67,9 +69,25 @@ def _jupyterlab_core() -> str:
     return str(Path(jupyterlab.__file__).resolve().parent / "staging")
 
 
-def build() -> None:
+def _install() -> None:
     if not (SOURCE_DIR / "node_modules" / "@jupyterlab" / "builder").is_dir():
         _run("npm", "ci", "--no-audit", "--no-fund")
+
+
+def test() -> None:
+    """Compile the parts under test (``test/tsconfig.json``) and run ``test/*.test.mjs``.
+
+    The citation cases come from ``tests/bibliography/citation_cases.json``, shared
+    with the hub's Python tests.
+    """
+    _install()
+    _run("node", "node_modules/typescript/bin/tsc", "-p", "test")
+    tests = sorted(str(path.relative_to(SOURCE_DIR)) for path in TEST_DIR.glob("*.test.mjs"))
+    _run("node", "--test", *tests)
+
+
+def build() -> None:
+    _install()
     shutil.rmtree(OUTPUT_DIR, ignore_errors=True)
     shutil.rmtree(SOURCE_DIR / "lib", ignore_errors=True)
     (SOURCE_DIR / "tsconfig.tsbuildinfo").unlink(missing_ok=True)
@@ -119,8 +137,13 @@ def check() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="verify, do not build")
-    if parser.parse_args().check:
+    parser.add_argument("--test", action="store_true", help="run the extension's tests")
+    arguments = parser.parse_args()
+    if arguments.check:
         return check()
+    if arguments.test:
+        test()
+        return 0
     build()
     return check()
 

@@ -1,4 +1,11 @@
-"""Base of the REST API handlers: JSON in, JSON out, JSON errors."""
+"""Base of the REST API handlers: JSON in, JSON out, JSON errors.
+
+Every part's API handlers derive from :class:`APIHandler`: bodies are read with
+:meth:`~APIHandler.json_object`, integer arguments with
+:meth:`~gilhub.handlers.base.BaseHandler.int_argument` or
+:func:`~gilhub.handlers.base.whole_number`, and errors that a client needs
+details of are raised as :class:`APIError`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,14 @@ from typing import Any
 from tornado.web import HTTPError
 
 from gilhub.handlers.base import BaseHandler
+
+
+class APIError(HTTPError):
+    """An HTTP error whose JSON answer carries ``details`` beside status and message."""
+
+    def __init__(self, status_code: int, message: str, **details: Any) -> None:
+        super().__init__(status_code, message.replace("%", "%%"))
+        self.details = details
 
 
 class APIHandler(BaseHandler):
@@ -27,6 +42,15 @@ class APIHandler(BaseHandler):
             return json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError) as error:
             raise HTTPError(400, "Request body is not valid JSON.") from error
+
+    def json_object(self) -> dict[str, Any]:
+        """The request body as a JSON object (``{}`` when empty); 400 for anything else."""
+        body = self.get_json_body()
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise HTTPError(400, "Request body must be a JSON object.")
+        return body
 
     def write_json(self, model: Any, status: int = 200) -> None:
         self.set_status(status)

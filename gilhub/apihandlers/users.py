@@ -103,14 +103,6 @@ class HubAPIHandler(APIHandler):
             model["servers"] = {} if server["stopped"] else {"": server}
         return model
 
-    def body_object(self) -> dict[str, Any]:
-        body = self.get_json_body()
-        if body is None:
-            return {}
-        if not isinstance(body, dict):
-            raise HTTPError(400, "Request body must be a JSON object.")
-        return body
-
 
 class RootAPIHandler(HubAPIHandler):
     async def get(self) -> None:
@@ -194,12 +186,6 @@ class UserListAPIHandler(HubAPIHandler):
             }
         )
 
-    def int_argument(self, name: str, default: int) -> int:
-        value = self.get_argument(name, str(default))
-        if not value.isdigit():
-            raise HTTPError(400, f"{name} must be a non-negative integer.")
-        return int(value)
-
 
 class UserAPIHandler(HubAPIHandler):
     @login_required
@@ -211,7 +197,7 @@ class UserAPIHandler(HubAPIHandler):
         """Create a user. Body (optional): ``{"admin": bool, "password": str}``; without a
         password a random one is set and returned once as ``password``."""
         self.require_scope("admin:users", name)
-        body = self.body_object()
+        body = self.json_object()
         password = body.get("password") or generate_password()
         if not isinstance(password, str) or password_problem(password):
             raise HTTPError(400, password_problem(str(password)) or "Invalid password.")
@@ -231,7 +217,7 @@ class UserAPIHandler(HubAPIHandler):
     async def patch(self, name: str) -> None:
         """Change ``admin`` and/or ``password``."""
         user = await self.permitted_user(name, "admin:users")
-        body = self.body_object()
+        body = self.json_object()
         async with self.hub.db.begin() as conn:
             if "admin" in body:
                 if user.id == self.current_user.id and not body["admin"]:  # type: ignore[union-attr]
@@ -302,7 +288,7 @@ class ActivityAPIHandler(HubAPIHandler):
     @login_required
     async def post(self, name: str) -> None:
         user = await self.permitted_user(name, "users:activity")
-        body = self.body_object()
+        body = self.json_object()
         user_activity = body.get("last_activity")
         servers = body.get("servers")
         if not user_activity and not servers:
@@ -368,7 +354,7 @@ class TokenListAPIHandler(HubAPIHandler):
         ``"roles": [...]`` instead of scopes (neither: ``inherit``). The token is in the
         answer once and never again."""
         user = await self.permitted_user(name, "tokens")
-        body = self.body_object()
+        body = self.json_object()
         note = body.get("note") or "Requested via API"
         expires_in = body.get("expires_in")
         if not isinstance(note, str) or len(note) > 1000:

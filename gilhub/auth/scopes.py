@@ -1,8 +1,8 @@
 """JupyterHub-style scopes: what a request may do.
 
 Names, sub-scopes, roles and filters follow JupyterHub's ``scopes.py`` and
-``roles.py`` (the subset gilhub implements, plus the repository's and the
-bibliography's own scopes), so tokens requested by tools written for JupyterHub
+``roles.py`` (the subset gilhub implements, plus the repository's, the
+bibliography's and the runs' own scopes), so tokens requested by tools written for JupyterHub
 mean the same here.
 
 - A *raw* scope is what a token or role lists: ``servers``, ``read:users!user=alice``,
@@ -88,6 +88,8 @@ SCOPES: dict[str, ScopeDefinition] = {
     "read:repo": ScopeDefinition("Browse, read and search the shared repository."),
     "bib": ScopeDefinition("Change the lab's bibliography.", ("read:bib",)),
     "read:bib": ScopeDefinition("Read the lab's bibliography."),
+    "runs": ScopeDefinition("Start and cancel runs of one's notebooks.", ("read:runs",)),
+    "read:runs": ScopeDefinition("Read one's runs, their progress and outputs."),
 }
 
 #: Scopes that ``self`` stands for, each limited to the user (JupyterHub's list, less
@@ -103,7 +105,7 @@ _SELF_SCOPES = (
 
 #: JupyterHub's default roles (``server`` is limited to the default server here).
 ROLES: dict[str, tuple[str, ...]] = {
-    "user": ("self", "repo", "bib"),
+    "user": ("self", "repo", "bib", "runs"),
     "admin": ("admin-ui", "admin:users", "admin:servers", "tokens", "read:hub", "admin:repo"),
     "server": ("users:activity!user", "access:servers!user"),
     "token": ("inherit",),

@@ -5,30 +5,31 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import text
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gilhub.schema import hub_secrets
 
 
 async def get_or_create_secret(conn: AsyncConnection, name: str, nbytes: int = 32) -> bytes:
     """The persistent secret ``name``; created on first use (race-free)."""
     await conn.execute(
-        text("INSERT INTO hub_secrets (name, value) VALUES (:name, :value) ON CONFLICT DO NOTHING"),
-        {"name": name, "value": secrets.token_bytes(nbytes)},
+        insert(hub_secrets)
+        .values(name=name, value=secrets.token_bytes(nbytes))
+        .on_conflict_do_nothing()
     )
-    result = await conn.execute(
-        text("SELECT value FROM hub_secrets WHERE name = :name"), {"name": name}
-    )
+    result = await conn.execute(select(hub_secrets.c.value).where(hub_secrets.c.name == name))
     return bytes(result.scalar_one())
 
 
 async def claim_once(conn: AsyncConnection, name: str) -> bool:
     """True exactly once per database: for one-time actions such as the first admin."""
     result = await conn.execute(
-        text(
-            "INSERT INTO hub_secrets (name, value) VALUES (:name, :value)"
-            " ON CONFLICT DO NOTHING RETURNING name"
-        ),
-        {"name": name, "value": b"claimed"},
+        insert(hub_secrets)
+        .values(name=name, value=b"claimed")
+        .on_conflict_do_nothing()
+        .returning(hub_secrets.c.name)
     )
     return result.first() is not None
 

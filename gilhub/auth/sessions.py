@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gilhub.auth.secrets_store import sha256_hex
-from gilhub.tables import login_sessions, users
+from gilhub.schema import login_sessions, users
 from gilhub.users import USER_COLUMNS, User, user_from_row
 
 # last_seen is refreshed at most this often, so that browsing is not a write per request

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gilhub.auth.scopes import Identity
 from gilhub.auth.secrets_store import sha256_hex
-from gilhub.tables import api_tokens, users
+from gilhub.schema import api_tokens, users
 from gilhub.users import USER_COLUMNS, user_from_row
 
 # Not a secret: a public marker that lets secret scanners recognise leaked gilhub tokens.

@@ -14,7 +14,8 @@ import zlib
 from typing import Any
 
 import bibtexparser
-from sqlalchemy import text
+from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tornado.log import app_log
 
@@ -25,6 +26,7 @@ from gilhub.bibliography.library import (
     StringMacro,
     decode_bibtex,
 )
+from gilhub.bibliography.schema import parsed as parsed_versions
 
 #: Bump when parsing or the payload changes meaning.
 FORMAT = 1
@@ -73,11 +75,9 @@ class PostgresParseCache:
         try:
             async with self.engine.connect() as conn:
                 blob = await conn.scalar(
-                    text(
-                        "SELECT payload FROM bibliography.parsed"
-                        " WHERE file_sha256 = :sha256 AND parser = :parser"
-                    ),
-                    {"sha256": sha256, "parser": PARSER},
+                    select(parsed_versions.c.payload).where(
+                        parsed_versions.c.file_sha256 == sha256, parsed_versions.c.parser == PARSER
+                    )
                 )
         except Exception:  # the cache is an optimisation; the file can always be parsed
             app_log.exception("could not read the bibliography cache")
@@ -86,25 +86,20 @@ class PostgresParseCache:
             return None
         return await asyncio.to_thread(restore, bytes(blob), data, sha256)
 
-    async def store(self, parsed: ParsedLibrary) -> None:
-        blob = await asyncio.to_thread(dump, parsed)
+    async def store(self, library: ParsedLibrary) -> None:
+        blob = await asyncio.to_thread(dump, library)
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(
-                    text(
-                        "INSERT INTO bibliography.parsed (file_sha256, parser, payload)"
-                        " VALUES (:sha256, :parser, :payload)"
-                        " ON CONFLICT (file_sha256, parser) DO UPDATE SET created = now()"
-                    ),
-                    {"sha256": parsed.sha256, "parser": PARSER, "payload": blob},
+                    insert(parsed_versions)
+                    .values(file_sha256=library.sha256, parser=PARSER, payload=blob)
+                    .on_conflict_do_update(
+                        index_elements=[parsed_versions.c.file_sha256, parsed_versions.c.parser],
+                        set_={"created": func.now()},
+                    )
                 )
-                await conn.execute(
-                    text(
-                        "DELETE FROM bibliography.parsed WHERE (file_sha256, parser) NOT IN"
-                        " (SELECT file_sha256, parser FROM bibliography.parsed"
-                        "  ORDER BY created DESC LIMIT :keep)"
-                    ),
-                    {"keep": KEEP},
-                )
+                key = (parsed_versions.c.file_sha256, parsed_versions.c.parser)
+                newest = select(*key).order_by(parsed_versions.c.created.desc()).limit(KEEP)
+                await conn.execute(delete(parsed_versions).where(tuple_(*key).not_in(newest)))
         except Exception:
             app_log.exception("could not store the parsed bibliography")

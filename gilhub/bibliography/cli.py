@@ -15,9 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from traitlets import List, Unicode
 from traitlets.config import Application
 
-from gilhub.bibliography.library import Bibliography
 from gilhub.bibliography.service import LabBibliography
-from gilhub.bibliography.writer import BibInputError, BibWriter
+from gilhub.bibliography.writer import BibInputError
 from gilhub.cli import HUB_ALIASES, CommandFailed, HubCommand
 from gilhub.users import get_user_by_name
 
@@ -31,8 +30,9 @@ class BibCheckApp(HubCommand):
     def start(self) -> None:  # reads the file only: no database needed
         if self.extra_args:
             self.fail("expected no arguments; see --help")
-        path = LabBibliography.configured_path(self.hub)
-        library = Bibliography(path).library_sync()
+        bibliography = LabBibliography(parent=self.hub, data_dir=self.hub.data_dir)
+        path = bibliography.file.path
+        library = bibliography.file.library_sync()
         print(f"{path}: {len(library.entries)} entries, {len(library.problems)} problems")
         for problem in library.problems:
             print(f"{path.name}:{problem.line}: {problem.kind}: {problem.message}")
@@ -58,9 +58,9 @@ class BibAddApp(HubCommand):
                 user = await get_user_by_name(conn, self.user)
             if user is None:
                 raise CommandFailed(f"no gilhub user named {self.user!r}")
-        writer = BibWriter(Bibliography(LabBibliography.configured_path(self.hub)), engine)
+        bibliography = LabBibliography(parent=self.hub, data_dir=self.hub.data_dir, engine=engine)
         try:
-            result = await writer.merge(data, user, "cli", frozenset(self.replace))
+            result = await bibliography.writer.merge(data, user, "cli", frozenset(self.replace))
         except BibInputError as error:
             raise CommandFailed("nothing was written:\n  " + "\n  ".join(error.errors)) from error
         for label, keys in (

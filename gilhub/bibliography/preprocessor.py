@@ -98,7 +98,5 @@ def hub_citation_preprocessor(hub: Any) -> CitationPreprocessor:
     Blocking (it may parse the file once after a change): call it where the rendering
     itself runs, in a worker thread.
     """
-    from gilhub.bibliography.service import lab_bibliography
-
-    library = lab_bibliography(hub).bibliography.library_sync()
+    library = hub.bibliography.file.library_sync()
     return CitationPreprocessor(library=library, bib_url=hub.hub_prefix + "bib")

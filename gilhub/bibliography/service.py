@@ -1,12 +1,11 @@
-"""The hub's bibliography: which file (configurable), its parsed cache and its writer."""
+"""The lab bibliography as the hub holds it: which file, its parse cache, its writer."""
 
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -19,7 +18,12 @@ if TYPE_CHECKING:
 
 
 class LabBibliography(LoggingConfigurable):
-    """Configuration of the lab bibliography (``c.LabBibliography.path = ...``)."""
+    """The lab bibliography: ``c.LabBibliography.path`` in gilhub_config.py chooses the file.
+
+    The hub builds one when it starts (``hub.bibliography``), so that all its pages
+    share one parse cache and one writer lock; the ``gilhub bib`` commands build
+    their own. ``file`` is the parsed file, ``writer`` adds to it.
+    """
 
     path = Unicode(
         "bibliography.bib",
@@ -28,26 +32,14 @@ class LabBibliography(LoggingConfigurable):
         "The file stays the source of truth: edit it by hand or in git, the hub notices.",
     )
 
-    @classmethod
-    def configured_path(cls, hub: GilHub) -> Path:
-        path = Path(cls(parent=hub).path).expanduser()
-        return path if path.is_absolute() else Path(hub.data_dir) / path
+    def __init__(self, *, data_dir: Path, engine: AsyncEngine | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        path = Path(self.path).expanduser()
+        cache = PostgresParseCache(engine) if engine is not None else None
+        self.file = Bibliography(path if path.is_absolute() else data_dir / path, cache)
+        self.writer = BibWriter(self.file, engine)
 
 
-@dataclass(frozen=True)
-class BibService:
-    bibliography: Bibliography
-    writer: BibWriter
-
-
-_services: weakref.WeakKeyDictionary[GilHub, BibService] = weakref.WeakKeyDictionary()
-
-
-def lab_bibliography(hub: GilHub) -> BibService:
-    """The hub's one bibliography service (one parse cache and one writer lock per hub)."""
-    service = _services.get(hub)
-    if service is None:
-        path = LabBibliography.configured_path(hub)
-        bibliography = Bibliography(path, PostgresParseCache(hub.db))
-        service = _services[hub] = BibService(bibliography, BibWriter(bibliography, hub.db))
-    return service
+async def start(hub: GilHub) -> LabBibliography:
+    """The hub's bibliography, built once its database is open (the part's start hook)."""
+    return LabBibliography(parent=hub, data_dir=hub.data_dir, engine=hub.db)

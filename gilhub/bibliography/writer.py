@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from filelock import AsyncFileLock
-from sqlalchemy import text
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tornado.log import app_log
 
@@ -47,6 +47,7 @@ from gilhub.bibliography.library import (
     parse_bibliography,
     read_bytes,
 )
+from gilhub.bibliography.schema import changes
 from gilhub.users import User
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
@@ -416,28 +417,23 @@ class BibWriter:
         rows += [("replace", new) for _, new in plan.replacements]
         if not rows or self.engine is None:
             return
-        statement = text(
-            "INSERT INTO bibliography.changes (user_id, user_name, action, source, entry_key,"
-            " entry_type, bibtex, file_name, file_sha256) VALUES (:user_id, :user_name,"
-            " :action, :source, :key, :type, :bibtex, :file_name, :sha256)"
-        )
         params = [
             {
                 "user_id": user.id if user else None,
                 "user_name": user.name if user else "",
                 "action": action,
                 "source": source,
-                "key": entry.key,
-                "type": entry.entry_type,
+                "entry_key": entry.key,
+                "entry_type": entry.entry_type,
                 "bibtex": entry.raw.strip(),
                 "file_name": self.path.name,
-                "sha256": sha256,
+                "file_sha256": sha256,
             }
             for action, entry in rows
         ]
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(statement, params)
+                await conn.execute(insert(changes), params)
         except Exception:  # the file is written and is the truth; the record is secondary
             app_log.exception("could not record bibliography changes in the database")
 
@@ -448,14 +444,20 @@ async def recent_changes(
     """The latest changes made through the hub (to one entry when ``key`` is given), newest
     first."""
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT at, user_name, action, source, entry_key FROM bibliography.changes"
-                " WHERE CAST(:key AS text) IS NULL OR entry_key = :key"
-                " ORDER BY at DESC, id DESC LIMIT :limit"
-            ),
-            {"limit": limit, "key": key},
+        statement = (
+            select(
+                changes.c.at,
+                changes.c.user_name,
+                changes.c.action,
+                changes.c.source,
+                changes.c.entry_key,
+            )
+            .order_by(changes.c.at.desc(), changes.c.id.desc())
+            .limit(limit)
         )
+        if key is not None:
+            statement = statement.where(changes.c.entry_key == key)
+        rows = await conn.execute(statement)
         return [dict(row._mapping) for row in rows]
 
 

@@ -14,7 +14,8 @@ from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
 from tornado.web import HTTPError
 from traitlets import Int
 
-from gilhub.contents import paths, query
+from gilhub.contents import query
+from gilhub.contents.edge import api_path
 
 
 def _checkpoint_model(record: query.CheckpointRecord) -> dict:
@@ -36,7 +37,7 @@ class PostgresCheckpoints(AsyncCheckpoints):
         return self.parent
 
     async def create_checkpoint(self, contents_mgr, path: str) -> dict:
-        path = paths.normalize(path)
+        path = api_path(path)
         async with self._manager.transaction() as (conn, owner):
             record = await query.create_checkpoint(
                 conn, owner, path, keep=max(self.max_checkpoints, 1)
@@ -46,20 +47,20 @@ class PostgresCheckpoints(AsyncCheckpoints):
         return _checkpoint_model(record)
 
     async def restore_checkpoint(self, contents_mgr, checkpoint_id: str, path: str) -> None:
-        path = paths.normalize(path)
+        path = api_path(path)
         number = _checkpoint_number(checkpoint_id, path)
         async with self._manager.transaction() as (conn, owner):
             if not await query.restore_checkpoint(conn, owner, path, number):
                 raise HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
 
     async def list_checkpoints(self, path: str) -> list[dict]:
-        path = paths.normalize(path)
+        path = api_path(path)
         async with self._manager.transaction() as (conn, owner):
             records = await query.list_checkpoints(conn, owner, path)
         return [_checkpoint_model(record) for record in records]
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
-        path = paths.normalize(path)
+        path = api_path(path)
         number = _checkpoint_number(checkpoint_id, path)
         async with self._manager.transaction() as (conn, owner):
             if not await query.delete_checkpoint(conn, owner, path, number):

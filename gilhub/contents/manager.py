@@ -35,7 +35,7 @@ from traitlets import Bool, Float, Int, Unicode, default
 
 from gilhub.contents import paths, query
 from gilhub.contents.checkpoints import PostgresCheckpoints
-from gilhub.contents.errors import DatabaseUnavailableError, translate_database_errors
+from gilhub.contents.edge import DatabaseUnavailableError, api_path, translate_database_errors
 from gilhub.db.engine import create_engine
 from gilhub.db.outage import OutageReporter
 
@@ -248,17 +248,17 @@ class PostgresContentsManager(AsyncContentsManager):
     # -- existence ------------------------------------------------------------
 
     async def dir_exists(self, path: str) -> bool:
-        path = paths.normalize(path)
+        path = api_path(path)
         async with self.transaction() as (conn, owner):
             return await query.kind_of(conn, owner, path) == "directory"
 
     async def file_exists(self, path: str) -> bool:
-        path = paths.normalize(path)
+        path = api_path(path)
         async with self.transaction() as (conn, owner):
             return await query.kind_of(conn, owner, path) == "file"
 
     async def exists(self, path: str) -> bool:
-        path = paths.normalize(path)
+        path = api_path(path)
         async with self.transaction() as (conn, owner):
             return await query.kind_of(conn, owner, path) is not None
 
@@ -312,7 +312,7 @@ class PostgresContentsManager(AsyncContentsManager):
         format: str | None = None,
         require_hash: bool = False,
     ) -> dict:
-        path = paths.normalize(path)
+        path = api_path(path)
         self._refuse_hidden(path, status=404)
         async with self.transaction() as (conn, owner):
             record = await query.read_file(conn, owner, path, with_content=bool(content))
@@ -380,7 +380,7 @@ class PostgresContentsManager(AsyncContentsManager):
     # -- saving ---------------------------------------------------------------
 
     async def save(self, model: dict, path: str = "") -> dict:
-        path = paths.normalize(path)
+        path = api_path(path)
         if model.get("chunk") is not None:
             return await self._save_chunk(model, path, _chunk_number(model["chunk"]))
         self.run_pre_save_hooks(model=model, path=path)
@@ -502,7 +502,7 @@ class PostgresContentsManager(AsyncContentsManager):
     # -- delete, rename, copy ---------------------------------------------------
 
     async def delete_file(self, path: str) -> None:
-        path = paths.normalize(path)
+        path = api_path(path)
         self._refuse_hidden(path)
         if not path:
             raise HTTPError(400, "Can't delete root")
@@ -519,7 +519,7 @@ class PostgresContentsManager(AsyncContentsManager):
             await query.delete_tree(conn, owner, path)
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
-        old_path, new_path = paths.normalize(old_path), paths.normalize(new_path)
+        old_path, new_path = api_path(old_path), api_path(new_path)
         if old_path == new_path:
             return
         self._refuse_hidden(old_path, new_path)
@@ -548,9 +548,9 @@ class PostgresContentsManager(AsyncContentsManager):
         Names follow the file manager: copying into a directory picks
         ``name-Copy1.ext``; a full target path must not exist yet.
         """
-        source = paths.normalize(from_path)
+        source = api_path(from_path)
         self._refuse_hidden(source, status=404)
-        target = None if to_path is None else paths.normalize(to_path)
+        target = None if to_path is None else api_path(to_path)
         source_dir, source_name = paths.split(source)
         if not source or not await self.exists(source):
             raise HTTPError(404, f"No such file or directory: {source}")

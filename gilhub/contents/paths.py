@@ -2,15 +2,15 @@
 
 API paths are relative, ``/``-separated, with ``''`` for the root. Anything
 that could name something outside the user's tree, or that no file system
-would accept, is refused with HTTP 400 here, so queries only ever see
-normalised paths.
+would accept, is refused here (:class:`~.errors.InvalidPath`, HTTP 400 at the
+edge), so queries only ever see normalised paths.
 """
 
 from __future__ import annotations
 
 import re
 
-from tornado.web import HTTPError
+from gilhub.contents.errors import InvalidPath
 
 MAX_COMPONENT_LENGTH = 255
 #: A B-tree index entry holds at most ~2.7 kB; (owner, path) must fit in one.
@@ -20,23 +20,23 @@ _FORBIDDEN_CHARACTERS = {"\x00": "a NUL byte", "\\": "a backslash"}
 
 
 def normalize(path: str) -> str:
-    """Return ``path`` without surrounding slashes, or raise HTTP 400 saying why."""
+    """Return ``path`` without surrounding slashes, or raise :class:`InvalidPath` saying why."""
     for character, description in _FORBIDDEN_CHARACTERS.items():
         if character in path:
-            raise HTTPError(400, f"Invalid path: it contains {description}")
+            raise InvalidPath(f"Invalid path: it contains {description}")
     if path.startswith("//") or _WINDOWS_DRIVE.match(path):
-        raise HTTPError(400, f"Invalid path {path!r}: absolute paths are not allowed")
+        raise InvalidPath(f"Invalid path {path!r}: absolute paths are not allowed")
     stripped = path.strip("/")
     if len(stripped.encode("utf-8")) > MAX_PATH_LENGTH:
-        raise HTTPError(400, f"Invalid path: longer than {MAX_PATH_LENGTH} bytes")
+        raise InvalidPath(f"Invalid path: longer than {MAX_PATH_LENGTH} bytes")
     if not stripped:
         return ""
     for component in stripped.split("/"):
         if component in ("", ".", ".."):
-            raise HTTPError(400, f"Invalid path {path!r}: empty, '.' or '..' component")
+            raise InvalidPath(f"Invalid path {path!r}: empty, '.' or '..' component")
         if len(component.encode("utf-8")) > MAX_COMPONENT_LENGTH:
-            raise HTTPError(
-                400, f"Invalid path: name longer than {MAX_COMPONENT_LENGTH} bytes: {component!r}"
+            raise InvalidPath(
+                f"Invalid path: name longer than {MAX_COMPONENT_LENGTH} bytes: {component!r}"
             )
     return stripped
 

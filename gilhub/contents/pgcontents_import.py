@@ -23,9 +23,9 @@ from datetime import datetime, timezone
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from tornado.web import HTTPError
 
 from gilhub.contents import paths, query
+from gilhub.contents.errors import StorageError
 from gilhub.contents.roles import ensure_user_role
 from gilhub.users import get_user_by_name
 
@@ -78,7 +78,7 @@ def decode_content(stored: bytes, fernet: MultiFernet | None) -> bytes:
 
 
 def _api_path(pgcontents_path: str) -> str:
-    """``/a/b/`` or ``/a/b.txt`` -> ``a/b`` or ``a/b.txt``, validated (HTTPError 400 if not)."""
+    """``/a/b/`` or ``/a/b.txt`` -> ``a/b`` or ``a/b.txt``, validated (InvalidPath if not)."""
     return paths.normalize(pgcontents_path)
 
 
@@ -141,8 +141,8 @@ class PgcontentsImport:
         for (name,) in rows.all():
             try:
                 path = _api_path(name)
-            except HTTPError as error:
-                self.report.skip(f"{user_id}:{name}", error.log_message or "invalid path")
+            except StorageError as error:
+                self.report.skip(f"{user_id}:{name}", str(error))
                 continue
             if not path:
                 continue
@@ -150,8 +150,8 @@ class PgcontentsImport:
                 existed = await query.kind_of(conn, role, path) == "directory"
                 try:
                     await query.make_directories(conn, role, path)
-                except HTTPError as error:
-                    self.report.skip(f"{user_id}:{name}", error.log_message or "conflict")
+                except StorageError as error:
+                    self.report.skip(f"{user_id}:{name}", str(error))
                     await conn.rollback()
                     continue
             if not existed:
@@ -182,8 +182,8 @@ class PgcontentsImport:
         try:
             path = _api_path(full_name)
             data = decode_content(bytes(row.content), self.fernet)
-        except HTTPError as error:
-            self.report.skip(label, error.log_message or "invalid path")
+        except StorageError as error:
+            self.report.skip(label, str(error))
             return None
         except Undecodable as error:
             self.report.skip(label, str(error))
@@ -217,8 +217,8 @@ class PgcontentsImport:
             try:
                 path = _api_path(row.path)
                 data = decode_content(bytes(row.content), self.fernet)
-            except HTTPError as error:
-                self.report.skip(label, error.log_message or "invalid path")
+            except StorageError as error:
+                self.report.skip(label, str(error))
                 continue
             except Undecodable as error:
                 self.report.skip(label, str(error))

@@ -20,9 +20,9 @@ from sqlalchemy import and_, delete, func, literal, or_, select, text, tuple_, u
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
-from tornado.web import HTTPError
 
 from gilhub.contents import paths
+from gilhub.contents.errors import WrongKind
 from gilhub.contents.schema import checkpoints, directories, files, upload_chunks
 from gilhub.db.binary import fetch_one_binary
 
@@ -98,6 +98,14 @@ async def read_file(
     return _file_record(row, with_content) if row else None
 
 
+async def list_files(conn: AsyncConnection, owner: str, limit: int) -> list[FileRecord]:
+    """``owner``'s first ``limit`` files by path, at every depth (metadata, no content)."""
+    statement = (
+        select(*_FILE_META).where(files.c.owner == owner).order_by(files.c.path).limit(limit)
+    )
+    return [_file_record(row, False) for row in await conn.execute(statement)]
+
+
 _READ_FILE_WITH_CONTENT = (
     "SELECT path, size, sha256, created, last_modified, content FROM contents.files"
     " WHERE owner = %s AND path = %s"
@@ -170,7 +178,7 @@ async def _refuse_file_in_the_way(conn: AsyncConnection, owner: str, dirs: list[
         )
     ).scalar()
     if clash is not None:
-        raise HTTPError(400, f"{clash!r} is a file, not a directory")
+        raise WrongKind(f"{clash!r} is a file, not a directory")
 
 
 async def write_file(conn: AsyncConnection, owner: str, path: str, content: bytes) -> FileRecord:
@@ -205,7 +213,7 @@ async def _insert_file(
 ) -> FileRecord | None:
     """Write the file at ``path``; an existing one is replaced, or left alone (``None``)."""
     if await kind_of(conn, owner, path) == "directory":
-        raise HTTPError(400, f"{path!r} is a directory, not a file")
+        raise WrongKind(f"{path!r} is a directory, not a file")
     values = {
         "owner": owner,
         "path": path,
@@ -393,7 +401,7 @@ async def discard_upload(conn: AsyncConnection, owner: str, path: str) -> None:
 async def finish_upload(conn: AsyncConnection, owner: str, path: str) -> FileRecord:
     """Join the chunks into the file in the database (never in Python memory)."""
     if await kind_of(conn, owner, path) == "directory":
-        raise HTTPError(400, f"{path!r} is a directory, not a file")
+        raise WrongKind(f"{path!r} is a directory, not a file")
     row = (
         await conn.execute(
             text(

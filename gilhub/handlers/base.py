@@ -22,7 +22,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import unquote_plus, urlencode
 
 from markupsafe import Markup
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 SESSION_COOKIE = "gilhub-session"
 XSRF_COOKIE = "_xsrf"
+#: The largest whole number a request may carry (PostgreSQL ``integer``).
+MAX_WHOLE_NUMBER = 2**31 - 1
 #: How long browsers keep to HTTPS for the hub's host once they have seen it (a year).
 HSTS_MAX_AGE = 365 * 24 * 3600
 #: Query parameters whose names contain one of these are masked in logs.
@@ -222,6 +224,15 @@ class BaseHandler(RequestHandler):
             error.headers = {"Retry-After": str(limit.retry_after)}  # type: ignore[attr-defined]
             raise error from limit
 
+    @overload
+    def int_argument(self, name: str) -> int | None: ...
+    @overload
+    def int_argument(self, name: str, default: int) -> int: ...
+    def int_argument(self, name: str, default: int | None = None) -> int | None:
+        """The query or form argument ``name`` as a whole number (``default`` when absent)."""
+        value = whole_number(self.get_argument(name, None), name)
+        return default if value is None else value
+
     def login_url_for(self, next_url: str) -> str:
         return f"{self.hub.hub_prefix}login?{urlencode({'next': next_url})}"
 
@@ -257,11 +268,13 @@ class BaseHandler(RequestHandler):
         )
 
     def write_json_error(self, status_code: int, exc_info: Any) -> None:
-        """The error as ``{"status": code, "message": "..."}`` (API calls, proxied requests)."""
+        """The error as ``{"status": code, "message": "..."}`` (API calls, proxied requests),
+        with the ``details`` an :class:`~gilhub.apihandlers.base.APIError` carries."""
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         status_code, message = self.describe_error(status_code, exc_info)
         message = message or self.error_reason(status_code)
-        self.finish(json.dumps({"status": status_code, "message": message}))
+        details = getattr(exc_info[1], "details", {}) if exc_info else {}
+        self.finish(json.dumps({**details, "status": status_code, "message": message}, default=str))
 
     def describe_error(self, status_code: int, exc_info: Any) -> tuple[int, str]:
         """The status and message to show: an HTTPError's text, 503 (with ``Retry-After``)
@@ -375,6 +388,20 @@ async def _cached_lookup(
 async def _identity_for_session(conn: AsyncConnection, session_id: str) -> Identity | None:
     user = await user_for_session(conn, session_id)
     return Identity(user) if user else None
+
+
+def whole_number(value: Any, name: str) -> int | None:
+    """A request's argument or JSON value as an int from 0 to :data:`MAX_WHOLE_NUMBER`.
+
+    ``None`` when absent (``None`` or empty); 400 naming ``name`` for anything else.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        value = int(value)
+    if type(value) is int and 0 <= value <= MAX_WHOLE_NUMBER:
+        return value
+    raise HTTPError(400, f"{name} must be a whole number from 0 to {MAX_WHOLE_NUMBER}")
 
 
 class NotFoundHandler(BaseHandler):

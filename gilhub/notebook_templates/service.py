@@ -23,6 +23,7 @@ from traitlets import Integer, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from gilhub.contents import query as contents
+from gilhub.contents.errors import StorageError
 from gilhub.notebook_templates.errors import (
     BadParameters,
     BadTemplate,
@@ -265,6 +266,12 @@ class TemplateService:
         owner = _owner(user)
         template, filled = await self.fill(name, params, version=version, referrer=referrer)
         path = self.destination(template, params, destination)
+        try:
+            return await self._create(owner, path, filled, on_exists)
+        except StorageError as error:  # e.g. a file where a folder of the path should be
+            raise BadParameters(str(error)) from None
+
+    async def _create(self, owner: str, path: str, filled: bytes, on_exists: str) -> Instance:
         async with self.engine.begin() as conn:
             for candidate in _candidates(path):
                 if await contents.create_file(conn, owner, candidate, filled) is not None:

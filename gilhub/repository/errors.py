@@ -1,7 +1,8 @@
-"""Errors of the repository, each carrying the HTTP status it maps to.
+"""Errors of the repository, raised by the store and the service.
 
-The store and the service raise these; the API turns them into JSON errors,
-the pages into messages, the command line into exit codes.
+They know nothing of HTTP: the pages and API choose a status for each
+(:data:`gilhub.repository.web.ERROR_STATUS`), the command line shows the
+message. ``details`` carry what a client needs to act (e.g. a conflict's head).
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from typing import Any
 
 
 class RepositoryError(Exception):
-    status = 400
-
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
         self.message = message
@@ -19,22 +18,20 @@ class RepositoryError(Exception):
 
 
 class BadRequest(RepositoryError):
-    status = 400
+    """What was asked for is malformed or not allowed by the repository's rules."""
 
 
 class Forbidden(RepositoryError):
-    status = 403
+    """Only the entry's author or an admin may do this."""
 
 
 class NotFound(RepositoryError):
-    status = 404
+    pass
 
 
 class Conflict(RepositoryError):
     """Someone else changed the entry (or the target exists); ``details`` say how."""
 
-    status = 409
-
 
 class TooLarge(RepositoryError):
-    status = 413
+    pass

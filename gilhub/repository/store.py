@@ -1,4 +1,4 @@
-"""The repository's tables and the async queries over them.
+"""The async queries over the repository's tables (:mod:`gilhub.repository.schema`).
 
 Every function takes an ``AsyncConnection``; the caller owns the transaction
 (``async with engine.begin() as conn``). :func:`push` must run inside one: it
@@ -16,14 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Integer,
-    LargeBinary,
-    MetaData,
-    Table,
-    Text,
     and_,
     func,
     literal,
@@ -31,7 +23,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,64 +31,7 @@ from gilhub.db.binary import fetch_one_binary
 from gilhub.repository.errors import BadRequest, Conflict, Forbidden, NotFound
 from gilhub.repository.notebooks import PreparedContent
 from gilhub.repository.paths import is_notebook
-
-metadata = MetaData(schema="repository")
-
-entries = Table(
-    "entries",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("path", Text, nullable=False),
-    Column("kind", Text, nullable=False),
-    Column("author", Text, nullable=False),
-    Column("tags", ARRAY(Text), nullable=False),
-    Column("head", Integer, nullable=False),
-    Column("created", DateTime(timezone=True), nullable=False),
-    Column("updated", DateTime(timezone=True), nullable=False),
-    Column("deleted", DateTime(timezone=True)),
-    Column("deleted_by", Text),
-    Column("contributors", Text, nullable=False),
-    Column("messages", Text, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("search", TSVECTOR),
-)
-
-versions = Table(
-    "versions",
-    metadata,
-    Column("entry_id", BigInteger, primary_key=True),
-    Column("number", Integer, primary_key=True),
-    Column("author", Text, nullable=False),
-    Column("created", DateTime(timezone=True), nullable=False),
-    Column("message", Text, nullable=False),
-    Column("content", LargeBinary, nullable=False),
-    Column("sha256", Text, nullable=False),
-    Column("size", BigInteger, nullable=False),
-    Column("label", Text),
-)
-
-push_bases = Table(
-    "push_bases",
-    metadata,
-    Column("author", Text, primary_key=True),
-    Column("source", Text, primary_key=True),
-    Column("entry_id", BigInteger, primary_key=True),
-    Column("origin_version", Integer, nullable=False),
-    Column("pushed_version", Integer, nullable=False),
-)
-
-events = Table(
-    "events",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("time", DateTime(timezone=True), nullable=False),
-    Column("actor", Text, nullable=False),
-    Column("action", Text, nullable=False),
-    Column("entry_id", BigInteger),
-    Column("path", Text, nullable=False),
-    Column("version", Integer),
-    Column("detail", Text, nullable=False),
-)
+from gilhub.repository.schema import entries, events, push_bases, versions
 
 MAX_MESSAGE_LENGTH = 10_000
 MAX_TAGS = 32
@@ -271,13 +206,6 @@ async def require_entry(conn: AsyncConnection, path: str, *, lock: bool = False)
     if entry is None:
         raise NotFound(f"the repository has no entry {path!r}", path=path)
     return entry
-
-
-async def get_entry_by_id(conn: AsyncConnection, entry_id: int) -> Entry:
-    row = (await conn.execute(select(*_ENTRY_COLUMNS).where(entries.c.id == entry_id))).first()
-    if row is None:
-        raise NotFound(f"the repository has no entry number {entry_id}")
-    return _entry(row)
 
 
 async def _create_entry(conn: AsyncConnection, path: str, kind: str, author: str) -> Entry | None:

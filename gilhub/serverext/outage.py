@@ -18,7 +18,7 @@ from typing import Any
 from tornado import httputil
 from tornado.web import OutputTransform, RequestHandler
 
-from gilhub.contents.errors import DatabaseUnavailableError
+from gilhub.contents.edge import DatabaseUnavailableError
 from gilhub.db.outage import RETRY_AFTER_SECONDS
 
 

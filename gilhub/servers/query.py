@@ -13,9 +13,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gilhub.schema import users
 from gilhub.servers.models import ServerState
 from gilhub.servers.schema import servers
-from gilhub.tables import users
 from gilhub.users import USER_COLUMNS, User, user_from_row
 
 

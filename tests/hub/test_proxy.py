@@ -143,7 +143,7 @@ async def test_requests_reuse_kept_alive_upstream_connections(client, hub, peopl
         response = await client.get("/user/alice/api/status", headers=people["alice"].token_header)
         assert response.status_code == 200
     upstream = hub.servers.upstream("alice")
-    idle = _upstream_pool(hub)._idle[(upstream.host, upstream.port)]
+    idle = hub.upstream_pool._idle[(upstream.host, upstream.port)]
     assert len(idle) == 1
 
 
@@ -326,7 +326,7 @@ async def test_head_204_304_and_chunked_responses_pass_through(client, hub, echo
     assert teapot.status_code == 418
     # every one of those left its upstream connection reusable
     upstream = hub.servers.upstream("echo")
-    assert len(_upstream_pool(hub)._idle[(upstream.host, upstream.port)]) == 1
+    assert len(hub.upstream_pool._idle[(upstream.host, upstream.port)]) == 1
 
 
 async def test_an_upstream_dying_mid_response_never_looks_complete(client, echo):
@@ -493,17 +493,6 @@ async def test_websocket_handshake_headers_and_raw_piping(hub, echo):
         assert await websocket.recv() == big
         await websocket.send(b"\x00\x01binary")
         assert await websocket.recv() == b"\x00\x01binary"
-
-
-def _upstream_pool(hub):
-    from gilhub.proxy import UpstreamPool
-
-    pools = [value for value in _app_settings(hub).values() if isinstance(value, UpstreamPool)]
-    return pools[0]
-
-
-def _app_settings(hub) -> dict:
-    return hub.http_server.request_callback.settings
 
 
 # -- the hub's database gone ----------------------------------------------------------

@@ -217,6 +217,11 @@ async def test_on_exists_open_and_fail(people):
         ({"template": SAMPLEDB_TEMPLATE, "params": {"n": 2**64}}, 400, "too large"),
         ({"template": SAMPLEDB_TEMPLATE, "destination": "../x.ipynb"}, 400, "'..'"),
         ({"template": SAMPLEDB_TEMPLATE, "destination": "notes.txt"}, 400, ".ipynb"),
+        (
+            {"template": SAMPLEDB_TEMPLATE, "destination": "once.ipynb/x.ipynb"},
+            400,
+            "not a directory",
+        ),
         ({"template": SAMPLEDB_TEMPLATE, "version": 99}, 400, "no version 99"),
     ],
 )

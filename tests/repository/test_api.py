@@ -46,7 +46,7 @@ class Person:
 
 @pytest.fixture(scope="module")
 async def people(hub: RunningHub) -> dict[str, Person]:
-    hub.app.config.RepositoryConfig.max_size = MAX_SIZE
+    hub.app.repository.config.max_size = MAX_SIZE
     found = {}
     for name, admin in (("alice", False), ("bob", False), ("root", True)):
         user = await hub.add_user(name, admin=admin)

@@ -1,6 +1,8 @@
-"""SQLAlchemy Core descriptions of the hub's own tables.
+"""SQLAlchemy Core descriptions of the hub's own tables (each part has its ``schema.py``).
 
-``sql/001_hub.sql`` creates them; these objects only let queries be built with
+``sql/001_hub.sql`` creates them (the SQL is the truth); these objects let the
+query functions (:mod:`gilhub.users`, :mod:`gilhub.auth.sessions`,
+:mod:`gilhub.auth.tokens`, :mod:`gilhub.auth.secrets_store`) be written with
 SQLAlchemy Core instead of SQL strings.
 """
 
@@ -55,13 +57,6 @@ api_tokens = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("last_used", DateTime(timezone=True)),
     Column("expires", DateTime(timezone=True)),
-)
-
-login_failures = Table(
-    "login_failures",
-    metadata,
-    Column("key", Text, nullable=False),
-    Column("failed_at", DateTime(timezone=True), nullable=False),
 )
 
 hub_secrets = Table(

@@ -1,0 +1,76 @@
+"""Notebooks and people for the runs tests."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from gilhub.contents import query as contents
+from gilhub.contents import roles
+from tests.hub.conftest import RunningHub
+
+#: A guard against a hung test, not a measurement.
+PATIENCE_SECONDS = 180
+
+
+def notebook(*sources: str, parameters: str | None = None) -> bytes:
+    """A Python notebook of ``sources``, after a ``parameters`` cell when given."""
+    cells = [new_code_cell(source) for source in sources]
+    if parameters is not None:
+        cells.insert(0, new_code_cell(parameters, metadata={"tags": ["parameters"]}))
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    return nbformat.writes(nb).encode("utf-8")
+
+
+class Person:
+    def __init__(self, hub: RunningHub, name: str, role: str, api: httpx.AsyncClient):
+        self.hub, self.name, self.role, self.api = hub, name, role, api
+
+    async def move_to(self, hub: RunningHub) -> None:
+        """Talk to ``hub`` (another hub on the same database) from now on."""
+        self.hub = hub
+        self.api = hub.client(headers={"Authorization": f"token {await hub.token_for(self.name)}"})
+
+    async def save(self, path: str, content: bytes) -> None:
+        async with self.hub.app.db.begin() as conn:
+            await contents.write_file(conn, self.role, path, content)
+
+    async def load(self, path: str) -> bytes:
+        async with self.hub.app.db.connect() as conn:
+            return (await contents.read_file(conn, self.role, path)).content
+
+    async def start(self, path: str, **body) -> dict:
+        response = await self.api.post("/hub/api/runs", json={"notebook": path, **body})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def run(self, path: str, content: bytes, **body) -> dict:
+        """Save ``content`` at ``path``, run it and wait for the run to end."""
+        await self.save(path, content)
+        return await self.finished(await self.start(path, **body))
+
+    async def finished(self, run: dict) -> dict:
+        return await self.wait_for(run, lambda model: model["status"] not in ("queued", "running"))
+
+    async def wait_for(self, run: dict, condition) -> dict:
+        async with asyncio.timeout(PATIENCE_SECONDS):
+            while True:
+                model = (await self.api.get(f"/hub/api/runs/{run['id']}")).json()
+                if condition(model):
+                    return model
+                await asyncio.sleep(0.2)
+
+
+async def person(hub: RunningHub, name: str, *, admin: bool = False) -> Person:
+    await hub.add_user(name, admin=admin)
+    role = await roles.ensure_user_role(hub.app.db, name)
+    api = hub.client(headers={"Authorization": f"token {await hub.token_for(name)}"})
+    return Person(hub, name, role, api)
