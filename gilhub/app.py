@@ -280,6 +280,11 @@ class GilHub(Application):
     bibliography = Instance(
         "gilhub.bibliography.service.LabBibliography", allow_none=True, help="(after start)"
     )
+    notebook_templates = Instance(
+        "gilhub.notebook_templates.service.TemplateService",
+        allow_none=True,
+        help="(after start; hub.templates is the jinja2 environment of the pages)",
+    )
     runs = Instance("gilhub.runs.service.Runs", allow_none=True, help="(after start)")
     bound_port = Integer(0, help="The port the hub actually listens on (after start).")
 

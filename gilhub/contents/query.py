@@ -187,8 +187,31 @@ async def write_file(conn: AsyncConnection, owner: str, path: str, content: byte
     return await store_file(conn, owner, path, content)
 
 
+async def create_file(
+    conn: AsyncConnection, owner: str, path: str, content: bytes
+) -> FileRecord | None:
+    """Create the file at ``path`` (and its parent directories) unless something is there.
+
+    ``None`` when a file or directory already is: never overwrites, even when two
+    requests create the same path at once (the primary key decides, not a prior check).
+    """
+    await make_directories(conn, owner, paths.split(path)[0])
+    if await kind_of(conn, owner, path) is not None:
+        return None
+    return await _insert_file(conn, owner, path, content, replace=False)
+
+
 async def store_file(conn: AsyncConnection, owner: str, path: str, content: bytes) -> FileRecord:
     """Create or replace the file at ``path`` (its parent directory must exist)."""
+    record = await _insert_file(conn, owner, path, content, replace=True)
+    assert record is not None  # replacing always writes
+    return record
+
+
+async def _insert_file(
+    conn: AsyncConnection, owner: str, path: str, content: bytes, *, replace: bool
+) -> FileRecord | None:
+    """Write the file at ``path``; an existing one is replaced, or left alone (``None``)."""
     if await kind_of(conn, owner, path) == "directory":
         raise WrongKind(f"{path!r} is a directory, not a file")
     values = {
@@ -199,16 +222,22 @@ async def store_file(conn: AsyncConnection, owner: str, path: str, content: byte
         "sha256": hashlib.sha256(content).digest(),
     }
     statement = insert(files).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[files.c.owner, files.c.path],
-        set_={
-            "content": statement.excluded.content,
-            "size": statement.excluded.size,
-            "sha256": statement.excluded.sha256,
-            "last_modified": func.now(),
-        },
-    ).returning(*_FILE_META)
-    row = (await conn.execute(statement)).one()
+    key = [files.c.owner, files.c.path]
+    if replace:
+        statement = statement.on_conflict_do_update(
+            index_elements=key,
+            set_={
+                "content": statement.excluded.content,
+                "size": statement.excluded.size,
+                "sha256": statement.excluded.sha256,
+                "last_modified": func.now(),
+            },
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=key)
+    row = (await conn.execute(statement.returning(*_FILE_META))).first()
+    if row is None:
+        return None
     await touch_directory(conn, owner, paths.split(path)[0])
     return _file_record(row, with_content=False)
 

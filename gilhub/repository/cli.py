@@ -43,6 +43,8 @@ class RepoCommand(Application):
 
     version = __version__
     aliases = {"url": "RepoCommand.hub_url", "token-file": "RepoCommand.token_file"}
+    #: the part of the hub's API the command talks to, below ``/hub/api/``
+    api = "repo/"
     #: positional arguments (names for the usage message)
     arguments: tuple[str, ...] = ()
     #: whether the last argument may be repeated
@@ -84,7 +86,7 @@ class RepoCommand(Application):
     ) -> Any:
         """One API call; returns the parsed JSON answer or raises :class:`CommandError`."""
         query = {key: value for key, value in (query or {}).items() if value not in (None, "")}
-        url = self.hub_url.rstrip("/") + "/hub/api/repo/" + path
+        url = self.hub_url.rstrip("/") + "/hub/api/" + self.api + path
         if query:
             url += "?" + urlencode(query)
         data = None if body is None else json.dumps(body).encode("utf-8")
@@ -293,10 +295,21 @@ class SearchCommand(RepoCommand):
             print(f"{entry['path']}  (version {entry['head']}, {entry['author']}){tags}")
 
 
-class RepoApp(Application):
+class CommandGroup(Application):
+    """A ``gilhub`` subcommand made of subcommands (``gilhub repo push``, ``template new``)."""
+
+    version = __version__
+
+    def start(self) -> None:
+        if self.subapp is None:
+            self.print_subcommands()
+            self.exit(1)
+        self.subapp.start()
+
+
+class RepoApp(CommandGroup):
     name = "repo"
     description = "Work with the shared notebook repository of a running hub."
-    version = __version__
     subcommands = {
         "push": (PushCommand, PushCommand.description),
         "pull": (PullCommand, PullCommand.description),
@@ -304,9 +317,3 @@ class RepoApp(Application):
         "diff": (DiffCommand, DiffCommand.description),
         "search": (SearchCommand, SearchCommand.description),
     }
-
-    def start(self) -> None:
-        if self.subapp is None:
-            self.print_subcommands()
-            self.exit(1)
-        self.subapp.start()

@@ -468,6 +468,19 @@ async def browse(conn: AsyncConnection, prefix: str) -> Folder:
     )
 
 
+async def entries_under(
+    conn: AsyncConnection, prefix: str, *, kind: str | None = None, limit: int = 1000
+) -> list[Entry]:
+    """Live entries anywhere below ``prefix`` (``"a/b/"``), by path; of ``kind`` if given."""
+    query = select(*_ENTRY_COLUMNS).where(
+        entries.c.deleted.is_(None), entries.c.path.startswith(prefix, autoescape=True)
+    )
+    if kind is not None:
+        query = query.where(entries.c.kind == kind)
+    query = query.order_by(entries.c.path).limit(limit)
+    return [_entry(row) for row in await conn.execute(query)]
+
+
 @dataclass
 class SearchHit:
     entry: Entry

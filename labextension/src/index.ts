@@ -6,6 +6,8 @@
  *   with the formatted reference as tooltip; unknown keys are marked;
  * - "Insert Citation" inserts [@key] with completion from the bibliography;
  * - "Insert/Refresh References" writes a References section listing the cited entries.
+ *
+ * Shared repository (issue 4): ./repository.ts. Notebook templates (issue 11): ./templates.ts.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, showDialog, showErrorMessage } from '@jupyterlab/apputils';
@@ -18,6 +20,7 @@ import { bibPageUrl, getEntry, getKnownKeys, IBibEntry, refresh, searchEntries }
 import { citedKeys } from './citations';
 import { citingMarkdownFactory } from './render';
 import { repositoryPlugin } from './repository';
+import { templatesPlugin } from './templates';
 
 export const COMMAND_INSERT_CITATION = 'gilhub:insert-citation';
 export const COMMAND_REFERENCES = 'gilhub:insert-references';
@@ -223,4 +226,4 @@ const bibliographyPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [bibliographyPlugin, repositoryPlugin];
+export default [bibliographyPlugin, repositoryPlugin, templatesPlugin];

@@ -13,6 +13,7 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
 import { hubPrefix } from './bibclient';
+import { getJson, HubError, messageOf, postJson } from './hubclient';
 
 export const COMMAND_PUSH = 'gilhub:repo-push';
 export const COMMAND_PULL = 'gilhub:repo-pull';
@@ -39,43 +40,8 @@ interface IAnswer {
   written?: boolean;
 }
 
-class HubError extends Error {
-  constructor(readonly status: number, readonly answer: IAnswer) {
-    super(answer.message || `HTTP ${status}`);
-  }
-}
-
-let xsrfToken: Promise<string> | null = null;
-
-function apiUrl(path: string): string {
-  return URLExt.join(hubPrefix(), 'api/repo', path);
-}
-
-async function xsrf(): Promise<string> {
-  if (!xsrfToken) {
-    xsrfToken = fetch(apiUrl('xsrf'), { credentials: 'same-origin' }).then(async response => {
-      if (!response.ok) {
-        xsrfToken = null;
-        throw new Error(`the hub refused (${response.status}): are you logged in?`);
-      }
-      return ((await response.json()) as { xsrf: string }).xsrf;
-    });
-  }
-  return xsrfToken;
-}
-
 async function post(path: string, body: object): Promise<IAnswer> {
-  const response = await fetch(apiUrl(path), {
-    method: 'POST',
-    credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json', 'X-XSRFToken': await xsrf() },
-    body: JSON.stringify(body)
-  });
-  const answer = (await response.json().catch(() => ({}))) as IAnswer;
-  if (!response.ok) {
-    throw new HubError(response.status, answer);
-  }
-  return answer;
+  return postJson<IAnswer>('repo/' + path, body);
 }
 
 /** A dialog body of labelled inputs; getValue() gives their values by name. */
@@ -195,7 +161,7 @@ async function pushFile(
     if (error instanceof HubError && error.status === 409) {
       await resolvePushConflict(docManager, error, body);
     } else {
-      await showErrorMessage('Push to Repository', String(error instanceof Error ? error.message : error));
+      await showErrorMessage('Push to Repository', messageOf(error));
     }
   }
 }
@@ -235,7 +201,7 @@ async function resolvePushConflict(
         buttons: [Dialog.okButton()]
       });
     } catch (mergeError) {
-      await showErrorMessage('Push the merge', String(mergeError instanceof Error ? mergeError.message : mergeError));
+      await showErrorMessage('Push the merge', messageOf(mergeError));
     }
   }
 }
@@ -246,16 +212,6 @@ interface IEntry {
   author: string;
   head: number;
   updated: string;
-}
-
-async function getJson<T>(path: string, query: { [name: string]: string }): Promise<T> {
-  const response = await fetch(apiUrl(path) + URLExt.objectToQueryString(query), {
-    credentials: 'same-origin'
-  });
-  if (!response.ok) {
-    throw new Error(`the hub answered ${response.status}`);
-  }
-  return (await response.json()) as T;
 }
 
 /**
@@ -305,13 +261,13 @@ class PullBody extends Widget {
     const text = this.search.value.trim();
     try {
       if (text) {
-        const found = await getJson<{ results: IEntry[] }>('search', { q: text, limit: '30' });
+        const found = await getJson<{ results: IEntry[] }>('repo/search', { q: text, limit: '30' });
         this.showResults([], found.results, `${found.results.length} match(es) for “${text}”`);
       } else {
         const folder = await getJson<{
           folders: Array<{ name: string; count: number }>;
           entries: IEntry[];
-        }>('entries', { prefix: this.prefix });
+        }>('repo/entries', { prefix: this.prefix });
         this.showResults(folder.folders, folder.entries, `Browsing ${this.prefix || 'the top folder'}`);
       }
     } catch (error) {
@@ -409,7 +365,7 @@ async function pullFile(docManager: IDocumentManager, factory: IFileBrowserFacto
     answer = await post('pull', body);
   } catch (error) {
     if (!(error instanceof HubError && error.status === 409)) {
-      await showErrorMessage('Pull from Repository', String(error instanceof Error ? error.message : error));
+      await showErrorMessage('Pull from Repository', messageOf(error));
       return;
     }
     const choice = await showDialog({
@@ -428,7 +384,7 @@ async function pullFile(docManager: IDocumentManager, factory: IFileBrowserFacto
     try {
       answer = await post('pull', { ...body, on_exists: onExists });
     } catch (retryError) {
-      await showErrorMessage('Pull from Repository', String(retryError instanceof Error ? retryError.message : retryError));
+      await showErrorMessage('Pull from Repository', messageOf(retryError));
       return;
     }
   }

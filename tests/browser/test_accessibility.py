@@ -21,6 +21,7 @@ from traitlets.config import Config
 from gilhub.contents import query as contents
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.hub.conftest import ADMIN_NAME, ADMIN_PASSWORD, RunningHub, running_hub
+from tests.notebook_templates.helpers import push_template
 from tests.repository.helpers import notebook_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -29,6 +30,7 @@ AXE_DIR = Path(__file__).parent / "axe"
 VIEWPORTS = {"desktop": (1400, 900), "phone": (390, 844)}
 BLOCKING_IMPACTS = ("serious", "critical")
 NOTEBOOK = "fit.ipynb"
+TEMPLATE = "some_instrument/analysis.ipynb"
 EXAMPLE_BIBLIOGRAPHY = Path(__file__).parents[2] / "bibliography.bib"
 
 #: (name, path): the pages an administrator sees, each checked at every viewport.
@@ -52,6 +54,9 @@ PAGES = [
     ("bib", "/hub/bib"),
     ("bib-entry", "/hub/bib/einstein1905electrodynamics"),
     ("bib-add", "/hub/bib-add"),
+    ("templates", "/hub/templates"),
+    ("template-confirm", f"/hub/templates/t/{TEMPLATE}?params=%7B%22run%22%3A%201%7D"),
+    ("template-missing", "/hub/templates/t/no/such.ipynb"),
 ]
 
 
@@ -77,7 +82,7 @@ def axe_script() -> str:
 
 @pytest.fixture(scope="module")
 async def hub(database_url, tmp_path_factory) -> AsyncIterator[RunningHub]:
-    """A hub with the example bibliography and two versions of one repository entry."""
+    """A hub with the example bibliography, two versions of one repository entry, a template."""
     data_dir = tmp_path_factory.mktemp("a11y-hub")
     config = Config()
     config.LabBibliography.path = str(data_dir / "lab.bib")
@@ -86,6 +91,7 @@ async def hub(database_url, tmp_path_factory) -> AsyncIterator[RunningHub]:
         web = await running.login(ADMIN_NAME, ADMIN_PASSWORD)
         for source in ("a = 1", "a = 2"):
             await push(running, web, source)
+        await push_template(running, TEMPLATE)
         yield running
 
 

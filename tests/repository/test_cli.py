@@ -29,13 +29,14 @@ async def cli_env(hub: RunningHub, tmp_path_factory) -> dict[str, str]:
     return {**env, "GILHUB_URL": hub.url, "TOKEN_FILE": str(token_file), "TOKEN": token}
 
 
-async def gilhub(env: dict[str, str], *args: str, token_in_env: bool = True):
+async def gilhub(env: dict[str, str], *args: str, token_in_env: bool = True, command: str = "repo"):
+    """``gilhub COMMAND ARGS`` in a subprocess: its exit status, stdout and stderr."""
     env = dict(env)
     if token_in_env:
         env["GILHUB_TOKEN"] = env["TOKEN"]
-    command = [sys.executable, "-c", "from gilhub.app import main; main()", "repo", *args]
+    command_line = [sys.executable, "-c", "from gilhub.app import main; main()", command, *args]
     process = await asyncio.create_subprocess_exec(
-        *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *command_line, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout=120)
