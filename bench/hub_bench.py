@@ -236,12 +236,13 @@ c.JupyterHub.load_roles = [{{
 
 
 @contextlib.asynccontextmanager
-async def jupyterhub(root: Path, work: Path) -> AsyncIterator[Hub]:
+async def jupyterhub_process(root: Path, work: Path, extra_config: str = "") -> AsyncIterator[Hub]:
+    """JupyterHub 6 + configurable-http-proxy in ``work/jupyterhub``, serving ``root``."""
     chp = BENCH_DIR / "node_modules" / ".bin" / "configurable-http-proxy"
     if not chp.exists():
         raise SystemExit("configurable-http-proxy missing: npm install --prefix bench")
     work = work / "jupyterhub"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     port, token = free_port(), secrets.token_hex(24)
     config = JUPYTERHUB_CONFIG.format(
         port=port,
@@ -252,10 +253,16 @@ async def jupyterhub(root: Path, work: Path) -> AsyncIterator[Hub]:
         args=server_args(root),
         token=token,
     )
-    (work / "jupyterhub_config.py").write_text(config)
+    (work / "jupyterhub_config.py").write_text(config + extra_config)
     jupyterhub_bin = Path(sys.executable).with_name("jupyterhub")
     argv = [str(jupyterhub_bin), "-f", "jupyterhub_config.py"]
     async with hub_process("JupyterHub", argv, port, token, work, "hub/api/") as hub:
+        yield hub
+
+
+@contextlib.asynccontextmanager
+async def jupyterhub(root: Path, work: Path) -> AsyncIterator[Hub]:
+    async with jupyterhub_process(root, work) as hub:
         hub.pid = proxy_pid(hub.process)
         async with httpx.AsyncClient(headers=hub.headers) as client:
             response = await client.post(f"{hub.hub_url}users/{USER}")

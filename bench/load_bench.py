@@ -46,13 +46,14 @@ import psutil
 import websockets
 
 from bench.hub_bench import (
-    JUPYTERHUB_CONFIG,
     RESULTS_DIR,
     Hub,
     execute,
     free_port,
     hub_process,
+    jupyterhub_process,
     percentile,
+    proxy_pid,
     run_gilhub_cli,
 )
 
@@ -140,30 +141,10 @@ async def gilhub_hub(work: Path) -> AsyncIterator[LoadHub]:
 
 @contextlib.asynccontextmanager
 async def jupyterhub_hub(work: Path) -> AsyncIterator[LoadHub]:
-    from bench.hub_bench import BENCH_DIR, proxy_pid, server_args
-
-    chp = BENCH_DIR / "node_modules" / ".bin" / "configurable-http-proxy"
-    if not chp.exists():
-        raise SystemExit("configurable-http-proxy missing: npm install --prefix bench")
-    work = work / "jupyterhub"
-    work.mkdir()
-    root = work / "notebooks"
+    root = work / "jupyterhub-notebooks"
     root.mkdir()
-    port, token = free_port(), secrets.token_hex(24)
-    config = JUPYTERHUB_CONFIG.format(
-        port=port,
-        hub_port=free_port(),
-        proxy_api_port=free_port(),
-        chp=str(chp),
-        work=work.as_posix(),
-        args=server_args(root),
-        token=token,
-    )
-    (work / "jupyterhub_config.py").write_text(
-        config + JUPYTERHUB_LOAD_CONFIG.format(password=PASSWORD)
-    )
-    argv = [str(Path(sys.executable).with_name("jupyterhub")), "-f", "jupyterhub_config.py"]
-    async with hub_process("JupyterHub", argv, port, token, work, "hub/api/") as hub:
+    extra = JUPYTERHUB_LOAD_CONFIG.format(password=PASSWORD)
+    async with jupyterhub_process(root, work, extra) as hub:
         yield LoadHub(hub, [hub.process.pid, proxy_pid(hub.process)])
 
 
