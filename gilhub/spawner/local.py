@@ -14,6 +14,7 @@ import psutil
 from sqlalchemy.engine import make_url
 from traitlets import Bool, Enum, Int, List, Unicode
 
+import gilhub
 from gilhub.spawner.accounts import DELETE, KEEP, LOCK, account_name, ensure_account, retire_account
 from gilhub.spawner.base import Spawner
 from gilhub.spawner.isolation import (
@@ -266,6 +267,7 @@ class LocalProcessSpawner(Spawner):
         runtime |= {Path(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
         if os.path.isabs(self.cmd[0]):
             runtime.add(Path(self.cmd[0]).parent)
+        runtime.add(Path(gilhub.__file__).resolve().parent)  # an editable install's package
         socket = database_socket(self.hub.db_url)
         return Sandbox(
             home=self.working_dir(),

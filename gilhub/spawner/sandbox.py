@@ -48,6 +48,7 @@ NAMESPACE_OPTIONS = (
     "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session",
     "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",  # noqa: S108 (its own /tmp)
 )  # fmt: skip
+PRIVATE_TMP = Path("/tmp")  # noqa: S108 (every sandbox has a /tmp of its own)
 #: Made by an unprivileged account: a user namespace, and no further ones inside.
 UNPRIVILEGED_OPTIONS = ("--unshare-user", "--disable-userns")
 
@@ -126,19 +127,30 @@ class Sandbox:
         args = [bwrap, "--ro-bind", "/", "/"]
         for path in hidden:
             args += ["--tmpfs", str(path)]
-        for path in _existing_outermost(self.runtime):
-            under_hidden = any(path.is_relative_to(h) and path != h for h in hidden)
-            in_data_dir = data_dir is not None and path.is_relative_to(data_dir)
-            if under_hidden and not in_data_dir and not path.is_relative_to(self.home):
-                args += _open_parents(path, hidden)
-                args += ["--ro-bind", str(path), str(path)]
+        args += self._bind_back(hidden, data_dir)
         home = str(self.home)
         args += [*(() if setpriv else UNPRIVILEGED_OPTIONS), *NAMESPACE_OPTIONS]
+        # the sandbox's own /tmp now covers the hub's: bind back what runs from there
+        args += self._bind_back([PRIVATE_TMP], data_dir)
         args += ["--bind", home, home]
         for socket in self.sockets:
             # --dir: the socket's directories open to the server (bwrap makes them 0700).
             args += ["--dir", str(socket.parent), "--bind", str(socket), str(socket)]
         return [*args, "--chdir", home, "--", *setpriv, *cmd]
+
+    def _bind_back(self, covered: Sequence[Path], data_dir: Path | None) -> list[str]:
+        """Read-only binds of the runtime paths under ``covered`` directories (never one
+        inside or around the data directory, or inside the home), parents left open."""
+        args: list[str] = []
+        for path in _existing_outermost(self.runtime):
+            under = any(path.is_relative_to(c) and path != c for c in covered)
+            near_data_dir = data_dir is not None and (
+                path.is_relative_to(data_dir) or data_dir.is_relative_to(path)
+            )
+            if under and not near_data_dir and not path.is_relative_to(self.home):
+                args += _open_parents(path, covered)
+                args += ["--ro-bind", str(path), str(path)]
+        return args
 
 
 def _open_parents(path: Path, hidden: Sequence[Path]) -> list[str]:
