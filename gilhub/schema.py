@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    func,
 )
 
 metadata = MetaData()
@@ -44,6 +45,13 @@ login_sessions = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False),
     Column("expires", DateTime(timezone=True), nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", Text, nullable=False),  # "user:NAME@ADDRESS" or "addr:ADDRESS"
+    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 api_tokens = Table(

@@ -24,9 +24,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gilhub.schema import login_failures
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class LoginThrottle:
         key is pausing; serialised per user name and address."""
         if keys.user is not None:  # the address key is only read: logins of a lab stay parallel
             await conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": keys.user}
+                select(func.pg_advisory_xact_lock(func.hashtextextended(keys.user, 0)))
             )
         wait = await self.retry_after(conn, keys)
         if wait:
@@ -90,19 +93,29 @@ class LoginThrottle:
             limit = self._limit(key)
             if limit <= 0:
                 continue
-            result = await conn.execute(
-                text(
-                    "SELECT count(*) AS failures, EXTRACT(EPOCH FROM (max(failed_at)"
-                    " + LEAST(:pause * power(2, GREATEST(count(*) - :limit, 0)), :window)"
-                    " - clock_timestamp())) AS remaining"
-                    " FROM login_failures WHERE key = :key AND failed_at > now() - :window"
-                ),
-                {"key": key, "limit": limit, "pause": self.pause, "window": self.window},
-            )
+            result = await conn.execute(self._pause_query(key, limit))
             row = result.one()
             if row.failures >= limit:
                 wait = max(wait, float(row.remaining or 0))
         return math.ceil(wait)
+
+    def _pause_query(self, key: str, limit: int) -> Any:
+        """The key's failures in the window, and the seconds its pause still lasts: the
+        pause doubles with every failure past the limit, up to the window."""
+        window = _interval(self.window.total_seconds())
+        failures = func.count()
+        pause = func.least(
+            _interval(
+                self.pause.total_seconds() * func.power(2, func.greatest(failures - limit, 0))
+            ),
+            window,
+        )
+        remaining = func.extract(
+            "epoch", func.max(login_failures.c.failed_at) + pause - func.clock_timestamp()
+        )
+        return select(failures.label("failures"), remaining.label("remaining")).where(
+            login_failures.c.key == key, login_failures.c.failed_at > func.now() - window
+        )
 
     async def failed(self, conn: AsyncConnection, keys: LoginKeys) -> None:
         """The attempt failed: count it against the address too."""
@@ -111,37 +124,41 @@ class LoginThrottle:
     async def succeeded(self, conn: AsyncConnection, keys: LoginKeys) -> None:
         """The attempt succeeded: the user's count at this address starts again."""
         if keys.user is not None:
-            await conn.execute(
-                text("DELETE FROM login_failures WHERE key = :key"), {"key": keys.user}
-            )
+            await conn.execute(delete(login_failures).where(login_failures.c.key == keys.user))
 
     async def undecided(self, conn: AsyncConnection, keys: LoginKeys, admission: Admission) -> None:
         """The authenticator could not decide (its directory was down): not a failure."""
         if keys.user is not None and admission.attempt is not None:
             await conn.execute(
-                text("DELETE FROM login_failures WHERE key = :key AND failed_at = :attempt"),
-                {"key": keys.user, "attempt": admission.attempt},
+                delete(login_failures).where(
+                    login_failures.c.key == keys.user,
+                    login_failures.c.failed_at == admission.attempt,
+                )
             )
 
     async def _record(self, conn: AsyncConnection, key: str) -> datetime:
         result = await conn.execute(
-            text("INSERT INTO login_failures (key) VALUES (:key) RETURNING failed_at"),
-            {"key": key},
+            insert(login_failures).values(key=key).returning(login_failures.c.failed_at)
         )
         return result.scalar_one()
 
     async def _drop_expired(self, conn: AsyncConnection, keys: LoginKeys) -> None:
         await conn.execute(
-            text(
-                "DELETE FROM login_failures"
-                " WHERE key = ANY(CAST(:keys AS text[])) AND failed_at <= now() - :window"
-            ),
-            {"keys": keys.all(), "window": self.window},
+            delete(login_failures).where(
+                login_failures.c.key.in_(keys.all()),
+                login_failures.c.failed_at <= func.now() - _interval(self.window.total_seconds()),
+            )
         )
 
     async def purge(self, conn: AsyncConnection) -> None:
         """Drop failures that no longer count (housekeeping)."""
         await conn.execute(
-            text("DELETE FROM login_failures WHERE failed_at <= now() - :window"),
-            {"window": self.window},
+            delete(login_failures).where(
+                login_failures.c.failed_at <= func.now() - _interval(self.window.total_seconds())
+            )
         )
+
+
+def _interval(seconds: Any) -> Any:
+    """An SQL interval of ``seconds`` (a number or an SQL expression)."""
+    return func.make_interval(0, 0, 0, 0, 0, 0, seconds)
