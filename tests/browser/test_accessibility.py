@@ -54,6 +54,7 @@ PAGES = [
     ("bib", "/hub/bib"),
     ("bib-entry", "/hub/bib/einstein1905electrodynamics"),
     ("bib-add", "/hub/bib-add"),
+    ("runs", "/hub/runs"),
     ("templates", "/hub/templates"),
     ("template-confirm", f"/hub/templates/t/{TEMPLATE}?params=%7B%22run%22%3A%201%7D"),
     ("template-missing", "/hub/templates/t/no/such.ipynb"),
