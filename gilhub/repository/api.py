@@ -196,7 +196,9 @@ class SearchAPIHandler(RepoAPIHandler):
         offset = self.query_number("offset") or 0
         async with self.engine.connect() as conn:
             hits = await store.search(conn, text, limit=self.limit(), offset=offset)
-        results = [{**hit.entry.as_json(), "rank": hit.rank} for hit in hits]
+        results = [
+            {**hit.entry.as_json(), "rank": hit.rank, "snippet": hit.snippet_text} for hit in hits
+        ]
         self.write_json({"query": text, "results": results})
 
 

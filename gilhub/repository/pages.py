@@ -86,7 +86,9 @@ class SearchPageHandler(RepoPageHandler):
         text = self.get_query_argument("q", "")
         async with self.engine.connect() as conn:
             hits = await store.search(conn, text, limit=100)
-        await self.render_template("repo_search.html", query=text, hits=hits)
+        await self.render_template(
+            "repo_search.html", query=text, hits=hits, snippet_html=render.snippet_html
+        )
 
 
 class EntryPageHandler(RepoPageHandler):

@@ -16,6 +16,7 @@ from typing import Any
 
 import nh3
 from jinja2 import DictLoader
+from markupsafe import Markup, escape
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from nbdime import diff_notebooks
@@ -235,3 +236,13 @@ def merge(base: bytes, mine: bytes, theirs: bytes) -> MergeResult:
     if conflicts:
         return MergeResult(None, conflicts)
     return MergeResult(serialize_notebook(merged), 0)
+
+
+def snippet_html(snippet: str) -> Markup:
+    """A search hit's snippet as HTML: its text escaped, the matched words in ``<mark>``."""
+    from gilhub.repository.store import MATCH_END, MATCH_START
+
+    escaped = str(escape(snippet))
+    return Markup(  # noqa: S704 (escaped above; only gilhub's own marks become tags)
+        escaped.replace(MATCH_START, "<mark>").replace(MATCH_END, "</mark>")
+    )

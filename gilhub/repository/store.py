@@ -481,10 +481,27 @@ async def entries_under(
     return [_entry(row) for row in await conn.execute(query)]
 
 
+#: ts_headline's marks around matched words: control characters, which a search text cannot
+#: hold, so that the snippet can be escaped first and marked up after.
+MATCH_START, MATCH_END = "\x02", "\x03"
+#: Only the start of a long text is scanned for a snippet (ts_headline reads all it is given).
+SNIPPET_SOURCE_CHARS = 20_000
+_SNIPPET_OPTIONS = (
+    f"StartSel={MATCH_START}, StopSel={MATCH_END}, MaxFragments=2, MaxWords=18, MinWords=6,"
+    " FragmentDelimiter=' … '"
+)
+
+
 @dataclass
 class SearchHit:
     entry: Entry
     rank: float
+    #: where the words were found, matches between MATCH_START and MATCH_END
+    snippet: str = ""
+
+    @property
+    def snippet_text(self) -> str:
+        return self.snippet.replace(MATCH_START, "").replace(MATCH_END, "")
 
 
 async def search(
@@ -498,14 +515,22 @@ async def search(
         raise BadRequest("the search is longer than 1000 characters")
     query_vector = func.websearch_to_tsquery(literal_column("'english'::regconfig"), text)
     rank = func.ts_rank_cd(entries.c.search, query_vector).label("rank")
+    searched_text = func.left(
+        func.concat_ws(" ", entries.c.messages, entries.c.body), SNIPPET_SOURCE_CHARS
+    )
+    snippet = func.ts_headline(
+        literal_column("'english'::regconfig"), searched_text, query_vector, _SNIPPET_OPTIONS
+    ).label("snippet")
     query = (
-        select(*_ENTRY_COLUMNS, rank)
+        select(*_ENTRY_COLUMNS, rank, snippet)
         .where(entries.c.deleted.is_(None), entries.c.search.op("@@")(query_vector))
         .order_by(rank.desc(), entries.c.updated.desc())
         .limit(limit)
         .offset(offset)
     )
-    return [SearchHit(_entry(row), float(row.rank)) for row in await conn.execute(query)]
+    return [
+        SearchHit(_entry(row), float(row.rank), row.snippet) for row in await conn.execute(query)
+    ]
 
 
 async def set_tags(conn: AsyncConnection, path: str, tags: list[str], actor: Actor) -> Entry:

@@ -247,3 +247,21 @@ async def test_pages_render(people):
         assert response.status_code == 200, (page, response.text[:500])
     assert (await alice.web.get("/hub/repo/deleted")).status_code == 403
     assert (await alice.web.get("/hub/repo/entry/none.ipynb")).status_code == 404
+
+
+async def test_search_results_show_where_the_words_were_found(people):
+    alice, bob = people["alice"], people["bob"]
+    source = "# the <b>resonance</b> of the langmuir probe\nresonance = 3 < bias & bias < 7"
+    await alice.save("langmuir.ipynb", notebook_bytes(source))
+    pushed = await alice.push("langmuir.ipynb", path="plasma/langmuir.ipynb", message="resonance")
+    assert pushed.status_code == 201, pushed.text
+
+    page = await bob.web.get("/hub/repo/search", params={"q": "langmuir resonance"})
+    found = await bob.api.get("/hub/api/repo/search", params={"q": "langmuir resonance"})
+
+    assert page.status_code == 200
+    snippet = page.text[page.text.index('class="snippet"') :]
+    assert "<mark>resonance</mark>" in snippet and "<mark>langmuir</mark>" in snippet
+    assert "3 &lt; bias &amp; bias" in snippet and "<b>" not in snippet  # text, never markup
+    (hit,) = [r for r in found.json()["results"] if r["path"] == "plasma/langmuir.ipynb"]
+    assert "resonance" in hit["snippet"] and "\x02" not in hit["snippet"]
