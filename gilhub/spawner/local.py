@@ -268,6 +268,9 @@ class LocalProcessSpawner(Spawner):
         if os.path.isabs(self.cmd[0]):
             runtime.add(Path(self.cmd[0]).parent)
         runtime.add(Path(gilhub.__file__).resolve().parent)  # an editable install's package
+        # and every directory the hub imports from (a virtual environment's .pth files may
+        # add some outside it)
+        runtime |= {Path(entry) for entry in sys.path if entry and os.path.isdir(entry)}
         socket = database_socket(self.hub.db_url)
         return Sandbox(
             home=self.working_dir(),
