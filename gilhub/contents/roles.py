@@ -50,7 +50,7 @@ async def _role_prefix(conn: AsyncConnection) -> str:
     return (await conn.execute(text("SELECT role_prefix FROM contents.settings"))).scalar_one()
 
 
-async def _execute(conn: AsyncConnection, statement: sql.Composable) -> None:
+async def execute_composed(conn: AsyncConnection, statement: sql.Composable) -> None:
     """Run a statement composed with psycopg's identifier quoting."""
     raw = await conn.get_raw_connection()
     await conn.exec_driver_sql(statement.as_string(raw.driver_connection))
@@ -73,7 +73,7 @@ async def create_user_role(conn: AsyncConnection, user_name: str) -> str:
     """
     role = role_name(await _role_prefix(conn), user_name)
     if not await _role_exists(conn, role):
-        await _execute(
+        await execute_composed(
             conn,
             sql.SQL(
                 "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
@@ -102,7 +102,7 @@ async def ensure_user_role(engine: AsyncEngine, user_name: str) -> str:
 async def rename_user_role(conn: AsyncConnection, role: str, new_user_name: str) -> str:
     """Rename ``role`` after its user, moving the stored notebooks along (no commit)."""
     new_role = role_name(await _role_prefix(conn), new_user_name)
-    await _execute(
+    await execute_composed(
         conn,
         sql.SQL("ALTER ROLE {} RENAME TO {}").format(
             sql.Identifier(role), sql.Identifier(new_role)
@@ -116,8 +116,8 @@ async def drop_role_and_storage(conn: AsyncConnection, role: str) -> None:
     """Delete what ``role`` stores and drop it, on the caller's transaction (no commit)."""
     await query.delete_owner(conn, role)
     if await _role_exists(conn, role):
-        await _execute(conn, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        await _execute(conn, sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        await execute_composed(conn, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        await execute_composed(conn, sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 async def end_role_sessions(engine: AsyncEngine, role: str) -> None:
@@ -142,7 +142,7 @@ async def issue_role_password(engine: AsyncEngine, role: str) -> str:
         verifier = raw.driver_connection.pgconn.encrypt_password(
             password.encode("utf-8"), role.encode("utf-8"), b"scram-sha-256"
         )
-        await _execute(
+        await execute_composed(
             conn,
             sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                 sql.Identifier(role), sql.Literal(verifier.decode("ascii"))

@@ -24,6 +24,7 @@ from nbdime.merging import merge_notebooks
 from nbformat import NotebookNode
 
 from gilhub.repository.notebooks import parse_notebook, serialize_notebook
+from gilhub.repository.store import MATCH_END, MATCH_START
 
 # The lab template without its scripts from the internet (require.js,
 # mermaid): MathJax and its configuration are loaded from the hub itself, as
@@ -240,8 +241,6 @@ def merge(base: bytes, mine: bytes, theirs: bytes) -> MergeResult:
 
 def snippet_html(snippet: str) -> Markup:
     """A search hit's snippet as HTML: its text escaped, the matched words in ``<mark>``."""
-    from gilhub.repository.store import MATCH_END, MATCH_START
-
     escaped = str(escape(snippet))
     return Markup(  # noqa: S704 (escaped above; only gilhub's own marks become tags)
         escaped.replace(MATCH_START, "<mark>").replace(MATCH_END, "</mark>")

@@ -40,7 +40,7 @@ async def run_database_url(engine: AsyncEngine, admin_url: URL, run: Run) -> str
     role = await _run_role(engine, run.id)
     async with engine.connect() as conn:
         await conn.execute(text("SELECT runs.grant_runs(:role)"), {"role": run.owner})
-        await roles._execute(
+        await roles.execute_composed(
             conn,
             sql.SQL("DROP ROLE IF EXISTS {}; CREATE ROLE {} LOGIN INHERIT IN ROLE {}").format(
                 sql.Identifier(role), sql.Identifier(role), sql.Identifier(run.owner)
@@ -60,7 +60,9 @@ async def drop_run_role(engine: AsyncEngine, run_id: int) -> None:
             text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"),
             {"r": role},
         )
-        await roles._execute(conn, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        await roles.execute_composed(
+            conn, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role))
+        )
         await conn.commit()
 
 

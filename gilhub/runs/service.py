@@ -45,7 +45,7 @@ from gilhub.runs.errors import BadRunRequest, NotebookNotFound, RunFinished, Run
 from gilhub.runs.parameters import Declared, declared_parameters_of
 from gilhub.runs.query import Run
 from gilhub.runs.worker import DB_URL_ENV
-from gilhub.spawner.base import _inherited_environment
+from gilhub.spawner.base import inherited_environment
 from gilhub.spawner.process import (
     ChildProcess,
     find_process,
@@ -347,7 +347,7 @@ class Runs(LoggingConfigurable):
 
     def _worker_env(self, db_url: str, token: str) -> dict[str, str]:
         return {
-            **_inherited_environment(),
+            **inherited_environment(),
             DB_URL_ENV: db_url,
             self.token_env: token,
             HUB_URL_ENV: self.hub.public_url,

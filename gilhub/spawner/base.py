@@ -111,7 +111,7 @@ class Spawner(LoggingConfigurable):
 
     def get_env(self) -> dict[str, str]:
         """The server's environment: nothing of the hub's own secrets, plus the user's."""
-        env = _inherited_environment()
+        env = inherited_environment()
         env.update(self.environment)
         env.update(
             JUPYTER_TOKEN=self.token,
@@ -210,5 +210,5 @@ INHERITED_VARIABLES = (
 )  # fmt: skip
 
 
-def _inherited_environment() -> dict[str, str]:
+def inherited_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
