@@ -8,6 +8,7 @@
  * - "Insert/Refresh References" writes a References section listing the cited entries.
  *
  * Shared repository (issue 4): ./repository.ts. Notebook templates (issue 11): ./templates.ts.
+ * Activity record and Notebook Story (issue 13): ./activity.ts, ./story.ts.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, showDialog, showErrorMessage } from '@jupyterlab/apputils';
@@ -17,6 +18,7 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 
 import { bibPageUrl, getEntry, getKnownKeys, IBibEntry, refresh, searchEntries } from './bibclient';
+import { activityPlugin } from './activity';
 import { citedKeys } from './citations';
 import { citingMarkdownFactory } from './render';
 import { repositoryPlugin } from './repository';
@@ -226,4 +228,4 @@ const bibliographyPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [bibliographyPlugin, repositoryPlugin, templatesPlugin];
+export default [bibliographyPlugin, repositoryPlugin, templatesPlugin, activityPlugin];
