@@ -223,7 +223,8 @@ export class ActivityRecorder {
   ): void {
     const { notebook, cell, success, error } = args;
     const panel = this.panelOf(notebook);
-    if (!this.queue.enabled || !panel || !(cell instanceof CodeCell)) {
+    // without a kernel JupyterLab "runs" a cell by clearing it: nothing ran
+    if (!this.queue.enabled || !panel || !(cell instanceof CodeCell) || cell.model.executionCount === null) {
       return;
     }
     const path = panel.context.path;
