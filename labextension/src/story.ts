@@ -14,6 +14,7 @@ import { CommandToolbarButton, historyIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import type { ActivityRecorder } from './activity';
+import type { IExecutionEvent } from './activitylog';
 import { hubPrefix } from './bibclient';
 import { deleteJson, getJson, hubApiUrl, messageOf } from './hubclient';
 
@@ -21,15 +22,10 @@ export const COMMAND_STORY = 'gilhub:notebook-story';
 export const COMMAND_ASK_NOW = 'gilhub:activity-ask-now';
 const CATEGORY = 'gilhub';
 
-interface IExecution {
+/** A run as the narrative lists it: the recorded event's timing and outcome, by version. */
+type IExecution = Pick<IExecutionEvent, 'execution_count' | 'started' | 'ended' | 'status' | 'ename' | 'evalue'> & {
   cell_version: string;
-  execution_count: number | null;
-  started: string;
-  ended: string;
-  status: 'ok' | 'error';
-  ename?: string;
-  evalue?: string;
-}
+};
 
 interface ICellStory {
   cell_id: string;
