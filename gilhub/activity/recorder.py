@@ -1,0 +1,135 @@
+"""What a user's server does with checked activity: store it as the user's role, decide by
+the rules (:mod:`.rules`) which cells to ask about, and say so in the reply.
+
+Nothing is stored when the site has not enabled recording or the user switched it off;
+the reply then says ``enabled: false`` so that the front end stops sending.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gilhub.activity import query
+from gilhub.activity.errors import Flooded
+from gilhub.activity.events import Answer, Event, Execution, NotebookEvent
+from gilhub.activity.rules import QUESTION, Ask, continuous_asks, end_asks
+from gilhub.activity.site import SiteSettings
+
+#: A transaction on the user's role: ``async with transaction() as (conn, owner)``.
+Transaction = Callable[[], AbstractAsyncContextManager[tuple[AsyncConnection, str]]]
+
+OFF: dict[str, Any] = {"enabled": False, "mode": "off", "prompts": []}
+FLOOD_WINDOW_SECONDS = 60.0
+
+
+class FloodGuard:
+    """At most ``limit`` events in any window of a minute."""
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.clock = clock
+        self._taken: deque[tuple[float, int]] = deque()
+
+    def take(self, count: int) -> None:
+        now = self.clock()
+        while self._taken and self._taken[0][0] <= now - FLOOD_WINDOW_SECONDS:
+            self._taken.popleft()
+        recent = sum(n for _, n in self._taken)
+        if recent + count > self.limit:
+            raise Flooded(
+                f"More than {self.limit} events in a minute; these {count} were not stored."
+            )
+        self._taken.append((now, count))
+
+
+class Recorder:
+    def __init__(self, site: SiteSettings, transaction: Transaction | None) -> None:
+        self.site = site
+        self.transaction = transaction
+        self.flood_guard = FloodGuard(site.events_per_minute)
+
+    @asynccontextmanager
+    async def _as_user(self) -> AsyncIterator[tuple[AsyncConnection, str] | None]:
+        """A transaction as the user's role while recording is on for them, else ``None``."""
+        if not self.site.enabled or self.transaction is None:
+            yield None
+            return
+        async with self.transaction() as (conn, owner):
+            yield (conn, owner) if await query.recording_enabled(conn, owner) else None
+
+    def _reply(self, prompts: Sequence[query.Prompt]) -> dict[str, Any]:
+        return {
+            "enabled": True,
+            "mode": self.site.rules.mode,
+            "prompts": [
+                {
+                    "prompt_id": str(prompt.id),
+                    "path": prompt.path,
+                    "cell_id": prompt.cell_id,
+                    "cell_version": prompt.cell_version,
+                    "question": QUESTION,
+                }
+                for prompt in prompts
+            ],
+        }
+
+    async def record(self, events: Sequence[Event]) -> dict[str, Any]:
+        """Store ``events``; the reply carries the prompts the rules ask for."""
+        async with self._as_user() as user:
+            if user is None:
+                return OFF
+            conn, owner = user
+            self.flood_guard.take(len(events))
+            await query.store_events(conn, owner, events)
+            prompts = await query.create_prompts(conn, owner, await self._asks(conn, owner, events))
+        return self._reply(prompts)
+
+    async def _asks(self, conn: AsyncConnection, owner: str, events: Sequence[Event]) -> list[Ask]:
+        rules = self.site.rules
+        executed = list(
+            dict.fromkeys((e.path, e.cell_id) for e in events if isinstance(e, Execution))
+        )
+        closed = list(
+            dict.fromkeys(
+                e.path for e in events if isinstance(e, NotebookEvent) and e.kind == "close"
+            )
+        )
+        quiet = await query.quiet_paths(conn, owner, [path for path, _ in executed] + closed)
+        if rules.mode == "continuous" and executed:
+            return continuous_asks(
+                await query.cell_histories(conn, owner, executed),
+                rules,
+                asked_last_hour=await query.prompts_in_last_hour(conn, owner),
+                quiet_paths=quiet,
+            )
+        asks: list[Ask] = []
+        if rules.mode == "end":
+            for path in closed:
+                histories = await query.notebook_histories(conn, owner, path)
+                asks += end_asks(histories, rules, quiet_paths=quiet)
+        return asks
+
+    async def ask(self, path: str) -> dict[str, Any]:
+        """On demand: prompts for the cells of ``path`` that changed most (silenced
+        notebooks too: the user asked)."""
+        async with self._as_user() as user:
+            if user is None:
+                return OFF
+            conn, owner = user
+            asks = end_asks(await query.notebook_histories(conn, owner, path), self.site.rules)
+            prompts = await query.create_prompts(conn, owner, asks)
+        return self._reply(prompts)
+
+    async def answer(self, answers: Sequence[Answer]) -> int:
+        """Store answers to prompts put earlier; :class:`PromptNotFound` stores none."""
+        async with self._as_user() as user:
+            if user is None:
+                return 0
+            conn, owner = user
+            return await query.record_answers(conn, owner, answers)
