@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, Table, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
 
 metadata = MetaData(schema="activity")
 
@@ -55,7 +66,7 @@ notebook_events = Table(
 prompts = Table(
     "prompts",
     metadata,
-    Column("id", Uuid, primary_key=True),
+    Column("id", Uuid, primary_key=True, server_default=func.gen_random_uuid()),
     *_cell_columns(),
     Column("reason", Text, nullable=False),
     Column("asked", DateTime(timezone=True), nullable=False),

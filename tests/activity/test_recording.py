@@ -519,3 +519,17 @@ async def test_the_migration_grants_users_no_id_columns(hub: RunningHub, bob: Pe
             {"role": bob.role},
         )
         assert found.all() == []
+
+
+async def test_a_users_record_follows_a_rename_and_goes_with_a_removal(hub: RunningHub) -> None:
+    erin = await hub.add_user("erin")
+    async with hub.app.db.begin() as conn:
+        await conn.execute(
+            insert(notebook_events).values(owner=erin.db_role, path="e.ipynb", kind="open", time=T0)
+        )
+    renamed = await hub.app.accounts.rename(erin, "erin2")
+    assert renamed.db_role != erin.db_role
+    assert await recorded(hub, renamed.db_role) == (0, 1)
+    assert await recorded(hub, erin.db_role) == (0, 0)
+    await hub.app.accounts.remove(renamed)
+    assert await recorded(hub, renamed.db_role) == (0, 0)
