@@ -94,7 +94,7 @@ def install(serverapp: Any) -> None:
     elif site.enabled:
         serverapp.log.warning("Activity is not recorded: it needs gilhub's contents manager")
     web_app = serverapp.web_app
-    web_app.settings[_SETTING] = Recorder(site, transaction)
+    web_app.settings[_SETTING] = Recorder(site, transaction, serverapp.log)
     base = url_path_join(web_app.settings["base_url"], "gilhub", "activity")
     web_app.add_handlers(
         ".*$",
