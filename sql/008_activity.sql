@@ -106,28 +106,21 @@ CREATE TABLE activity.quiet_notebooks (
     PRIMARY KEY (owner, path)
 );
 
-ALTER TABLE activity.cell_versions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE activity.executions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE activity.notebook_events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE activity.prompts ENABLE ROW LEVEL SECURITY;
-ALTER TABLE activity.answers ENABLE ROW LEVEL SECURITY;
-ALTER TABLE activity.settings ENABLE ROW LEVEL SECURITY;
-ALTER TABLE activity.quiet_notebooks ENABLE ROW LEVEL SECURITY;
-
-CREATE POLICY own_rows ON activity.cell_versions
-    USING (owner = current_user) WITH CHECK (owner = current_user);
-CREATE POLICY own_rows ON activity.executions
-    USING (owner = current_user) WITH CHECK (owner = current_user);
-CREATE POLICY own_rows ON activity.notebook_events
-    USING (owner = current_user) WITH CHECK (owner = current_user);
-CREATE POLICY own_rows ON activity.prompts
-    USING (owner = current_user) WITH CHECK (owner = current_user);
-CREATE POLICY own_rows ON activity.answers
-    USING (owner = current_user) WITH CHECK (owner = current_user);
-CREATE POLICY own_rows ON activity.settings
-    USING (owner = current_user) WITH CHECK (owner = current_user);
-CREATE POLICY own_rows ON activity.quiet_notebooks
-    USING (owner = current_user) WITH CHECK (owner = current_user);
+-- Every table: row-level security, each role its own rows.
+-- (No format() here: the migration runner's driver reserves the percent sign.)
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['cell_versions', 'executions', 'notebook_events', 'prompts',
+                             'answers', 'settings', 'quiet_notebooks']
+    LOOP
+        EXECUTE 'ALTER TABLE activity.' || t || ' ENABLE ROW LEVEL SECURITY';
+        EXECUTE 'CREATE POLICY own_rows ON activity.' || t
+            || ' USING (owner = current_user) WITH CHECK (owner = current_user)';
+    END LOOP;
+END
+$$;
 
 -- What a user's server may do here, granted to its role alone (beside contents.grant_storage,
 -- at every server start). The switch is the hub's to change: the server only reads it.

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import Row, Table, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -281,53 +281,27 @@ async def record_answers(conn: AsyncConnection, owner: str, given: Sequence[Answ
 
 
 async def notebook_record(conn: AsyncConnection, owner: str, path: str) -> NotebookRecord:
-    def of(table, *columns, order):  # type: ignore[no-untyped-def]
-        return select(*columns).where(table.c.owner == owner, table.c.path == path).order_by(*order)
+    async def rows(table: Table, columns: str, order: str) -> Sequence[Row]:
+        statement = (
+            select(*(table.c[name] for name in columns.split()))
+            .where(table.c.owner == owner, table.c.path == path)
+            .order_by(*(table.c[name] for name in order.split()))
+        )
+        return (await conn.execute(statement)).all()
 
-    versions = await conn.execute(
-        of(
-            cell_versions,
-            cell_versions.c.cell_id,
-            cell_versions.c.cell_version,
-            cell_versions.c.source,
-            cell_versions.c.source_length,
-            cell_versions.c.first_seen,
-            order=(cell_versions.c.first_seen,),
-        )
-    )
-    runs = await conn.execute(
-        of(
+    return NotebookRecord(
+        path,
+        versions=await rows(
+            cell_versions, "cell_id cell_version source source_length first_seen", "first_seen"
+        ),
+        executions=await rows(
             executions,
-            executions.c.cell_id,
-            executions.c.cell_version,
-            executions.c.execution_count,
-            executions.c.started,
-            executions.c.ended,
-            executions.c.status,
-            executions.c.ename,
-            executions.c.evalue,
-            order=(executions.c.started, executions.c.id),
-        )
+            "cell_id cell_version execution_count started ended status ename evalue",
+            "started id",
+        ),
+        events=await rows(notebook_events, "kind time", "time id"),
+        answers=await rows(answers, "cell_id cell_version answer time", "time id"),
     )
-    events = await conn.execute(
-        of(
-            notebook_events,
-            notebook_events.c.kind,
-            notebook_events.c.time,
-            order=(notebook_events.c.time, notebook_events.c.id),
-        )
-    )
-    given = await conn.execute(
-        of(
-            answers,
-            answers.c.cell_id,
-            answers.c.cell_version,
-            answers.c.answer,
-            answers.c.time,
-            order=(answers.c.time, answers.c.id),
-        )
-    )
-    return NotebookRecord(path, versions.all(), runs.all(), events.all(), given.all())
 
 
 async def notebooks(conn: AsyncConnection, owner: str) -> list[NotebookSummary]:
@@ -390,13 +364,16 @@ async def delete_notebook(conn: AsyncConnection, owner: str, path: str) -> bool:
 async def delete_record(conn: AsyncConnection, owner: str) -> None:
     """Forget everything recorded for ``owner`` (their choices stay: the switch, silenced
     notebooks)."""
-    for table in RECORD_TABLES:
-        await conn.execute(delete(table).where(table.c.owner == owner))
+    await _delete_rows(conn, owner, RECORD_TABLES)
 
 
 async def delete_owner(conn: AsyncConnection, owner: str) -> None:
     """Forget everything of ``owner``, choices included (the user's removal)."""
-    for table in OWNED_TABLES:
+    await _delete_rows(conn, owner, OWNED_TABLES)
+
+
+async def _delete_rows(conn: AsyncConnection, owner: str, tables: Sequence[Table]) -> None:
+    for table in tables:
         await conn.execute(delete(table).where(table.c.owner == owner))
 
 
