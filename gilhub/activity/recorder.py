@@ -167,28 +167,36 @@ class Recorder:
 
     async def _asks(self, conn: AsyncConnection, owner: str, events: Sequence[Event]) -> list[Ask]:
         rules = self.site.rules
-        executed = list(
-            dict.fromkeys((e.path, e.cell_id) for e in events if isinstance(e, Execution))
-        )
-        closed = list(
-            dict.fromkeys(
-                e.path for e in events if isinstance(e, NotebookEvent) and e.kind == "close"
-            )
-        )
-        quiet = await query.quiet_paths(conn, owner, [path for path, _ in executed] + closed)
-        if rules.mode == "continuous" and executed:
-            return continuous_asks(
-                await query.cell_histories(conn, owner, executed),
-                rules,
-                asked_last_hour=await query.prompts_in_last_hour(conn, owner),
-                quiet_paths=quiet,
-            )
+        if rules.mode == "continuous":
+            executed = [(e.path, e.cell_id) for e in events if isinstance(e, Execution)]
+            return await self._continuous_asks(conn, owner, list(dict.fromkeys(executed)))
+        closed = [e.path for e in events if isinstance(e, NotebookEvent) and e.kind == "close"]
+        if rules.mode != "end" or not closed:
+            return []
+        quiet = await query.quiet_paths(conn, owner, closed)
         asks: list[Ask] = []
-        if rules.mode == "end":
-            for path in closed:
-                histories = await query.notebook_histories(conn, owner, path)
-                asks += end_asks(histories, rules, quiet_paths=quiet)
+        for path in dict.fromkeys(closed):
+            histories = await query.notebook_histories(conn, owner, path)
+            asks += end_asks(histories, rules, quiet_paths=quiet)
         return asks
+
+    async def _continuous_asks(
+        self, conn: AsyncConnection, owner: str, cells: list[tuple[str, str]]
+    ) -> list[Ask]:
+        """The rules over the cells just run; the hourly count and the silenced notebooks
+        are read only when a cell is worth asking about (most batches ask nothing)."""
+        if not cells:
+            return []
+        rules = self.site.rules
+        histories = await query.cell_histories(conn, owner, cells)
+        if not continuous_asks(histories, rules, asked_last_hour=0):
+            return []
+        return continuous_asks(
+            histories,
+            rules,
+            asked_last_hour=await query.prompts_in_last_hour(conn, owner),
+            quiet_paths=await query.quiet_paths(conn, owner, [path for path, _ in cells]),
+        )
 
     async def ask(self, path: str) -> dict[str, Any]:
         """On demand: prompts for the cells of ``path`` that changed most (silenced
