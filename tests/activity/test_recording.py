@@ -419,7 +419,7 @@ async def test_the_notebook_export_is_a_valid_notebook(alice: Person) -> None:
     assert bad.status_code == 400
 
 
-async def test_the_pages_show_the_notebooks_and_the_story(hub: RunningHub, alice: Person) -> None:
+async def test_the_pages_show_switch_and_delete(hub: RunningHub, alice: Person) -> None:
     listing = await alice.web.get("/hub/activity")
     assert listing.status_code == 200
     assert f'href="/hub/activity/{NOTEBOOK}"' in listing.text
@@ -434,6 +434,11 @@ async def test_the_pages_show_the_notebooks_and_the_story(hub: RunningHub, alice
     assert switched.status_code in (200, 302)
     assert (await alice.api.get("/hub/api/activity/settings")).json()["enabled"] is False
     await alice.api.put("/hub/api/activity/settings", json={"enabled": True})
+    deleted = await alice.web.post(
+        "/hub/activity/ondemand.ipynb", data={"_xsrf": hub.xsrf_token(alice.web)}
+    )
+    assert deleted.status_code in (200, 302)
+    assert (await alice.web.get("/hub/activity/ondemand.ipynb")).status_code == 404
 
 
 async def test_administrators_see_counts_only(hub: RunningHub, alice: Person) -> None:
@@ -453,11 +458,11 @@ async def test_administrators_see_counts_only(hub: RunningHub, alice: Person) ->
 async def test_a_user_deletes_one_notebooks_record_then_all(hub: RunningHub, alice: Person) -> None:
     notebooks = (await alice.api.get("/hub/api/activity/notebooks")).json()["notebooks"]
     paths = {notebook["path"] for notebook in notebooks}
-    assert {NOTEBOOK, "quiet.ipynb", "ondemand.ipynb"} <= paths
-    deleted = await alice.api.delete("/hub/api/activity", params={"path": "ondemand.ipynb"})
+    assert {NOTEBOOK, "quiet.ipynb"} <= paths
+    deleted = await alice.api.delete("/hub/api/activity", params={"path": "quiet.ipynb"})
     assert deleted.status_code == 204
     notebooks = (await alice.api.get("/hub/api/activity/notebooks")).json()["notebooks"]
-    assert "ondemand.ipynb" not in {notebook["path"] for notebook in notebooks}
+    assert "quiet.ipynb" not in {notebook["path"] for notebook in notebooks}
     assert NOTEBOOK in {notebook["path"] for notebook in notebooks}
     assert (await alice.api.delete("/hub/api/activity")).status_code == 204
     assert (await alice.api.get("/hub/api/activity/notebooks")).json() == {"notebooks": []}

@@ -1,7 +1,8 @@
-"""While the database is down, a user's server answers at once and holds the events back;
-they are stored with the next batch that gets through, or dropped (and counted) when too
-many or too old. Real PostgreSQL, a real contents manager as the user's role, and one
-pointed at a port where nothing listens. A flood of events is refused."""
+"""The recorder of a user's server, with real PostgreSQL and a real contents manager as the
+user's role: the end mode asks when a notebook is closed; while the database is down
+(a contents manager pointed at a port where nothing listens) the server answers at once and
+holds the events back, stores them with the next batch that gets through, or drops (and
+counts) them when too many or too old; a flood of events is refused."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import func, make_url, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gilhub.activity import query
 from gilhub.activity.errors import Flooded
 from gilhub.activity.events import parse_events
 from gilhub.activity.recorder import Backlog, FloodGuard, Recorder
@@ -25,14 +27,14 @@ SITE = SiteSettings(enabled=True, rules=Rules(mode="continuous"))
 LOG = logging.getLogger("test-activity")
 
 
-def events(*sources: str) -> list:
+def events(*sources: str, cell: str = "c", path: str = "x.ipynb") -> list:
     return parse_events(
         {
             "events": [
                 {
                     "type": "execution",
-                    "path": "x.ipynb",
-                    "cell_id": "c",
+                    "path": path,
+                    "cell_id": cell,
                     "source": source,
                     "started": "2026-11-29T09:00:00Z",
                     "ended": "2026-11-29T09:00:01Z",
@@ -42,6 +44,11 @@ def events(*sources: str) -> list:
             ]
         }
     )
+
+
+def closing(path: str) -> list:
+    event = {"type": "close", "path": path, "time": "2026-11-29T10:00:00Z"}
+    return parse_events({"events": [event]})
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +68,32 @@ async def stored(engine: AsyncEngine, role: str) -> int:
         return found.scalar_one()
 
 
+async def test_end_mode_asks_about_the_cells_that_changed_most_when_a_notebook_closes(
+    engine: AsyncEngine, storage: tuple[str, str]
+) -> None:
+    role, url = storage
+    manager = PostgresContentsManager(db_url=url)
+    site = SiteSettings(enabled=True, rules=Rules(mode="end", cells_at_end=1))
+    recorder = Recorder(site, manager.transaction, LOG)
+    try:
+        working = await recorder.record(
+            events("a", "b", "c", cell="most", path="end.ipynb")
+            + events("a", "b", cell="less", path="end.ipynb")
+        )
+        assert working == {"enabled": True, "mode": "end", "prompts": []}
+        [prompt] = (await recorder.record(closing("end.ipynb")))["prompts"]
+        assert prompt["cell_id"] == "most"
+        assert (await recorder.record(closing("end.ipynb")))["prompts"][0]["cell_id"] == "less"
+        assert (await recorder.record(closing("end.ipynb")))["prompts"] == []
+        async with engine.begin() as conn:
+            await query.set_recording_enabled(conn, role, False)
+        assert (await recorder.record(closing("end.ipynb")))["enabled"] is False
+        async with engine.begin() as conn:
+            await query.set_recording_enabled(conn, role, True)
+    finally:
+        await manager.close()
+
+
 async def test_events_held_while_the_database_is_down_are_stored_with_the_next_batch(
     engine: AsyncEngine, storage: tuple[str, str]
 ) -> None:
@@ -69,14 +102,15 @@ async def test_events_held_while_the_database_is_down_are_stored_with_the_next_b
     lost = PostgresContentsManager(db_url=nowhere.render_as_string(hide_password=False))
     found = PostgresContentsManager(db_url=url)
     recorder = Recorder(SITE, lost.transaction, LOG)
+    before = await stored(engine, role)
     try:
         reply = await recorder.record(events("a", "b"))
         assert reply == {"enabled": True, "mode": "continuous", "prompts": []}
         await recorder.record(events("c"))
-        assert len(recorder.backlog) == 3 and await stored(engine, role) == 0
+        assert len(recorder.backlog) == 3 and await stored(engine, role) == before
         recorder.transaction = found.transaction
         await recorder.record(events("d"))
-        assert len(recorder.backlog) == 0 and await stored(engine, role) == 4
+        assert len(recorder.backlog) == 0 and await stored(engine, role) == before + 4
         assert recorder.backlog.dropped == 0
     finally:
         await lost.close()
