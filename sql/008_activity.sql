@@ -106,6 +106,14 @@ CREATE TABLE activity.quiet_notebooks (
     PRIMARY KEY (owner, path)
 );
 
+-- Notebooks whose story the user shares with the administrators (otherwise they see counts).
+CREATE TABLE activity.shared_notebooks (
+    owner text NOT NULL DEFAULT current_user,
+    path  text COLLATE "C" NOT NULL,
+    since timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (owner, path)
+);
+
 -- Every table: row-level security, each role its own rows.
 -- (No format() here: the migration runner's driver reserves the percent sign.)
 DO $$
@@ -113,7 +121,7 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['cell_versions', 'executions', 'notebook_events', 'prompts',
-                             'answers', 'settings', 'quiet_notebooks']
+                             'answers', 'settings', 'quiet_notebooks', 'shared_notebooks']
     LOOP
         EXECUTE 'ALTER TABLE activity.' || t || ' ENABLE ROW LEVEL SECURITY';
         EXECUTE 'CREATE POLICY own_rows ON activity.' || t
@@ -123,7 +131,8 @@ END
 $$;
 
 -- What a user's server may do here, granted to its role alone (beside contents.grant_storage,
--- at every server start). The switch is the hub's to change: the server only reads it.
+-- at every server start). The switch and sharing are the hub's to change: the server only
+-- reads them.
 CREATE FUNCTION activity.grant_activity(role_name text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -132,7 +141,7 @@ BEGIN
     EXECUTE 'GRANT USAGE ON SCHEMA activity TO ' || r;
     EXECUTE 'GRANT SELECT ON activity.cell_versions, activity.executions,'
         ' activity.notebook_events, activity.prompts, activity.answers, activity.settings,'
-        ' activity.quiet_notebooks TO ' || r;
+        ' activity.quiet_notebooks, activity.shared_notebooks TO ' || r;
     EXECUTE 'GRANT INSERT (owner, path, cell_id, cell_version, source, source_length)'
         ' ON activity.cell_versions TO ' || r;
     EXECUTE 'GRANT INSERT (owner, path, cell_id, cell_version, execution_count, started, ended,'

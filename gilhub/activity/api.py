@@ -1,8 +1,8 @@
 """The activity's REST API under ``/hub/api/activity`` (see ACTIVITY_API.md).
 
 Everyone reads, exports and deletes only their own record, and switches only their own
-recording; administrators see counts per user, never content. Tokens need
-``read:activity`` to read and ``activity`` to change.
+recording; administrators see counts per user, and the stories users share with them
+(``?user=NAME``). Tokens need ``read:activity`` to read and ``activity`` to change.
 """
 
 from __future__ import annotations
@@ -28,6 +28,17 @@ class ActivityAPIHandler(APIHandler):
     def path_argument(self) -> str | None:
         return self.get_query_argument("path", None)
 
+    def flag_body(self, name: str) -> bool:
+        """The body ``{name: true|false}``, nothing else."""
+        body = self.json_object()
+        if set(body) != {name} or not isinstance(body[name], bool):
+            raise BadActivity(f'The body must be {{"{name}": true}} or {{"{name}": false}}.')
+        return body[name]
+
+    def owner_argument(self) -> str | None:
+        """``user=NAME``: an administrator reading a story NAME shares."""
+        return self.get_query_argument("user", None)
+
 
 class SettingsAPIHandler(ActivityAPIHandler):
     @login_required
@@ -37,17 +48,18 @@ class SettingsAPIHandler(ActivityAPIHandler):
     @login_required
     @activity_errors
     async def put(self) -> None:
-        body = self.json_object()
-        if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
-            raise BadActivity('The body must be {"enabled": true} or {"enabled": false}.')
-        self.write_json(await self.hub.activity.set_enabled(self.current_user, body["enabled"]))
+        enabled = self.flag_body("enabled")
+        self.write_json(await self.hub.activity.set_enabled(self.current_user, enabled))
 
 
 class NarrativeAPIHandler(ActivityAPIHandler):
     @login_required
     @activity_errors
     async def get(self) -> None:
-        self.write_json(await self.hub.activity.narrative(self.current_user, self.path_argument()))
+        story = await self.hub.activity.narrative(
+            self.current_user, self.path_argument(), self.owner_argument()
+        )
+        self.write_json(story)
 
     @login_required
     @activity_errors
@@ -66,12 +78,26 @@ class ExportAPIHandler(ActivityAPIHandler):
         if format not in EXPORTS:
             raise BadActivity("format must be markdown or notebook.")
         path = self.path_argument()
-        document = await self.hub.activity.export(self.current_user, path, format)
+        document = await self.hub.activity.export(
+            self.current_user, path, format, self.owner_argument()
+        )
         content_type, suffix = EXPORTS[format]
         name = (path or "").rsplit("/", 1)[-1].removesuffix(".ipynb") + suffix
         self.set_header("Content-Type", content_type)
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name)}")
         self.finish(document)
+
+
+class SharingAPIHandler(ActivityAPIHandler):
+    """``PUT ?path=PATH`` ``{"shared": bool}``: share a story with administrators, or stop."""
+
+    @login_required
+    @activity_errors
+    async def put(self) -> None:
+        shared = self.flag_body("shared")
+        self.write_json(
+            await self.hub.activity.share(self.current_user, self.path_argument(), shared)
+        )
 
 
 class NotebooksAPIHandler(ActivityAPIHandler):
@@ -97,5 +123,6 @@ handlers = [
     (r"/hub/api/activity/settings", SettingsAPIHandler),
     (r"/hub/api/activity/export", ExportAPIHandler),
     (r"/hub/api/activity/notebooks", NotebooksAPIHandler),
+    (r"/hub/api/activity/sharing", SharingAPIHandler),
     (r"/hub/api/activity/counts", CountsAPIHandler),
 ]

@@ -1,12 +1,13 @@
-"""The activity's pages: ``/hub/activity`` (the user's switch and notebooks; counts per user
-for administrators) and ``/hub/activity/PATH`` (a notebook's story). Their forms switch
-recording on or off and delete the record (all of it, or one notebook's)."""
+"""The activity's pages: ``/hub/activity`` (the user's switch and notebooks; for
+administrators, counts per user and the stories shared with them) and
+``/hub/activity/PATH`` (a notebook's story). Their forms switch recording on or off, share a
+story with administrators, and delete the record (all of it, or one notebook's)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
 from tornado.web import HTTPError
@@ -27,8 +28,12 @@ class ActivityPageHandler(BaseHandler):
         return {
             **super().template_namespace(),
             "iso_time": iso_time,
-            "story_url": lambda path: f"{self.hub.hub_prefix}activity/{quote(path)}",
+            "story_url": self.story_url,
         }
+
+    def story_url(self, path: str, user: str | None = None) -> str:
+        url = f"{self.hub.hub_prefix}activity/{quote(path)}"
+        return f"{url}?{urlencode({'user': user})}" if user else url
 
     async def acting(self, action: Any) -> Any:
         """``await action``, its errors as HTTP errors (the page shows the message)."""
@@ -67,14 +72,30 @@ class ActivityListPageHandler(ActivityPageHandler):
 class StoryPageHandler(ActivityPageHandler):
     @login_required
     async def get(self, path: str) -> None:
-        story = await self.acting(self.hub.activity.narrative(self.current_user, path))
-        await self.render_template("activity_story.html", story=story)
+        """The user's own story, or (``?user=NAME``, administrators) one NAME shares."""
+        activity, user = self.hub.activity, self.current_user
+        of = self.get_query_argument("user", None)
+        story = await self.acting(activity.narrative(user, path, of))
+        own = of is None or of == user.name
+        shared = own and story["path"] in await activity.shared_paths(user)
+        await self.render_template(
+            "activity_story.html", story=story, own=own, shared=shared, owner_name=of
+        )
 
     @login_required
     async def post(self, path: str) -> None:
-        """Delete this notebook's record."""
-        await self.acting(self.hub.activity.delete(self.current_user, path))
-        self.redirect(f"{self.hub.hub_prefix}activity")
+        """``action``: ``share``, ``unshare`` (with administrators) or ``delete`` (the
+        record of this notebook)."""
+        action = self.get_body_argument("action", "")
+        activity, user = self.hub.activity, self.current_user
+        if action in ("share", "unshare"):
+            await self.acting(activity.share(user, path, action == "share"))
+            self.redirect(self.story_url(path))
+        elif action == "delete":
+            await self.acting(activity.delete(user, path))
+            self.redirect(f"{self.hub.hub_prefix}activity")
+        else:
+            raise HTTPError(400, "action must be share, unshare or delete.")
 
 
 handlers = [

@@ -30,6 +30,7 @@ from gilhub.activity.schema import (
     prompts,
     quiet_notebooks,
     settings,
+    shared_notebooks,
 )
 from gilhub.schema import users
 
@@ -58,9 +59,15 @@ class NotebookSummary:
     path: str
     executions: int
     last: datetime
+    shared: bool = False
 
     def as_json(self) -> dict[str, object]:
-        return {"path": self.path, "executions": self.executions, "last": self.last.isoformat()}
+        return {
+            "path": self.path,
+            "executions": self.executions,
+            "last": self.last.isoformat(),
+            "shared": self.shared,
+        }
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ class OwnerCounts:
     notebooks: int
     executions: int
     answers: int
+    #: the notebooks whose story the user shares with administrators
+    shared: list[str]
 
 
 # -- the user's switch and silenced notebooks ------------------------------------------
@@ -318,7 +327,33 @@ async def notebooks(conn: AsyncConnection, owner: str) -> list[NotebookSummary]:
         .group_by(both.c.path)
         .order_by(func.max(both.c.time).desc(), both.c.path)
     )
-    return [NotebookSummary(path, int(count), last) for path, count, last in found]
+    shared = set(await shared_paths(conn, owner))
+    return [NotebookSummary(path, int(count), last, path in shared) for path, count, last in found]
+
+
+# -- sharing with administrators -------------------------------------------------------
+
+
+async def set_shared(conn: AsyncConnection, owner: str, path: str, shared: bool) -> None:
+    if shared:
+        await conn.execute(
+            pg_insert(shared_notebooks).values(owner=owner, path=path).on_conflict_do_nothing()
+        )
+    else:
+        await conn.execute(
+            delete(shared_notebooks).where(
+                shared_notebooks.c.owner == owner, shared_notebooks.c.path == path
+            )
+        )
+
+
+async def shared_paths(conn: AsyncConnection, owner: str) -> list[str]:
+    found = await conn.execute(
+        select(shared_notebooks.c.path)
+        .where(shared_notebooks.c.owner == owner)
+        .order_by(shared_notebooks.c.path)
+    )
+    return list(found.scalars())
 
 
 async def counts(conn: AsyncConnection) -> list[OwnerCounts]:
@@ -334,6 +369,7 @@ async def counts(conn: AsyncConnection) -> list[OwnerCounts]:
     found = await conn.execute(
         select(
             users.c.name,
+            users.c.db_role,
             func.coalesce(notebooks_of.c.n, 0),
             func.coalesce(runs_of.c.n, 0),
             func.coalesce(answers_of.c.n, 0),
@@ -344,7 +380,14 @@ async def counts(conn: AsyncConnection) -> list[OwnerCounts]:
         .outerjoin(answers_of, answers_of.c.owner == users.c.db_role)
         .order_by(users.c.name)
     )
-    return [OwnerCounts(*row) for row in found]
+    shares = await conn.execute(select(shared_notebooks.c.owner, shared_notebooks.c.path))
+    shared_of: dict[str, list[str]] = defaultdict(list)
+    for owner, path in shares:
+        shared_of[owner].append(path)
+    return [
+        OwnerCounts(name, notebooks, runs, given, sorted(shared_of.get(role, [])))
+        for name, role, notebooks, runs, given in found
+    ]
 
 
 # -- deleting ---------------------------------------------------------------------------
@@ -353,7 +396,7 @@ async def counts(conn: AsyncConnection) -> list[OwnerCounts]:
 async def delete_notebook(conn: AsyncConnection, owner: str, path: str) -> bool:
     """Forget everything recorded about ``path``; False if there was nothing."""
     removed = 0
-    for table in (cell_versions, notebook_events):
+    for table in (cell_versions, notebook_events, shared_notebooks):
         result = await conn.execute(
             delete(table).where(table.c.owner == owner, table.c.path == path)
         )

@@ -100,7 +100,15 @@ quiet_notebooks = Table(
     Column("since", DateTime(timezone=True), nullable=False),
 )
 
-#: The tables of what was recorded (the user's choices are in the others).
-RECORD_TABLES = (cell_versions, executions, notebook_events, prompts, answers)
+shared_notebooks = Table(
+    "shared_notebooks",
+    metadata,
+    Column("owner", Text, primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+
+#: The tables of what was recorded, and shared (the user's choices are in the others).
+RECORD_TABLES = (cell_versions, executions, notebook_events, prompts, answers, shared_notebooks)
 #: Every table holding a user's rows.
 OWNED_TABLES = (*RECORD_TABLES, settings, quiet_notebooks)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from traitlets import Bool, Enum, Float, Integer
 from traitlets.config import LoggingConfigurable
 
@@ -23,7 +23,7 @@ from gilhub.activity.errors import NotebookNotRecorded
 from gilhub.activity.events import notebook_path
 from gilhub.activity.rules import MODES, Rules
 from gilhub.activity.site import SiteSettings
-from gilhub.users import User
+from gilhub.users import User, get_user_by_name
 
 if TYPE_CHECKING:
     from gilhub.app import GilHub
@@ -125,23 +125,51 @@ class Activity(LoggingConfigurable):
         async with self.engine.connect() as conn:
             return await query.notebooks(conn, user.db_role)
 
-    async def narrative(self, user: User, path: Any) -> dict[str, Any]:
-        """The story of ``user``'s notebook ``path`` (:class:`NotebookNotRecorded` if none)."""
+    async def narrative(self, asker: User, path: Any, of: Any = None) -> dict[str, Any]:
+        """The story of the asker's notebook ``path``, or of user ``of``'s if they share it
+        and the asker is an administrator (:class:`NotebookNotRecorded` otherwise: whether
+        another user's notebook exists is not told)."""
         path = notebook_path(path)
-        if not user.db_role:
-            raise NotebookNotRecorded(f"Nothing is recorded about {path!r}.")
         async with self.engine.connect() as conn:
-            record = await query.notebook_record(conn, user.db_role, path)
-        if not record.versions and not record.events:
+            owner = await self._readable_owner(conn, asker, path, of)
+            record = await query.notebook_record(conn, owner, path) if owner else None
+        if record is None or not (record.versions or record.events):
             raise NotebookNotRecorded(f"Nothing is recorded about {path!r}.")
         gap = timedelta(minutes=self.session_gap_minutes)
         return await asyncio.to_thread(narrative.narrative, record, gap)
 
-    async def export(self, user: User, path: Any, format: str) -> str:
+    @staticmethod
+    async def _readable_owner(conn: AsyncConnection, asker: User, path: str, of: Any) -> str | None:
+        if of is None or of == asker.name:
+            return asker.db_role
+        if not asker.is_admin or not isinstance(of, str):
+            return None
+        user = await get_user_by_name(conn, of)
+        if user is None or not user.db_role:
+            return None
+        return user.db_role if path in await query.shared_paths(conn, user.db_role) else None
+
+    async def export(self, asker: User, path: Any, format: str, of: Any = None) -> str:
         """The narrative as ``markdown`` or ``notebook`` (JSON text)."""
-        story = await self.narrative(user, path)
+        story = await self.narrative(asker, path, of)
         render = narrative.markdown if format == "markdown" else narrative.notebook
         return await asyncio.to_thread(render, story)
+
+    async def shared_paths(self, user: User) -> list[str]:
+        if not user.db_role:
+            return []
+        async with self.engine.connect() as conn:
+            return await query.shared_paths(conn, user.db_role)
+
+    async def share(self, user: User, path: Any, shared: bool) -> dict[str, Any]:
+        """Share the story of ``path`` with administrators, or stop sharing it."""
+        path = notebook_path(path)
+        if shared:
+            await self.narrative(user, path)  # only what is recorded can be shared
+        if user.db_role:
+            async with self.engine.begin() as conn:
+                await query.set_shared(conn, user.db_role, path, shared)
+        return {"path": path, "shared": shared}
 
     async def delete(self, user: User, path: Any = None) -> None:
         """Forget ``user``'s record of ``path``, or all of it (their choices stay)."""

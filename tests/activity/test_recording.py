@@ -435,7 +435,8 @@ async def test_the_pages_show_switch_and_delete(hub: RunningHub, alice: Person) 
     assert (await alice.api.get("/hub/api/activity/settings")).json()["enabled"] is False
     await alice.api.put("/hub/api/activity/settings", json={"enabled": True})
     deleted = await alice.web.post(
-        "/hub/activity/ondemand.ipynb", data={"_xsrf": hub.xsrf_token(alice.web)}
+        "/hub/activity/ondemand.ipynb",
+        data={"action": "delete", "_xsrf": hub.xsrf_token(alice.web)},
     )
     assert deleted.status_code in (200, 302)
     assert (await alice.web.get("/hub/activity/ondemand.ipynb")).status_code == 404
@@ -447,9 +448,45 @@ async def test_administrators_see_counts_only(hub: RunningHub, alice: Person) ->
     assert response.status_code == 200, response.text
     rows = {row["user"]: row for row in response.json()["users"]}
     assert rows["alice"]["executions"] == await count(hub, executions, alice.role)
-    assert set(rows["alice"]) == {"user", "notebooks", "executions", "answers"}
+    assert rows["alice"]["shared"] == []
+    assert set(rows["alice"]) == {"user", "notebooks", "executions", "answers", "shared"}
     # an administrator's own narrative API shows only their own record
     assert (await admin.get("/hub/api/activity", params={"path": NOTEBOOK})).status_code == 404
+
+
+async def test_an_administrator_reads_only_the_stories_a_user_shares(
+    hub: RunningHub, alice: Person, bob: Person
+) -> None:
+    admin = hub.client(headers={"Authorization": f"token {await hub.token_for(hub.admin_name)}"})
+    of_alice = {"path": NOTEBOOK, "user": "alice"}
+    assert (await admin.get("/hub/api/activity", params=of_alice)).status_code == 404
+    sharing = "/hub/api/activity/sharing"
+    shared = await alice.api.put(sharing, params={"path": NOTEBOOK}, json={"shared": True})
+    assert shared.json() == {"path": NOTEBOOK, "shared": True}
+    story = await admin.get("/hub/api/activity", params=of_alice)
+    assert story.status_code == 200 and story.json()["path"] == NOTEBOOK
+    export = await admin.get("/hub/api/activity/export", params={**of_alice, "format": "notebook"})
+    assert export.status_code == 200
+    rows = {
+        row["user"]: row for row in (await admin.get("/hub/api/activity/counts")).json()["users"]
+    }
+    assert rows["alice"]["shared"] == [NOTEBOOK]
+    admin_web = await hub.login(hub.admin_name, hub.admin_password)
+    page = await admin_web.get(f"/hub/activity/{NOTEBOOK}", params={"user": "alice"})
+    assert page.status_code == 200 and "Fitting the decay" in page.text
+    assert "Delete the record" not in page.text
+    # only administrators, only shared notebooks
+    assert (await bob.api.get("/hub/api/activity", params=of_alice)).status_code == 404
+    others = {"path": "quiet.ipynb", "user": "alice"}
+    assert (await admin.get("/hub/api/activity", params=others)).status_code == 404
+    nothing = await alice.api.put(sharing, params={"path": "none.ipynb"}, json={"shared": True})
+    assert nothing.status_code == 404
+    assert (await alice.api.put(sharing, params={"path": NOTEBOOK}, json={})).status_code == 400
+    unshared = await alice.web.post(
+        f"/hub/activity/{NOTEBOOK}", data={"action": "unshare", "_xsrf": hub.xsrf_token(alice.web)}
+    )
+    assert unshared.status_code in (200, 302)
+    assert (await admin.get("/hub/api/activity", params=of_alice)).status_code == 404
 
 
 # -- deletion and retention ------------------------------------------------------------------
