@@ -63,7 +63,7 @@ class Activity(LoggingConfigurable):
         3, min=1, config=True, help="End mode: ask about this many cells that changed most."
     )
     events_per_minute = Integer(
-        600, min=1, config=True, help="Events a user's server accepts per minute (429 beyond)."
+        2000, min=1, config=True, help="Events a user's server accepts per minute (429 beyond)."
     )
     retention_days = Float(
         180.0,

@@ -22,7 +22,7 @@ class SiteSettings:
     enabled: bool = False
     rules: Rules = field(default_factory=lambda: Rules(mode="off"))
     #: Events one server accepts per minute; beyond, 429 (a flood, not work).
-    events_per_minute: int = 600
+    events_per_minute: int = 2000
 
     def as_environment(self) -> dict[str, str]:
         return {SITE_SETTINGS_ENV: json.dumps(asdict(self))}
