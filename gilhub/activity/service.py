@@ -28,8 +28,8 @@ from gilhub.users import User, get_user_by_name
 if TYPE_CHECKING:
     from gilhub.app import GilHub
 
-#: The longest pause between two purges, in seconds.
-MAX_PURGE_INTERVAL = 3600.0
+#: Seconds between two purges of old records.
+PURGE_INTERVAL = 3600.0
 
 
 class Activity(LoggingConfigurable):
@@ -207,7 +207,7 @@ class Activity(LoggingConfigurable):
                     )
             except SQLAlchemyError as error:
                 self.hub.report_database_error(error, "Purging old activity failed (will retry)")
-            await asyncio.sleep(MAX_PURGE_INTERVAL)
+            await asyncio.sleep(PURGE_INTERVAL)
 
     def start_purging(self) -> None:
         self._purger = asyncio.create_task(self._purge_periodically())
