@@ -85,7 +85,7 @@ async def fill(engine: AsyncEngine, owner: str) -> None:
                 text_ = source(cell, run)
                 version = hashlib.sha256(text_.encode()).hexdigest()
                 key = {"owner": owner, "path": path, "cell_id": f"c{cell}", "cell_version": version}
-                versions[version] = {**key, "source": text_, "source_length": len(text_)}
+                versions[version] = {**key, "source": text_}
                 moment = T0 + timedelta(minutes=cell * RUNS_PER_CELL + run)
                 failed = run % 4 == 3 and cell % 3 == 0
                 runs.append(

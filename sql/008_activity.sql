@@ -11,14 +11,14 @@
 CREATE SCHEMA activity;
 
 -- One row per version of a cell's source: cell_version is the sha256 (hex) of the whole
--- source; source is kept up to the server's limit (source_length says how long it was).
+-- source; a long source is kept cut (source_truncated), its version still the hash of the whole.
 CREATE TABLE activity.cell_versions (
     owner         text NOT NULL DEFAULT current_user,
     path          text COLLATE "C" NOT NULL,
     cell_id       text NOT NULL,
     cell_version  text NOT NULL CHECK (cell_version ~ '^[0-9a-f]{64}$'),
     source        text NOT NULL,
-    source_length integer NOT NULL,
+    source_truncated boolean NOT NULL DEFAULT false,
     first_seen    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (owner, path, cell_id, cell_version)
 );
@@ -142,7 +142,7 @@ BEGIN
     EXECUTE 'GRANT SELECT ON activity.cell_versions, activity.executions,'
         ' activity.notebook_events, activity.prompts, activity.answers, activity.settings,'
         ' activity.quiet_notebooks, activity.shared_notebooks TO ' || r;
-    EXECUTE 'GRANT INSERT (owner, path, cell_id, cell_version, source, source_length)'
+    EXECUTE 'GRANT INSERT (owner, path, cell_id, cell_version, source, source_truncated)'
         ' ON activity.cell_versions TO ' || r;
     EXECUTE 'GRANT INSERT (owner, path, cell_id, cell_version, execution_count, started, ended,'
         ' status, ename, evalue, output_hash) ON activity.executions TO ' || r;

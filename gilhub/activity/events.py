@@ -4,7 +4,8 @@ saying which item is wrong and why (:class:`~.errors.BadActivity`,
 
 A request is checked whole before anything is stored, so a bad item never leaves half a
 batch behind. Long texts the user cannot shorten (a cell's source, an error's message) are
-kept truncated; the version of a cell is the sha256 of its whole source all the same.
+kept truncated; the version of a cell is the sha256 of its whole source all the same (sent
+as ``source_sha256`` when the front end cut the source itself).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Execution:
     cell_id: str
     cell_version: str
     source: str
-    source_length: int
+    source_truncated: bool
     execution_count: int | None
     started: datetime
     ended: datetime
@@ -131,25 +132,37 @@ def _execution(item: dict[str, Any], where: str) -> Execution:
     status = item.get("status")
     if status not in ("ok", "error"):
         raise BadActivity(f'{where}.status must be "ok" or "error".')
-    output_hash = item.get("output_hash")
-    if output_hash is not None and not (
-        isinstance(output_hash, str) and _SHA256_HEX.match(output_hash)
-    ):
-        raise BadActivity(f"{where}.output_hash must be a sha256 in hexadecimal.")
+    version, truncated = _version(
+        source, _sha256(item.get("source_sha256"), where, "source_sha256")
+    )
     return Execution(
         path=notebook_path(item.get("path"), f"{where}.path"),
         cell_id=_text(item.get("cell_id"), f"{where}.cell_id", MAX_CELL_ID_LENGTH),
-        cell_version=cell_version(source),
+        cell_version=version,
         source=source[:MAX_SOURCE_KEPT],
-        source_length=len(source),
+        source_truncated=truncated,
         execution_count=_count(item.get("execution_count"), f"{where}.execution_count"),
         started=started,
         ended=ended,
         status=status,
         ename=_optional_text(item.get("ename"), f"{where}.ename", MAX_ENAME_LENGTH),
         evalue=_kept(item.get("evalue"), f"{where}.evalue", MAX_EVALUE_KEPT),
-        output_hash=output_hash,
+        output_hash=_sha256(item.get("output_hash"), where, "output_hash"),
     )
+
+
+def _version(source: str, whole_hash: str | None) -> tuple[str, bool]:
+    """The cell's version and whether the source kept is cut. A front end that cut a long
+    source itself sends the hash of the whole (``source_sha256``), which is then the version."""
+    if whole_hash is not None and whole_hash != cell_version(source):
+        return whole_hash, True
+    return cell_version(source), len(source) > MAX_SOURCE_KEPT
+
+
+def _sha256(value: Any, where: str, name: str) -> str | None:
+    if value is not None and not (isinstance(value, str) and _SHA256_HEX.match(value)):
+        raise BadActivity(f"{where}.{name} must be a sha256 in hexadecimal.")
+    return value
 
 
 def _answer(item: Any, where: str) -> Answer:

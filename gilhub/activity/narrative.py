@@ -99,7 +99,7 @@ def _versions(record: NotebookRecord, cell_id: str, runs: list[Any]) -> list[dic
             {
                 "cell_version": version.cell_version,
                 "source": version.source,
-                "truncated": version.source_length > len(version.source),
+                "truncated": version.source_truncated,
                 "first_run": _iso(first_run.get(version.cell_version, version.first_seen)),
                 "diff": "" if previous is None else unified_diff(previous.source, version.source),
             }

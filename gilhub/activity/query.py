@@ -48,7 +48,7 @@ class NotebookRecord:
     """Everything recorded about one notebook, for its narrative."""
 
     path: str
-    versions: Sequence[Row]  # cell_id, cell_version, source, source_length, first_seen
+    versions: Sequence[Row]  # cell_id, cell_version, source, source_truncated, first_seen
     executions: Sequence[Row]  # oldest first
     events: Sequence[Row]  # kind, time
     answers: Sequence[Row]  # cell_id, cell_version, answer, time
@@ -123,7 +123,7 @@ async def store_events(conn: AsyncConnection, owner: str, events: Sequence[Event
                 "cell_id": run.cell_id,
                 "cell_version": run.cell_version,
                 "source": run.source,
-                "source_length": run.source_length,
+                "source_truncated": run.source_truncated,
             }
             for run in runs
         }
@@ -301,7 +301,7 @@ async def notebook_record(conn: AsyncConnection, owner: str, path: str) -> Noteb
     return NotebookRecord(
         path,
         versions=await rows(
-            cell_versions, "cell_id cell_version source source_length first_seen", "first_seen"
+            cell_versions, "cell_id cell_version source source_truncated first_seen", "first_seen"
         ),
         executions=await rows(
             executions,

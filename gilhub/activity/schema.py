@@ -33,7 +33,7 @@ cell_versions = Table(
     metadata,
     *_cell_columns(),
     Column("source", Text, nullable=False),
-    Column("source_length", Integer, nullable=False),
+    Column("source_truncated", Boolean, nullable=False),
     Column("first_seen", DateTime(timezone=True), nullable=False),
 )
 

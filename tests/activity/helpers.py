@@ -22,9 +22,7 @@ async def record_story(engine: AsyncEngine, owner: str, path: str) -> None:
             version = hashlib.sha256(source.encode()).hexdigest()
             moment = started + timedelta(minutes=minute)
             await conn.execute(
-                insert(cell_versions).values(
-                    **cell, cell_version=version, source=source, source_length=len(source)
-                )
+                insert(cell_versions).values(**cell, cell_version=version, source=source)
             )
             await conn.execute(
                 insert(executions).values(

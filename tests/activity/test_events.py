@@ -45,8 +45,17 @@ def test_an_execution_is_read_with_its_version_the_sha256_of_its_source() -> Non
 def test_a_huge_source_is_kept_truncated_with_the_hash_of_the_whole() -> None:
     source = "x = 1\n" * 1_000_000
     [run] = parse_events({"events": [execution(source=source)]})
-    assert len(run.source) == MAX_SOURCE_KEPT and run.source_length == len(source)
+    assert len(run.source) == MAX_SOURCE_KEPT and run.source_truncated
     assert run.cell_version == hashlib.sha256(source.encode()).hexdigest()
+
+
+def test_a_source_cut_by_the_front_end_has_the_version_of_the_whole_it_sends() -> None:
+    whole = hashlib.sha256(b"x" * 70_000).hexdigest()
+    [run] = parse_events({"events": [execution(source="x" * 65536, source_sha256=whole)]})
+    assert run.cell_version == whole and run.source_truncated
+    own = hashlib.sha256(b"print(1)").hexdigest()
+    [run] = parse_events({"events": [execution(source_sha256=own)]})
+    assert run.cell_version == own and not run.source_truncated
 
 
 def test_notebook_events_are_read() -> None:
@@ -77,6 +86,7 @@ def test_notebook_events_are_read() -> None:
         ({"events": [execution(execution_count=-1)]}, "execution_count"),
         ({"events": [execution(execution_count=True)]}, "execution_count"),
         ({"events": [execution(output_hash="abc")]}, "output_hash"),
+        ({"events": [execution(source_sha256="ABC")]}, "events[0].source_sha256 must be"),
         ({"events": [{"type": "open", "path": "x.ipynb"}]}, "events[0].time"),
     ],
 )

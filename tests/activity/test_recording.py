@@ -524,7 +524,6 @@ async def test_rows_older_than_the_retention_period_are_purged(hub: RunningHub) 
                     cell_id=source,
                     cell_version=version(source),
                     source=source,
-                    source_length=len(source),
                     first_seen=received,
                 )
             )
