@@ -158,9 +158,14 @@ async def store_events(conn: AsyncConnection, owner: str, events: Sequence[Event
 
 
 async def cell_histories(
-    conn: AsyncConnection, owner: str, cells: Sequence[tuple[str, str]]
+    conn: AsyncConnection,
+    owner: str,
+    cells: Sequence[tuple[str, str]],
+    *,
+    with_asked: bool = True,
 ) -> list[CellHistory]:
-    """The runs and asked versions of each ``(path, cell_id)``, in the order given."""
+    """The runs and (unless ``with_asked`` is false) the versions asked about of each
+    ``(path, cell_id)``, in the order given."""
     if not cells:
         return []
     key = tuple_(executions.c.path, executions.c.cell_id)
@@ -171,11 +176,13 @@ async def cell_histories(
         .where(executions.c.owner == owner, key.in_(cells))
         .order_by(executions.c.started, executions.c.id)
     )
-    asked = await conn.execute(
-        select(prompts.c.path, prompts.c.cell_id, prompts.c.cell_version).where(
-            prompts.c.owner == owner, tuple_(prompts.c.path, prompts.c.cell_id).in_(cells)
+    asked: Iterable[Row] = []
+    if with_asked:
+        asked = await conn.execute(
+            select(prompts.c.path, prompts.c.cell_id, prompts.c.cell_version).where(
+                prompts.c.owner == owner, tuple_(prompts.c.path, prompts.c.cell_id).in_(cells)
+            )
         )
-    )
     return _histories(cells, runs, asked)
 
 

@@ -183,16 +183,17 @@ class Recorder:
     async def _continuous_asks(
         self, conn: AsyncConnection, owner: str, cells: list[tuple[str, str]]
     ) -> list[Ask]:
-        """The rules over the cells just run; the hourly count and the silenced notebooks
-        are read only when a cell is worth asking about (most batches ask nothing)."""
+        """The rules over the cells just run. Most batches ask nothing, and the runs alone
+        say so (questions asked before only ever remove candidates: see the rules' tests), so
+        what else the rules need is read only when a cell may be worth asking about."""
         if not cells:
             return []
         rules = self.site.rules
-        histories = await query.cell_histories(conn, owner, cells)
-        if not continuous_asks(histories, rules, asked_last_hour=0):
+        runs_only = await query.cell_histories(conn, owner, cells, with_asked=False)
+        if not continuous_asks(runs_only, rules, asked_last_hour=0):
             return []
         return continuous_asks(
-            histories,
+            await query.cell_histories(conn, owner, cells),
             rules,
             asked_last_hour=await query.prompts_in_last_hour(conn, owner),
             quiet_paths=await query.quiet_paths(conn, owner, [path for path, _ in cells]),

@@ -126,3 +126,15 @@ def test_end_mode_skips_versions_asked_about_and_silenced_notebooks_but_not_off(
     silenced = frozenset({"x.ipynb"})
     assert end_asks(cells, Rules(mode="end"), quiet_paths=silenced) == []
     assert end_asks(cells, Rules(mode="off")) == []
+
+
+def test_versions_asked_about_only_ever_remove_questions() -> None:
+    """What lets a server skip reading earlier questions when the runs alone ask nothing."""
+    histories = ["a b c d", "a! b", "a b! c", "a b c d e f", "a a b b c", "a! b! c d"]
+    for spec in histories:
+        runs_ = spec.split()
+        versions = {run.rstrip("!") for run in runs_}
+        for asked in [""] + sorted(versions) + ["".join(sorted(versions))]:
+            with_asked = continuous_reason(cell(*runs_, asked=asked), 2)
+            if with_asked is not None:
+                assert continuous_reason(cell(*runs_), 2) is not None, (spec, asked)
