@@ -92,21 +92,22 @@ settings = Table(
     Column("changed", DateTime(timezone=True), nullable=False),
 )
 
-quiet_notebooks = Table(
-    "quiet_notebooks",
-    metadata,
-    Column("owner", Text, primary_key=True),
-    Column("path", Text, primary_key=True),
-    Column("since", DateTime(timezone=True), nullable=False),
-)
 
-shared_notebooks = Table(
-    "shared_notebooks",
-    metadata,
-    Column("owner", Text, primary_key=True),
-    Column("path", Text, primary_key=True),
-    Column("since", DateTime(timezone=True), nullable=False),
-)
+def _notebook_set(name: str) -> Table:
+    """A set of the user's notebooks, each with the time it joined."""
+    return Table(
+        name,
+        metadata,
+        Column("owner", Text, primary_key=True),
+        Column("path", Text, primary_key=True),
+        Column("since", DateTime(timezone=True), nullable=False),
+    )
+
+
+#: Notebooks the user said not to be asked about.
+quiet_notebooks = _notebook_set("quiet_notebooks")
+#: Notebooks whose story the user shares with administrators.
+shared_notebooks = _notebook_set("shared_notebooks")
 
 #: The tables of what was recorded, and shared (the user's choices are in the others).
 RECORD_TABLES = (cell_versions, executions, notebook_events, prompts, answers, shared_notebooks)
