@@ -229,8 +229,7 @@ export class ActivityRecorder {
     }
     const path = panel.context.path;
     const ended = Date.now();
-    const started = this.clock.started(path, this.scheduled.get(cell) ?? ended);
-    this.clock.ended(path, ended);
+    const started = this.clock.run(path, this.scheduled.get(cell) ?? ended, ended);
     const model = cell.model;
     const outputs = model.outputs.toJSON();
     const failure = success ? null : { ename: error?.errorName ?? '', evalue: error?.errorValue ?? '' };

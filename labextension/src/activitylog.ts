@@ -49,6 +49,8 @@ export const MAX_EVENTS_PER_POST = 200;
 export const MAX_BYTES_PER_POST = 1024 * 1024;
 /** A source longer than this is sent cut, with the hash of the whole (a 10 MB cell). */
 export const MAX_SOURCE_CHARS = 64 * 1024;
+/** The server refuses a longer error name (and with it the whole batch). */
+export const MAX_ENAME_CHARS = 256;
 
 // ---------------------------------------------------------------- hashing
 
@@ -140,7 +142,8 @@ export function executionStatus(
   if (!error) {
     return { status: 'ok' };
   }
-  return { status: 'error', ename: String(error.ename ?? ''), evalue: String(error.evalue ?? '') };
+  const ename = String(error.ename ?? '').slice(0, MAX_ENAME_CHARS);
+  return { status: 'error', ename, evalue: String(error.evalue ?? '') };
 }
 
 /** The source as sent: whole, or its first MAX_SOURCE_CHARS with the hash of the whole. */
@@ -158,12 +161,11 @@ export async function fitSource(source: string): Promise<Pick<IExecutionEvent, '
 export class NotebookClock {
   private readonly lastEnded = new Map<string, number>();
 
-  started(notebook: string, scheduled: number): number {
-    return Math.max(scheduled, this.lastEnded.get(notebook) ?? 0);
-  }
-
-  ended(notebook: string, time: number): void {
-    this.lastEnded.set(notebook, time);
+  /** The start of a run that ended at `ended` (never after it, even if the clock jumped). */
+  run(notebook: string, scheduled: number, ended: number): number {
+    const started = Math.min(Math.max(scheduled, this.lastEnded.get(notebook) ?? 0), ended);
+    this.lastEnded.set(notebook, ended);
+    return started;
   }
 
   forget(notebook: string): void {

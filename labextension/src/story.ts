@@ -63,7 +63,8 @@ function when(iso: string): string {
 function diffView(diff: string): HTMLPreElement {
   const pre = element('pre', '', 'gilhub-story-diff');
   for (const line of diff.replace(/\n$/, '').split('\n')) {
-    const kind = line.startsWith('@@') ? 'hunk' : line.startsWith('+') ? 'added' : line.startsWith('-') ? 'removed' : '';
+    const header = /^(@@|\+\+\+ |--- )/.test(line);
+    const kind = header ? 'hunk' : line.startsWith('+') ? 'added' : line.startsWith('-') ? 'removed' : '';
     pre.append(element('span', line + '\n', kind ? `gilhub-story-${kind}` : ''));
   }
   return pre;

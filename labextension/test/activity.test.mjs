@@ -99,13 +99,23 @@ test('a short source goes whole, a huge one cut with the hash of the whole', asy
 
 test('a cell queued by Run All starts when the one before it ended', () => {
   const clock = new log.NotebookClock();
-  assert.equal(clock.started('a.ipynb', 100), 100);
-  clock.ended('a.ipynb', 250);
-  assert.equal(clock.started('a.ipynb', 110), 250);
-  assert.equal(clock.started('a.ipynb', 300), 300);
-  assert.equal(clock.started('b.ipynb', 110), 110);
+  assert.equal(clock.run('a.ipynb', 100, 250), 100);
+  assert.equal(clock.run('a.ipynb', 110, 400), 250, 'queued at 110, waited for the first');
+  assert.equal(clock.run('a.ipynb', 500, 600), 500);
+  assert.equal(clock.run('b.ipynb', 110, 120), 110, 'another notebook, another kernel');
   clock.forget('a.ipynb');
-  assert.equal(clock.started('a.ipynb', 110), 110);
+  assert.equal(clock.run('a.ipynb', 110, 120), 110);
+});
+
+test('a run never ends before it starts, even when the clock jumps back', () => {
+  const clock = new log.NotebookClock();
+  clock.run('a.ipynb', 100, 1000);
+  assert.equal(clock.run('a.ipynb', 900, 950), 950);
+});
+
+test('an overlong error name is cut to what the server takes', () => {
+  const status = log.executionStatus([{ output_type: 'error', ename: 'E'.repeat(1000), evalue: 'v' }]);
+  assert.equal(status.ename.length, log.MAX_ENAME_CHARS);
 });
 
 // ------------------------------------------------------------------ batches
