@@ -290,11 +290,7 @@ async def test_executions_posted_question_answered_story_shown_in_lab_and_notebo
     await classic.goto(f"{hub.url}/user/{name}/notebooks/{NOTEBOOK}")
     page_config = json.loads(await classic.locator("#jupyter-config-data").text_content())
     assert page_config["token"] == "", "the server's token stays out of the page"
-    await kernel_ready(classic)
-    first = classic.locator(".jp-Notebook .jp-CodeCell").first
-    await first.locator(".cm-content").click(timeout=SLOW)
-    await classic.keyboard.press("Shift+Enter")
-    await expect(first.locator(".jp-OutputArea-output")).to_have_text("42", timeout=SLOW)
+    await run_until_shown(classic, classic.locator(".jp-Notebook .jp-CodeCell").first, "42")
     await server.arrived(lambda e: e["type"] == "open", after=seen)
     again = await server.arrived(execution_of("prints"), after=seen)
     assert_execution_fields(again, "x = 41\nprint(x + 1)")
