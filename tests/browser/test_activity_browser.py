@@ -12,6 +12,7 @@ server with this tree's build of the extension, and a real kernel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
@@ -36,15 +37,32 @@ ANSWER = "whether 41 and 1 make the answer"
 LATER_QUESTION = "And this one?"
 
 
-def story_notebook() -> bytes:
-    """Two code cells with known ids: one that prints, one that fails."""
+def code_notebook(**sources: str) -> bytes:
+    """A Python notebook of code cells, given as id=source."""
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell("x = 41\nprint(x + 1)", id="prints"),
-        nbformat.v4.new_code_cell("1 / 0", id="fails"),
-    ]
+    notebook.cells = [nbformat.v4.new_code_cell(source, id=id) for id, source in sources.items()]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     return nbformat.writes(notebook).encode()
+
+
+def story_notebook() -> bytes:
+    """Two code cells with known ids: one that prints, one that fails."""
+    return code_notebook(prints="x = 41\nprint(x + 1)", fails="1 / 0")
+
+
+@contextlib.asynccontextmanager
+async def person_with(hub: RunningHub, path: str, notebook: bytes) -> AsyncIterator[str]:
+    """A new user (a random name: JupyterLab keeps workspaces, open tabs, per URL across
+    test runs) with ``notebook`` at ``path`` in their storage; their server stopped after."""
+    person = await hub.add_user(f"ada-{secrets.token_hex(4)}", PASSWORD)
+    async with hub.app.db.begin() as conn:
+        await contents.write_file(conn, person.db_role, path, notebook)
+    try:
+        yield person.name
+    finally:
+        token = await hub.token_for(person.name)
+        async with hub.client(headers={"Authorization": f"token {token}"}) as api:
+            await api.delete(f"/hub/api/users/{person.name}/server")
 
 
 def prompt(prompt_id: str, cell_id: str, question: str) -> dict:
@@ -233,18 +251,10 @@ async def story_panel_asks_and_tells(page: Page, server: FakeActivityServer) -> 
 
 @pytest.fixture
 async def writer(hub: RunningHub) -> AsyncIterator[str]:
-    """A new user with the story notebook in their storage; their server is stopped
-    afterwards (ask for this before ``browser``, so that a failure's screenshots come first).
-    A random name: JupyterLab keeps workspaces (open tabs) per URL across test runs."""
-    person = await hub.add_user(f"ada-{secrets.token_hex(4)}", PASSWORD)
-    async with hub.app.db.begin() as conn:
-        await contents.write_file(conn, person.db_role, NOTEBOOK, story_notebook())
-    try:
-        yield person.name
-    finally:
-        token = await hub.token_for(person.name)
-        async with hub.client(headers={"Authorization": f"token {token}"}) as api:
-            await api.delete(f"/hub/api/users/{person.name}/server")
+    """A user with the story notebook (ask for this before ``browser``, so that a failure's
+    screenshots come before the server stops)."""
+    async with person_with(hub, NOTEBOOK, story_notebook()) as name:
+        yield name
 
 
 async def test_executions_posted_question_answered_story_shown_in_lab_and_notebook7(
@@ -311,22 +321,10 @@ async def recording_hub(database_url, tmp_path_factory) -> AsyncIterator[Running
 
 @pytest.fixture
 async def fixer(recording_hub: RunningHub) -> AsyncIterator[str]:
-    """A user of the recording hub with a notebook of one failing cell; their server is
-    stopped afterwards (ask for this before ``browser``)."""
-    person = await recording_hub.add_user(f"fay-{secrets.token_hex(4)}", PASSWORD)
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("1 / 0", id="divide")]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    async with recording_hub.app.db.begin() as conn:
-        await contents.write_file(
-            conn, person.db_role, FIX_NOTEBOOK, nbformat.writes(notebook).encode()
-        )
-    try:
-        yield person.name
-    finally:
-        token = await recording_hub.token_for(person.name)
-        async with recording_hub.client(headers={"Authorization": f"token {token}"}) as api:
-            await api.delete(f"/hub/api/users/{person.name}/server")
+    """A user of the recording hub with a notebook of one failing cell (ask for this before
+    ``browser``)."""
+    async with person_with(recording_hub, FIX_NOTEBOOK, code_notebook(divide="1 / 0")) as name:
+        yield name
 
 
 async def test_an_error_fixed_is_asked_about_and_told_in_the_story(
