@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import os
@@ -34,6 +35,7 @@ from gilhub.db.outage import reason
 from gilhub.servers import query
 from gilhub.servers.models import (
     ACTIVE_STATES,
+    AddressRefused,
     ServerState,
     ServerStatus,
     SpawnFailed,
@@ -231,6 +233,23 @@ class ServerManager(LoggingConfigurable):
         if server is None or server.state != ServerState.RUNNING:
             return None
         return server.upstream
+
+    def report_address(self, user_name: str, token: str, host: str, port: int) -> None:
+        """A starting server says where it listens (its spawner asked it to).
+
+        Raises :class:`AddressRefused` unless ``token`` is the token of ``user_name``'s
+        server and that server is starting: a running server cannot move the proxy, and
+        no other credential (the user's own tokens included) can.
+        """
+        server = self._servers.get(user_name)
+        starting = server is not None and server.state == ServerState.STARTING
+        expected = server.spawner.token if server is not None and starting else ""
+        # one answer whether or not a server is starting: the refusal reveals nothing
+        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise AddressRefused("Only the starting server itself may report its address.")
+        if not server.spawner.address_reported(host, port):
+            raise AddressRefused("This server's spawner does not take address reports.")
+        self.log.info("server of %s reported its address %s:%s", user_name, host, port)
 
     def record_activity(self, user_name: str, when: datetime | None = None) -> None:
         """Note activity (proxied traffic, or reported through the API) in memory; the
@@ -482,7 +501,8 @@ class ServerManager(LoggingConfigurable):
             return
         self.log.warning("server of %s exited (code %s)", server.user.name, exit_code)
         server.log_tail = server.spawner.log_tail()
-        server.error = f"Your server stopped unexpectedly (exit code {exit_code})."
+        why = server.spawner.end_reason() or f"exit code {exit_code}"
+        server.error = f"Your server stopped unexpectedly ({why})."
         server.emit(100, server.error, failed=True)
 
     def _is_idle(self, server: _Server) -> bool:
@@ -565,6 +585,7 @@ class ServerManager(LoggingConfigurable):
         if server is None or server.user.id != user.id:
             spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self)
             server = _Server(user, spawner, self._user_url(user.name))
+            spawner.on_progress = functools.partial(server.emit, 40)
             self._servers[user.name] = server
         return server
 

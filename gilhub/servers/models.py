@@ -40,6 +40,11 @@ class SpawnFailed(RuntimeError):
     """The server could not be started; the message is shown to its user."""
 
 
+class AddressRefused(RuntimeError):
+    """A server's report of its address was not taken (not that server's token, or no
+    server of that user waiting for one)."""
+
+
 class SpawnLimitReached(RuntimeError):
     """Too many servers are starting or running to start another now.
 
