@@ -45,7 +45,7 @@ from gilhub.servers.models import SpawnFailed
 from gilhub.spawner.accounts import account_name, find_account
 from gilhub.spawner.base import Spawner, private_jupyter_dirs, scratch_home
 from gilhub.spawner.isolation import Isolation
-from gilhub.spawner.slurm_queue import ENDED_STATES, PENDING, UNKNOWN, Job, SlurmQueue
+from gilhub.spawner.slurm_queue import PENDING, UNKNOWN, Job, SlurmQueue
 
 DEFAULT_BATCH_SCRIPT = """\
 #!/bin/bash
@@ -291,7 +291,7 @@ class SlurmSpawner(Spawner):
                     asyncio.shield(self._address), self.queue.poll_interval
                 )
             job = await self.queue.latest(self.job_id)
-            if job is None or job.server_ended:
+            if job is None or job.ended:
                 self._ended = job
                 ended = job.describe_end() if job else f"the Slurm job {self.job_id} ended"
                 raise SpawnFailed(f"Your server did not start: {ended} before it answered.")
@@ -321,7 +321,7 @@ class SlurmSpawner(Spawner):
         job = await self.queue.latest(self.job_id)
         if job is None:
             return 0  # gone from the controller's memory: its status is unknown
-        if job.server_ended:
+        if job.ended:
             self._ended = job
             return job.exit_code
         return None
@@ -335,18 +335,19 @@ class SlurmSpawner(Spawner):
         if job_id is None:
             return
         job = await self.queue.latest(job_id)
-        if job is not None and job.state not in ENDED_STATES:
+        if job is not None and not job.ended:
             _, errors, code = await _run(
                 [*self.scancel, job_id], env=dict(os.environ), timeout=self.command_timeout
             )
             if code != 0:
                 self.log.warning("scancel %s failed: %s", job_id, errors.strip())
             deadline = time.monotonic() + self.stop_timeout
-            while job is not None and job.state not in ENDED_STATES and time.monotonic() < deadline:
+            while job is not None and not job.ended and time.monotonic() < deadline:
                 job = await self.queue.fresh(job_id)
-            if job is not None and job.state not in ENDED_STATES:
+            if job is not None and not job.ended:
                 self.log.warning("Slurm job %s is still %s after scancel", job_id, job.state)
         self.queue.forget(job_id)
+        self._output = self.log_location()  # still shown after a failed start
         self.job_id = None
 
     def log_location(self) -> str | None:

@@ -30,8 +30,6 @@ ENDED_STATES = frozenset(
         "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED", "SPECIAL_EXIT",
     }
 )  # fmt: skip
-#: The job's processes have ended, the node is cleaning up: its server is gone.
-COMPLETING = "COMPLETING"
 PENDING = "PENDING"
 #: Not seen yet by a successful ``squeue`` (the controller did not answer).
 UNKNOWN = "UNKNOWN"
@@ -64,8 +62,10 @@ class Job:
     status: int = 0
 
     @property
-    def server_ended(self) -> bool:
-        return self.state in ENDED_STATES or self.state == COMPLETING
+    def ended(self) -> bool:
+        """Over for good, with its final state. (``COMPLETING`` is not: its processes
+        have ended, but whether it completed or was cancelled shows only after.)"""
+        return self.state in ENDED_STATES
 
     @property
     def exit_code(self) -> int:
@@ -73,7 +73,7 @@ class Job:
         0 for a job that did not complete (a cancelled one)."""
         signal = self.status & 0x7F
         code = 128 + signal if signal else self.status >> 8
-        if code == 0 and self.state not in ("COMPLETED", COMPLETING):
+        if code == 0 and self.state != "COMPLETED":
             return 1
         return code
 

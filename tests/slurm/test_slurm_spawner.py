@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import subprocess
-import uuid
 
 import httpx
-import pytest
 import websockets
 
-from gilhub.servers import ServerState
-from tests.hub.servers_harness import add_person, execute, hub_url, start_and_wait
+from gilhub.servers import ServerManager, ServerState
+from gilhub.spawner.slurm_queue import SlurmQueue
+from tests.hub.servers_harness import (
+    add_person,
+    execute,
+    hub_url,
+    server_python,
+    start_and_wait,
+    wait_for_state,
+)
+from tests.slurm.cluster import NODE_CPUS
 from tests.slurm.conftest import user_account
 
 
@@ -54,3 +61,96 @@ async def test_a_server_started_through_slurm_is_used_through_the_proxy_then_sto
     await hub.servers.stop(ada.user)
     assert hub.servers.status("ada").state == ServerState.STOPPED
     assert slurm.job_states()[job_id] not in ("PENDING", "RUNNING", "COMPLETING")
+
+
+async def test_a_job_that_fails_at_once_is_a_clear_error_with_the_end_of_its_log(slurm_hub):
+    hub = slurm_hub
+    await user_account("bert")
+    bert = await add_person(hub, "bert")
+    failing = "import sys; print('cannot start: no scratch space'); sys.exit(3)"
+    hub.config.SlurmSpawner.cmd = [server_python(), "-c", failing]
+    try:
+        events = await start_and_wait(hub, bert.user)
+    finally:
+        del hub.config.SlurmSpawner["cmd"]
+    assert events[-1]["failed"], events
+    assert "did not start" in events[-1]["message"]
+    assert "exit code 3" in events[-1]["message"]
+    status = hub.servers.status("bert")
+    assert status.state == ServerState.STOPPED
+    assert "cannot start: no scratch space" in status.log_tail
+    assert status.log_location.endswith(".log") and "%j" not in status.log_location
+
+
+async def test_a_pending_job_shows_its_reason_and_only_its_server_may_report_an_address(
+    slurm, slurm_hub
+):
+    hub = slurm_hub
+    await user_account("cleo")
+    cleo = await add_person(hub, "cleo")
+    other = await add_person(hub, "dora")
+    filler = slurm.run(
+        "sbatch", "--parsable", f"--ntasks={NODE_CPUS}", "--output=/dev/null", "--wrap=sleep 600"
+    ).stdout.strip()
+    try:
+        await wait_until(lambda: slurm.job_states().get(filler) == "RUNNING")
+        await hub.servers.start(cleo.user)
+        url = hub_url(hub, "/hub/api/users/cleo/server/progress")
+        async with httpx.AsyncClient(headers=cleo.token_header, timeout=60) as client:
+            async with client.stream("GET", url) as stream:
+                async for line in stream.aiter_lines():
+                    if "waiting for resources" in line:
+                        break
+            pending = json.loads(line.removeprefix("data: "))
+            assert "Slurm queue" in pending["message"] and "(Resources)" in pending["message"]
+            assert slurm.job_states()[job_of(hub, "cleo")] == "PENDING"
+
+            # while it waits, nobody but its server can point the proxy somewhere
+            address = hub_url(hub, "/hub/api/users/cleo/server/address")
+            body = {"host": "127.0.0.1", "port": 9}
+            for headers in (other.token_header, cleo.token_header, cleo.cookie_header, {}):
+                refused = await client.post(address, json=body, headers=headers)
+                assert refused.status_code == 403, refused.text
+            own = {"Authorization": f"token {hub.servers._servers['cleo'].spawner.token}"}
+            for bad in ({"host": "a b", "port": 1}, {"host": "h", "port": 0}, {"port": "1"}):
+                malformed = await client.post(address, json=bad, headers=own)
+                assert malformed.status_code == 400, malformed.text
+    finally:
+        slurm.run("scancel", filler)
+    events = [event async for event in hub.servers.progress("cleo")]
+    assert events[-1]["ready"], events
+    await hub.servers.stop(cleo.user)
+
+
+async def test_a_restarted_hub_readopts_a_running_job_and_notices_an_outside_scancel(
+    slurm, slurm_hub
+):
+    hub = slurm_hub
+    await user_account("emil")
+    emil = await add_person(hub, "emil")
+    events = await start_and_wait(hub, emil.user)
+    assert events[-1]["ready"], events
+    job_id, upstream = job_of(hub, "emil"), hub.servers.upstream("emil")
+
+    # a new manager and a new queue, as in a new hub process, from the database alone
+    await hub.servers.shutdown()
+    SlurmQueue._instances.pop(hub, None)
+    hub.servers = ServerManager(hub=hub, parent=hub)
+    await hub.servers.restore()
+    await wait_for_state(hub, "emil", ServerState.RUNNING)
+    assert job_of(hub, "emil") == job_id
+    assert hub.servers.upstream("emil") == upstream
+    async with httpx.AsyncClient(headers=emil.token_header, timeout=60) as client:
+        answer = await client.get(hub_url(hub, "/user/emil/api/status"))
+        assert answer.status_code == 200, answer.text
+
+    slurm.run("scancel", job_id)
+    await wait_for_state(hub, "emil", ServerState.STOPPED)
+    status = hub.servers.status("emil")
+    assert status.error and f"Slurm job {job_id} was cancelled" in status.error
+
+
+async def wait_until(condition, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.1)
