@@ -336,7 +336,7 @@ def start_embedded(
     if listen is not None and (info.hostname, info.port) != listen:
         database.listen_on(*listen)  # (reads the rules as it starts)
     else:
-        with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        with psycopg.connect(_libpq(url.set(database="postgres")), autocommit=True) as conn:
             conn.execute("SELECT pg_reload_conf()")  # the rules may have changed
     _ensure_database(database.url)
     return database

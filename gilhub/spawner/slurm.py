@@ -254,7 +254,7 @@ class SlurmSpawner(Spawner):
         self._address = asyncio.get_running_loop().create_future()
         env = self.get_env()
         self.job_id = await self._submit(self.batch_script_text(env), env)
-        self.queue.watch(self.job_id)
+        self.queue.watch(self.job_id, submitted=True)
         self.log.info("submitted the server of %s as Slurm job %s", self.user.name, self.job_id)
         self.host, self.port = await self._wait_for_address()
         return self.host, self.port
@@ -406,7 +406,8 @@ async def _run(
     try:
         output, errors = await asyncio.wait_for(process.communicate(stdin), timeout)
     except asyncio.TimeoutError:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
         await process.wait()
         raise SpawnFailed(f"{command[0]} did not answer within {timeout:g} seconds.") from None
     return output.decode(errors="replace"), errors.decode(errors="replace"), process.returncode or 0

@@ -12,6 +12,7 @@ state (they are not taken for dead), and the outage is logged once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import subprocess
 import time
@@ -120,8 +121,12 @@ class SlurmQueue(LoggingConfigurable):
         self.reachable = True
         self.calls = 0
 
-    def watch(self, job_id: str) -> None:
+    def watch(self, job_id: str, *, submitted: bool = False) -> None:
+        """Include the job in every squeue call; ``submitted``: sbatch has just taken it,
+        so until squeue says otherwise it is pending (no need to wait for a call)."""
         self._watched.add(job_id)
+        if submitted:
+            self._jobs.setdefault(job_id, Job(job_id, PENDING))
 
     def forget(self, job_id: str) -> None:
         self._watched.discard(job_id)
@@ -194,7 +199,8 @@ class SlurmQueue(LoggingConfigurable):
         try:
             output, errors = await asyncio.wait_for(process.communicate(), self.timeout)
         except asyncio.TimeoutError:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
             await process.wait()
             raise SlurmUnreachable(f"squeue did not answer within {self.timeout:g} s") from None
         message = errors.decode(errors="replace").strip()
