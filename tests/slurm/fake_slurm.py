@@ -40,7 +40,7 @@ class FakeSlurm:
             wrapper = self.bin / command
             # -S: no site-packages, a quicker start (this script needs the standard library)
             wrapper.write_text(
-                f"#!/bin/sh\nexec {sys.executable} -S {SCRIPT} {state} {command} \"$@\"\n"
+                f'#!/bin/sh\nexec {sys.executable} -S {SCRIPT} {state} {command} "$@"\n'
             )
             wrapper.chmod(0o755)
         self.node: subprocess.Popen | None = None

@@ -9,6 +9,7 @@ import httpx
 import websockets
 
 from gilhub.servers import ServerManager, ServerState
+from gilhub.spawner.slurm import DEFAULT_BATCH_SCRIPT
 from gilhub.spawner.slurm_queue import SlurmQueue
 from tests.hub.servers_harness import (
     add_person,
@@ -122,15 +123,22 @@ async def test_a_pending_job_shows_its_reason_and_only_its_server_may_report_an_
     await hub.servers.stop(cleo.user)
 
 
-async def test_a_restarted_hub_readopts_a_running_job_and_notices_an_outside_scancel(
+async def test_a_restarted_hub_readopts_a_job_on_another_address_and_notices_a_scancel(
     slurm, slurm_hub
 ):
     hub = slurm_hub
     await user_account("emil")
     emil = await add_person(hub, "emil")
-    events = await start_and_wait(hub, emil.user)
+    # a node at another address than the hub's (Linux routes all of 127/8 to loopback)
+    elsewhere = DEFAULT_BATCH_SCRIPT.replace("address=$(", "address=127.0.0.2 # $(")
+    hub.config.SlurmSpawner.batch_script = elsewhere
+    try:
+        events = await start_and_wait(hub, emil.user)
+    finally:
+        del hub.config.SlurmSpawner["batch_script"]
     assert events[-1]["ready"], events
     job_id, upstream = job_of(hub, "emil"), hub.servers.upstream("emil")
+    assert upstream.host == "127.0.0.2"
 
     # a new manager and a new queue, as in a new hub process, from the database alone
     await hub.servers.shutdown()
