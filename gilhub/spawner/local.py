@@ -61,7 +61,7 @@ def database_socket(db_url: Any) -> Path | None:
     return Path(host) / f".s.PGSQL.{url.port or 5432}"
 
 
-def _hub_runs_as_root() -> bool:
+def hub_runs_as_root() -> bool:
     geteuid = getattr(os, "geteuid", None)  # POSIX only
     return geteuid is not None and geteuid() == 0
 
@@ -131,7 +131,7 @@ class LocalProcessSpawner(Spawner):
 
     async def isolation_status(self) -> Isolation:
         """The isolation :attr:`isolation` amounts to here (bubblewrap is probed once)."""
-        root = _hub_runs_as_root()
+        root = hub_runs_as_root()
         problem = None
         if self.isolation in (AUTO, SANDBOX, BOTH):
             problem = await sandbox_problem(find_bwrap(self.bwrap), privileged=root)
@@ -206,7 +206,7 @@ class LocalProcessSpawner(Spawner):
     def server_settings(self, port: int) -> dict[str, str]:
         settings = super().server_settings(port)
         settings["ServerApp.root_dir"] = str(self.working_dir())
-        if self._account is None and _hub_runs_as_root():
+        if self._account is None and hub_runs_as_root():
             # Only reached with allow_root (choose_isolation refuses it otherwise).
             settings["ServerApp.allow_root"] = "True"
         return settings

@@ -45,6 +45,7 @@ from gilhub.servers.models import SpawnFailed
 from gilhub.spawner.accounts import account_name, find_account
 from gilhub.spawner.base import Spawner, private_jupyter_dirs, scratch_home
 from gilhub.spawner.isolation import Isolation
+from gilhub.spawner.local import hub_runs_as_root
 from gilhub.spawner.slurm_queue import PENDING, UNKNOWN, Job, SlurmQueue
 
 DEFAULT_BATCH_SCRIPT = """\
@@ -77,11 +78,6 @@ PENDING_REASONS = {
 }
 _LOG_TAIL_BYTES = 64 * 1024
 _UNSAFE_IN_JOB_NAME = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def _hub_runs_as_root() -> bool:
-    geteuid = getattr(os, "geteuid", None)  # POSIX only
-    return geteuid is not None and geteuid() == 0
 
 
 class SlurmSpawner(Spawner):
@@ -168,14 +164,14 @@ class SlurmSpawner(Spawner):
     # -- who runs the job, and where -------------------------------------------------
 
     async def isolation_status(self) -> Isolation:
-        if _hub_runs_as_root():
+        if hub_runs_as_root():
             return Isolation(system_users=True, sandbox=False, note="Slurm jobs")
         return Isolation(False, False, note="Slurm jobs run under the hub's account")
 
     def prepare(self) -> None:
         """Settle the account the job runs as and its home (a root hub never uses root)."""
         self._account = None
-        if not _hub_runs_as_root():
+        if not hub_runs_as_root():
             self._home = scratch_home(self.hub, self.user.name)
             return
         name = account_name(self.account_prefix, self.user.name)
@@ -210,7 +206,7 @@ class SlurmSpawner(Spawner):
         settings = super().server_settings(port)
         del settings["ServerApp.ip"]  # the batch script gives the node's address
         settings["ServerApp.root_dir"] = str(self._home)
-        if self._account is None and _hub_runs_as_root():
+        if self._account is None and hub_runs_as_root():
             settings["ServerApp.allow_root"] = "True"  # only with allow_root
         return settings
 
@@ -336,9 +332,12 @@ class SlurmSpawner(Spawner):
             return
         job = await self.queue.latest(job_id)
         if job is not None and not job.ended:
-            _, errors, code = await _run(
-                [*self.scancel, job_id], env=dict(os.environ), timeout=self.command_timeout
-            )
+            try:
+                _, errors, code = await _run(
+                    [*self.scancel, job_id], env=dict(os.environ), timeout=self.command_timeout
+                )
+            except SpawnFailed as failure:  # scancel missing, or Slurm not answering
+                errors, code = str(failure), -1
             if code != 0:
                 self.log.warning("scancel %s failed: %s", job_id, errors.strip())
             deadline = time.monotonic() + self.stop_timeout
