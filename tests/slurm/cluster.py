@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo")
+COMMANDS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo")
 STARTUP_TIMEOUT = 60.0
 STOP_GRACE = 10.0
 #: CPUs the node offers (the fixture's jobs fill it with this many).
@@ -74,7 +74,6 @@ class SlurmCluster:
 
     def cancel_all_jobs(self) -> None:
         """Cancel every job and wait until none is pending, running or completing."""
-        self.run("scancel", "--full", "--quiet", "--user=" + "*", check=False)
         for job_id in self.job_states():
             self.run("scancel", "--full", "--quiet", job_id, check=False)
         deadline = time.monotonic() + STOP_GRACE * 3
@@ -153,7 +152,7 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 
 def start_cluster() -> SlurmCluster:
     """Start munged, slurmctld and slurmd; return once the node is idle."""
-    missing = [name for name in DAEMONS if shutil.which(name) is None]
+    missing = [name for name in COMMANDS if shutil.which(name) is None]
     if missing:
         raise SlurmUnavailable(
             f"not installed: {', '.join(missing)} (apt-get install slurmctld slurmd"
@@ -168,12 +167,13 @@ def start_cluster() -> SlurmCluster:
     cluster = SlurmCluster(root)
     try:
         _start_daemons(cluster)
-    except BaseException:
+    except SlurmUnavailable:
+        cluster.stop()
+        raise
+    except Exception as error:
         logs = cluster.log_tails()
         cluster.stop()
-        if isinstance(logs, str) and logs:
-            raise SlurmUnavailable(f"Slurm did not start:\n{logs}") from None
-        raise
+        raise SlurmUnavailable(f"Slurm did not start ({error}):\n{logs}") from error
     return cluster
 
 
