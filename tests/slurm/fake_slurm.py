@@ -14,6 +14,7 @@ count them.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -170,6 +171,14 @@ if __name__ == "__main__":
         scancel(state_dir, arguments)
     else:
         node(state_dir)
+
+
+async def stop_in_chunks(hub: Any, users: list[Any], at_once: int = 20) -> None:
+    """Stop the users' servers a chunk at a time: two hundred at once exhaust the hub's
+    database pool (its shutdown with ``cleanup_servers`` stops them all at once)."""
+    for first in range(0, len(users), at_once):
+        chunk = users[first : first + at_once]
+        await asyncio.gather(*(hub.servers.stop(user) for user in chunk))
 
 
 def fake_slurm_config(fake: FakeSlurm, poll_interval: float) -> Any:

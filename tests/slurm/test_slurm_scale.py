@@ -9,7 +9,7 @@ import pytest
 
 from gilhub.servers import ServerState
 from tests.hub.servers_harness import add_person, start_hub, stop_hub, wait_for_state
-from tests.slurm.fake_slurm import FakeSlurm, fake_slurm_config
+from tests.slurm.fake_slurm import FakeSlurm, fake_slurm_config, stop_in_chunks
 
 USERS = 200
 INTERVAL = 0.5
@@ -45,5 +45,6 @@ async def test_two_hundred_jobs_cost_one_squeue_call_per_interval(
         assert all(
             hub.servers.status(person.name).state == ServerState.RUNNING for person in people
         )
+        await stop_in_chunks(hub, [person.user for person in people])
     finally:
         await stop_hub(hub)
