@@ -247,6 +247,7 @@ class ServerManager(LoggingConfigurable):
         # one answer whether or not a server is starting: the refusal reveals nothing
         if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
             raise AddressRefused("Only the starting server itself may report its address.")
+        assert server is not None  # (a token was expected)
         if not server.spawner.address_reported(host, port):
             raise AddressRefused("This server's spawner does not take address reports.")
         self.log.info("server of %s reported its address %s:%s", user_name, host, port)

@@ -7,11 +7,13 @@ import json
 
 import httpx
 import websockets
+from sqlalchemy.engine import make_url
 
 from gilhub.servers import ServerManager, ServerState
 from gilhub.spawner.slurm import DEFAULT_BATCH_SCRIPT
 from gilhub.spawner.slurm_queue import SlurmQueue
 from tests.hub.servers_harness import (
+    TEST_ACCOUNT_PREFIX,
     add_person,
     execute,
     hub_url,
@@ -38,9 +40,17 @@ async def test_a_server_started_through_slurm_is_used_through_the_proxy_then_sto
     job_id = job_of(hub, "ada")
     assert slurm.job_states()[job_id] == "RUNNING"
 
+    # secrets went by environment only: the script Slurm keeps names them, never holds them
+    spawner = hub.servers._servers["ada"].spawner
+    script = slurm.run("scontrol", "write", "batch_script", job_id, "-").stdout
+    assert "JUPYTER_TOKEN" in script and "GILHUB_DB_URL" in script  # in --export=
+    assert spawner.token not in script
+    assert make_url(spawner.db_url).password not in script
+    details = slurm.run("scontrol", "show", "job", job_id).stdout
+    assert spawner.token not in details and f"UserId={TEST_ACCOUNT_PREFIX}ada" in details
+
     # the proxy forwards to the address the job reported, with the server's token
     upstream = hub.servers.upstream("ada")
-    spawner = hub.servers._servers["ada"].spawner
     assert (upstream.host, upstream.port) == (spawner.host, spawner.port)
     async with httpx.AsyncClient(headers=ada.token_header, timeout=60) as client:
         saved = await client.put(
