@@ -22,7 +22,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -45,6 +45,8 @@ from gilhub.servers.models import (
 from gilhub.servers.queue import SpawnQueue
 from gilhub.spawner.base import Spawner, user_url
 from gilhub.users import User, touch_user
+
+ServiceT = TypeVar("ServiceT")
 
 
 def _now() -> datetime:
@@ -158,6 +160,7 @@ class ServerManager(LoggingConfigurable):
         self._poller: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._queue = SpawnQueue(self.concurrent_spawn_limit, self._announce_queue)
+        self._spawner_services: dict[type, Any] = {}
 
     # -- what the rest of the hub calls ------------------------------------------
 
@@ -251,6 +254,14 @@ class ServerManager(LoggingConfigurable):
         if not server.spawner.address_reported(host, port):
             raise AddressRefused("This server's spawner does not take address reports.")
         self.log.info("server of %s reported its address %s:%s", user_name, host, port)
+
+    def spawner_service(self, kind: type[ServiceT]) -> ServiceT:
+        """The one ``kind(parent=self)`` all spawners share (a batch scheduler's poller:
+        one ``squeue`` for every job); made at first use, gone with this manager."""
+        service = self._spawner_services.get(kind)
+        if service is None:
+            service = self._spawner_services[kind] = kind(parent=self)
+        return service
 
     def record_activity(self, user_name: str, when: datetime | None = None) -> None:
         """Note activity (proxied traffic, or reported through the API) in memory; the

@@ -159,7 +159,8 @@ class SlurmSpawner(Spawner):
 
     @property
     def queue(self) -> SlurmQueue:
-        return SlurmQueue.for_hub(self.hub)
+        """The hub's one queue, shared by every user's spawner."""
+        return self.hub.servers.spawner_service(SlurmQueue)
 
     # -- who runs the job, and where -------------------------------------------------
 

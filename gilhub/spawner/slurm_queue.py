@@ -16,7 +16,6 @@ import contextlib
 import math
 import subprocess
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +87,8 @@ class SlurmUnreachable(RuntimeError):
 
 
 class SlurmQueue(LoggingConfigurable):
-    """The hub's view of its Slurm jobs (one instance per hub: :meth:`for_hub`)."""
+    """The hub's view of its Slurm jobs: one per hub, shared by its spawners
+    (``ServerManager.spawner_service``)."""
 
     squeue = List(Unicode(), default_value=["squeue"], config=True, help="The squeue command.")
     poll_interval = Float(
@@ -99,16 +99,6 @@ class SlurmQueue(LoggingConfigurable):
         config=True,
         help="Seconds squeue may take; a controller that is down answers after about 18 s.",
     )
-
-    _instances: weakref.WeakKeyDictionary[Any, SlurmQueue] = weakref.WeakKeyDictionary()
-
-    @classmethod
-    def for_hub(cls, hub: Any) -> SlurmQueue:
-        """The hub's queue: every spawner of the hub shares it (and its one squeue call)."""
-        queue = cls._instances.get(hub)
-        if queue is None:
-            queue = cls._instances[hub] = cls(parent=hub)
-        return queue
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -11,7 +11,6 @@ from sqlalchemy.engine import make_url
 
 from gilhub.servers import ServerManager, ServerState
 from gilhub.spawner.slurm import DEFAULT_BATCH_SCRIPT
-from gilhub.spawner.slurm_queue import SlurmQueue
 from tests.hub.servers_harness import (
     TEST_ACCOUNT_PREFIX,
     add_person,
@@ -150,9 +149,8 @@ async def test_a_restarted_hub_readopts_a_job_on_another_address_and_notices_a_s
     job_id, upstream = job_of(hub, "emil"), hub.servers.upstream("emil")
     assert upstream.host == "127.0.0.2"
 
-    # a new manager and a new queue, as in a new hub process, from the database alone
+    # a new manager (and with it a new Slurm queue), as in a new hub, from the database alone
     await hub.servers.shutdown()
-    SlurmQueue._instances.pop(hub, None)
     hub.servers = ServerManager(hub=hub, parent=hub)
     await hub.servers.restore()
     await wait_for_state(hub, "emil", ServerState.RUNNING)
