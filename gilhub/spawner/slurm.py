@@ -36,6 +36,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urljoin
 
 import jinja2
 from traitlets import Bool, Float, Int, List, Unicode, default
@@ -198,10 +199,9 @@ class SlurmSpawner(Spawner):
         return env
 
     def address_url(self) -> str:
-        hub_url = (self.hub_url or self.hub.public_url).rstrip("/")
-        base = getattr(self.hub, "base_url", "/")
-        prefix = hub_url if hub_url.endswith(base.rstrip("/")) else hub_url + base.rstrip("/")
-        return f"{prefix}/hub/api/users/{self.user.name}/server/address"
+        """Where the server reports its address: the hub's API as the nodes reach it."""
+        path = f"{self.hub.hub_prefix}api/users/{quote(self.user.name)}/server/address"
+        return urljoin(self.hub_url or self.hub.public_url, path)
 
     def server_settings(self, port: int) -> dict[str, str]:
         settings = super().server_settings(port)
