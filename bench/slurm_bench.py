@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
@@ -117,7 +118,8 @@ async def main() -> None:
             "# Slurm spawner, 200 simulated jobs (bench/slurm_bench.py)",
             "",
             f"{platform.node()}, {platform.python_version()}, {time.strftime('%Y-%m-%d')};"
-            f" {USERS} servers started in {started - began:.0f} s",
+            f" {USERS} servers started in {started - began:.0f} s; load average at the end"
+            f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
             "",
             "| measure | before the starts | with 200 jobs running | goal |",
             "| --- | --- | --- | --- |",
