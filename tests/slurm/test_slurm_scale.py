@@ -23,6 +23,9 @@ async def fake_slurm(tmp_path_factory):
     fake.stop_node()
 
 
+# 200 starts through the whole path (sbatch, address report, readiness): about a minute on
+# two idle cores, several on a busy machine
+@pytest.mark.timeout(900)
 async def test_two_hundred_jobs_cost_one_squeue_call_per_interval(
     database_url, tmp_path_factory, fake_slurm
 ):
