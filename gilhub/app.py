@@ -329,6 +329,8 @@ class GilHub(Application):
         from gilhub.auth.ldap import LDAPAuthenticator
         from gilhub.servers import ServerManager
         from gilhub.spawner.local import LocalProcessSpawner
+        from gilhub.spawner.slurm import SlurmSpawner
+        from gilhub.spawner.slurm_queue import SlurmQueue
 
         core = [
             GilHub,
@@ -337,6 +339,8 @@ class GilHub(Application):
             LDAPAuthenticator,
             ServerManager,
             LocalProcessSpawner,
+            SlurmSpawner,
+            SlurmQueue,
         ]
         return core + [cls for part in self.parts for cls in part.configurable_classes()]
 
