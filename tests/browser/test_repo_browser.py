@@ -16,14 +16,14 @@ import re
 import secrets
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from gilhub.contents import query as contents
 from gilhub.repository.notebooks import parse_notebook, serialize_notebook
 from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
 from tests.hub.conftest import RunningHub
 from tests.hub.conftest import hub as hub  # the fixture, for this module
-from tests.repository.helpers import notebook_bytes
+from tests.repository.helpers import notebook_bytes, push_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -75,7 +75,9 @@ async def push_from_file_browser(page: Page) -> None:
     await dialog.get_by_role("button", name="Push").click()
 
 
-async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: BrowserContext):
+async def test_push_find_pull_change_conflict_merge(
+    hub: RunningHub, this_trees_extension: None, browser: BrowserContext
+):
     # Random names: JupyterLab keeps workspaces (open tabs) per URL across test runs.
     alice = await hub.add_user(f"alice-{secrets.token_hex(4)}", PASSWORD)
     bob = await hub.add_user(f"bob-{secrets.token_hex(4)}", PASSWORD)
@@ -159,3 +161,67 @@ async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: Br
             headers={"Authorization": f"token {await hub.token_for(alice.name)}"}
         ) as api:
             await api.delete(f"/hub/api/users/{alice.name}/server")
+
+
+async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
+    hub: RunningHub, this_trees_extension: None, browser: BrowserContext
+):
+    """Issue 15: the pull dialog finds the entry by a word in it (chosen from the keyboard,
+    not typed from memory), and every outcome is said: pulled where, already up to date,
+    nothing pulled and why."""
+    user = await hub.add_user(f"puller-{secrets.token_hex(4)}", PASSWORD)
+    word = f"quokka{secrets.token_hex(3)}"
+    entry = f"analysis/drift-{secrets.token_hex(3)}.ipynb"
+    await push_notebook(hub, entry, notebook_bytes("x = 1", markdown=f"The {word} drift"))
+    page = await browser.new_page()
+
+    async def pull(fill_dialog) -> Locator:
+        await run_command(page, "Pull from Repository")
+        dialog = page.locator(".jp-Dialog")
+        await expect(dialog.get_by_label("Search the repository")).to_be_focused()
+        await fill_dialog(dialog)
+        await dialog.get_by_role("button", name="Pull").click()
+        return page.locator(".jp-Dialog-content")
+
+    async def search_and_choose(dialog: Locator) -> None:
+        await page.keyboard.type(word)
+        found = dialog.locator(f'[role=option][data-path="{entry}"]')
+        await expect(found).to_contain_text(f"{word} drift", timeout=SLOW)  # the snippet
+        await page.keyboard.press("ArrowDown")
+        await expect(found).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(found).to_have_attribute("aria-selected", "true")
+        await expect(dialog.locator("input[name=path]")).to_have_value(entry)
+
+    try:
+        await log_in(page, hub, user.name)
+        await start_and_watch(page, user.name)
+        await reset_workspace(page, hub, user.name)
+
+        report = await pull(search_and_choose)
+        await expect(report).to_contain_text(
+            f"Pulled version 1 of {entry} into {entry}.", timeout=SLOW
+        )
+        await report.get_by_role("button", name="Ok").click()
+        tab = page.locator(".lm-TabBar-tab", has_text=entry.rsplit("/", 1)[1])
+        await expect(tab).to_be_visible(timeout=SLOW)
+
+        report = await pull(search_and_choose)
+        await expect(report).to_contain_text(
+            f"Already up to date: {entry} holds version 1 of {entry}.", timeout=SLOW
+        )
+        await report.get_by_role("button", name="Ok").click()
+
+        async def type_a_wrong_path(dialog: Locator) -> None:
+            await dialog.locator("input[name=path]").fill("analysis/no-such.ipynb")
+
+        report = await pull(type_a_wrong_path)
+        await expect(report).to_contain_text("Nothing was pulled:", timeout=SLOW)
+        await expect(report).to_contain_text("no-such.ipynb")
+        await report.get_by_role("button").first.click()
+    finally:
+        await reset_workspace(page, hub, user.name)
+        async with hub.client(
+            headers={"Authorization": f"token {await hub.token_for(user.name)}"}
+        ) as api:
+            await api.delete(f"/hub/api/users/{user.name}/server")

@@ -1,0 +1,124 @@
+"""Runs from JupyterLab in a real browser (issue 12's scenario).
+
+A user right-clicks a parameterised notebook in the file browser, chooses "Run with
+Parameters…", changes a parameter in the form (from the keyboard), and follows the run in
+the Runs panel until it completes; the executed notebook opens with the value injected.
+
+Real hub (tests/hub/conftest.py) with real runs (papermill in a worker process), a real
+JupyterLab user server loading this tree's build of gilhub's extension; Debian's chromium
+through Playwright.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+
+from gilhub.contents import query as contents
+from tests.browser.test_accessibility import BLOCKING_IMPACTS, artifacts_dir
+from tests.browser.test_accessibility import axe_script as axe_script
+from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
+from tests.browser.test_repo_browser import reset_workspace
+from tests.hub.conftest import RunningHub
+from tests.hub.conftest import hub as hub  # the fixture, for this module
+from tests.runs.helpers import notebook
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+GREETING = "from the lab"
+
+
+async def check_part(page: Page, selector: str, name: str, axe_script: str) -> None:
+    """A screenshot of the part of JupyterLab at ``selector`` (kept with the hub pages'), and
+    no serious or critical accessibility violation in it (axe-core)."""
+    await page.locator(selector).screenshot(path=str(artifacts_dir() / f"lab-{name}.png"))
+    await page.add_script_tag(content=axe_script)
+    result = await page.evaluate(
+        "selector => axe.run(document.querySelector(selector), {resultTypes: ['violations']})",
+        selector,
+    )
+    blocking = [v for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS]
+    assert not blocking, [(v["id"], v["help"], v["nodes"][0]["target"]) for v in blocking]
+
+
+async def test_run_with_parameters_and_follow_it_in_the_runs_panel(
+    hub: RunningHub, this_trees_extension: None, axe_script: str, browser: BrowserContext
+):
+    user = await hub.add_user(f"runner-{secrets.token_hex(4)}", PASSWORD)
+    name = f"greet-{secrets.token_hex(3)}.ipynb"
+    async with hub.app.db.begin() as conn:
+        await contents.write_file(
+            conn,
+            user.db_role,
+            name,
+            notebook(
+                "print(' / '.join([greeting] * repeat))",
+                parameters="greeting = 'hello'  # who says it\nrepeat: int = 1",
+            ),
+        )
+    page = await browser.new_page()
+    try:
+        await log_in(page, hub, user.name)
+        await start_and_watch(page, user.name)
+        await reset_workspace(page, hub, user.name)
+
+        await page.locator(f'.jp-DirListing-item[title^="Name: {name}"]').click(
+            button="right", timeout=SLOW
+        )
+        await page.locator(".lm-Menu-item", has_text="Run with Parameters…").click()
+        dialog = page.locator(".jp-Dialog")
+        greeting = dialog.get_by_label(re.compile(r"^greeting — who says it"))
+        await expect(greeting).to_have_value('"hello"', timeout=SLOW)
+        await expect(dialog.get_by_label(re.compile(r"^repeat \(int\)"))).to_have_value("1")
+        await expect(dialog.get_by_label("Kernel")).to_have_value("python3")
+
+        # from the keyboard: the first field has the focus; plain text is taken as text
+        await expect(greeting).to_be_focused()
+        await page.keyboard.press("Control+a")
+        await page.keyboard.type(GREETING)
+        await expect(dialog).to_contain_text("read as text")
+        await page.keyboard.press("Tab")
+        await page.keyboard.press("Control+a")
+        await page.keyboard.type("3")
+        await expect(dialog).to_contain_text("read as a number")
+        await check_part(page, ".jp-Dialog-content", "run-with-parameters", axe_script)
+        await page.keyboard.press("Enter")
+
+        panel = page.locator("#gilhub-runs")
+        await expect(panel).to_be_visible(timeout=SLOW)
+        run = panel.locator(".gilhub-run").first
+        await expect(run).to_contain_text(name)
+        await expect(run.locator(".gilhub-run-state")).to_have_text(
+            "Completed: 2 of 2 cells", timeout=SLOW
+        )
+        await expect(run.locator(".gilhub-run-messages")).to_contain_text("INFO")
+        run_id = await run.get_attribute("data-run")
+        await expect(run.get_by_role("link", name="Run page")).to_have_attribute(
+            "href", f"/hub/runs/{run_id}"
+        )
+        await expect(run.get_by_role("button", name="Cancel")).to_be_hidden()
+
+        api = hub.client(headers={"Authorization": f"token {await hub.token_for(user.name)}"})
+        model = (await api.get(f"/hub/api/runs/{run_id}")).json()
+        assert model["parameters"] == {"greeting": GREETING, "repeat": 3}
+        await check_part(page, "#gilhub-runs", "runs-panel", axe_script)
+
+        await run.get_by_role("button", name="Open output").click()
+        stem = name.removesuffix(".ipynb")
+        tab = page.locator(".lm-TabBar-tab.jp-mod-current", has_text=stem)
+        await expect(tab).to_be_visible(timeout=SLOW)
+        executed = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+        await expect(executed).to_contain_text(f'greeting = "{GREETING}"', timeout=SLOW)
+        await expect(executed.locator(".jp-OutputArea-output").last).to_have_text(
+            " / ".join([GREETING] * 3)
+        )
+        await expect(page.locator(".jp-NotebookPanel:visible .gilhub-run-button")).to_be_visible()
+    finally:
+        await reset_workspace(page, hub, user.name)
+        async with hub.client(
+            headers={"Authorization": f"token {await hub.token_for(user.name)}"}
+        ) as api:
+            await api.delete(f"/hub/api/users/{user.name}/server")
