@@ -191,3 +191,9 @@ export function runProgressText(run: IRun): string {
     }
   }
 }
+
+/** A traceback as plain text: the terminal colours IPython writes into it removed. */
+export function plainTraceback(traceback: string): string {
+  // eslint-disable-next-line no-control-regex
+  return traceback.replace(/\u001b\[[0-9;]*m/g, '');
+}

@@ -27,6 +27,7 @@ import {
   IRun,
   isActive,
   parametersFromFields,
+  plainTraceback,
   runProgressText,
   scopeOf
 } from './runmodel';
@@ -59,6 +60,11 @@ function element<K extends keyof HTMLElementTagNameMap>(
 
 function labelled(text: string, input: HTMLElement, ...after: Array<Node | string>): HTMLLabelElement {
   return element('label', {}, element('span', { className: 'gilhub-run-label' }, text), input, ...after);
+}
+
+/** A time of the hub's (ISO, UTC) as the reader's local time of day. */
+function localTime(iso: string): string {
+  return new Date(iso).toLocaleTimeString();
 }
 
 interface IKernelChoice {
@@ -190,7 +196,9 @@ class RunItem {
   private readonly progress = element('progress');
   private readonly state = element('span', { className: 'gilhub-run-state' });
   private readonly actions = element('div', { className: 'gilhub-run-actions' });
+  private readonly about = element('p', { className: 'gilhub-run-about' });
   private readonly messages = element('ul', { className: 'gilhub-run-messages' });
+  private readonly traceback = element('pre', { className: 'gilhub-run-traceback' });
   private readonly cancel = element('button', { type: 'button', className: 'jp-mod-styled jp-mod-warn', textContent: 'Cancel' });
   private readonly open = element('button', { type: 'button', className: 'jp-mod-styled', textContent: 'Open output' });
   private readonly page = element('a', { target: '_blank', rel: 'noopener', textContent: 'Run page' });
@@ -204,7 +212,13 @@ class RunItem {
     this.cancel.addEventListener('click', () => onCancel(this.run));
     this.open.addEventListener('click', () => this.run.output_path && onOpen(this.run.output_path));
     this.actions.append(this.cancel, this.open, this.page);
-    this.details.append(element('summary', {}, this.heading, this.progress, this.state), this.actions, this.messages);
+    this.details.append(
+      element('summary', {}, this.heading, this.progress, this.state),
+      this.actions,
+      this.about,
+      this.messages,
+      this.traceback
+    );
     this.node.append(this.details);
     this.update(run);
   }
@@ -225,13 +239,17 @@ class RunItem {
     this.cancel.hidden = !isActive(shown);
     this.open.hidden = !shown.output_path;
     this.open.title = shown.output_path ?? '';
+    const started = shown.started ? `, started ${localTime(shown.started)}` : '';
+    this.about.textContent = `Parameters ${JSON.stringify(shown.parameters)}, kernel ${shown.kernel}${started}.`;
+    this.traceback.textContent = plainTraceback(shown.error?.traceback ?? '');
+    this.traceback.hidden = !shown.error?.traceback;
     this.messages.replaceChildren(
       ...(shown.messages ?? []).map(message =>
         element(
           'li',
           { className: `gilhub-run-message gilhub-run-${message.level.toLowerCase()}` },
           element('strong', {}, message.level),
-          ` ${message.time.slice(11, 19)} ${message.text}${message.file ? ` (${message.file})` : ''}`
+          ` ${localTime(message.time)} ${message.text}${message.file ? ` (${message.file})` : ''}`
         )
       )
     );

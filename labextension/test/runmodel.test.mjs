@@ -99,3 +99,7 @@ test('progress in words, for every status', () => {
   assert.equal(model.runProgressText(run({ status: 'failed', error: lost })), 'Failed: RunError: worker gone');
   assert.ok(model.isActive({ status: 'queued' }) && !model.isActive({ status: 'failed' }));
 });
+
+test("a failed cell's traceback loses its terminal colours", () => {
+  assert.equal(model.plainTraceback('\u001b[0;31mValueError\u001b[0m: bad x'), 'ValueError: bad x');
+});
