@@ -3,6 +3,8 @@
 A user right-clicks a parameterised notebook in the file browser, chooses "Run with
 Parameters…", changes a parameter in the form (from the keyboard), and follows the run in
 the Runs panel until it completes; the executed notebook opens with the value injected.
+From that notebook's toolbar they run it again with a long pause and cancel it in the panel.
+The dialog and the panel pass axe-core (labels, names, contrast).
 
 Real hub (tests/hub/conftest.py) with real runs (papermill in a worker process), a real
 JupyterLab user server loading this tree's build of gilhub's extension; Debian's chromium
@@ -56,7 +58,8 @@ async def test_run_with_parameters_and_follow_it_in_the_runs_panel(
             name,
             notebook(
                 "print(' / '.join([greeting] * repeat))",
-                parameters="greeting = 'hello'  # who says it\nrepeat: int = 1",
+                "import time\ntime.sleep(pause)",
+                parameters="greeting = 'hello'  # who says it\nrepeat: int = 1\npause = 0",
             ),
         )
     page = await browser.new_page()
@@ -92,7 +95,7 @@ async def test_run_with_parameters_and_follow_it_in_the_runs_panel(
         run = panel.locator(".gilhub-run").first
         await expect(run).to_contain_text(name)
         await expect(run.locator(".gilhub-run-state")).to_have_text(
-            "Completed: 2 of 2 cells", timeout=SLOW
+            "Completed: 3 of 3 cells", timeout=SLOW
         )
         await expect(run.locator(".gilhub-run-messages")).to_contain_text("INFO")
         run_id = await run.get_attribute("data-run")
@@ -103,7 +106,7 @@ async def test_run_with_parameters_and_follow_it_in_the_runs_panel(
 
         api = hub.client(headers={"Authorization": f"token {await hub.token_for(user.name)}"})
         model = (await api.get(f"/hub/api/runs/{run_id}")).json()
-        assert model["parameters"] == {"greeting": GREETING, "repeat": 3}
+        assert model["parameters"] == {"greeting": GREETING, "repeat": 3, "pause": 0}
         await check_part(page, "#gilhub-runs", "runs-panel", axe_script)
 
         await run.get_by_role("button", name="Open output").click()
@@ -112,10 +115,25 @@ async def test_run_with_parameters_and_follow_it_in_the_runs_panel(
         await expect(tab).to_be_visible(timeout=SLOW)
         executed = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
         await expect(executed).to_contain_text(f'greeting = "{GREETING}"', timeout=SLOW)
-        await expect(executed.locator(".jp-OutputArea-output").last).to_have_text(
+        await expect(executed.locator(".jp-OutputArea-output").first).to_have_text(
             " / ".join([GREETING] * 3)
         )
-        await expect(page.locator(".jp-NotebookPanel:visible .gilhub-run-button")).to_be_visible()
+
+        # the notebook's toolbar runs it too; a run that takes too long is cancelled
+        await page.locator(".jp-NotebookPanel:visible .gilhub-run-button").click()
+        await dialog.get_by_label(re.compile(r"^pause")).fill("600")
+        await dialog.get_by_role("button", name="Run").click()
+        second = panel.locator(".gilhub-run").first
+        await expect(second).not_to_have_attribute("data-run", run_id)
+        await expect(second.locator(".gilhub-run-state")).to_have_text(
+            re.compile(r"^Running cell 3"), timeout=SLOW
+        )
+        await second.get_by_role("button", name="Cancel").click()
+        await page.locator(".jp-Dialog").get_by_role("button", name="Cancel the run").click()
+        await expect(second.locator(".gilhub-run-state")).to_have_text(
+            re.compile(r"^Cancelled after 2 of 3 cells"), timeout=SLOW
+        )
+        await expect(second.locator(".gilhub-run-messages")).to_contain_text("Cancelled.")
     finally:
         await reset_workspace(page, hub, user.name)
         async with hub.client(
