@@ -66,6 +66,13 @@ async def reset_workspace(page: Page, hub: RunningHub, name: str) -> None:
     await expect(page.locator(".jp-DirListing-content")).to_be_visible(timeout=SLOW)
 
 
+async def leave_lab(page: Page, hub: RunningHub, name: str) -> None:
+    """Leave JupyterLab as it was found (an empty layout) and stop the user's server."""
+    await reset_workspace(page, hub, name)
+    async with hub.client(headers={"Authorization": f"token {await hub.token_for(name)}"}) as api:
+        await api.delete(f"/hub/api/users/{name}/server")
+
+
 async def push_from_file_browser(page: Page) -> None:
     item = page.locator(f'.jp-DirListing-item[title^="Name: {NOTEBOOK}"]')
     await item.click(button="right", timeout=SLOW)
@@ -156,11 +163,7 @@ async def test_push_find_pull_change_conflict_merge(
             timeout=SLOW
         )
     finally:
-        await reset_workspace(page, hub, alice.name)
-        async with hub.client(
-            headers={"Authorization": f"token {await hub.token_for(alice.name)}"}
-        ) as api:
-            await api.delete(f"/hub/api/users/{alice.name}/server")
+        await leave_lab(page, hub, alice.name)
 
 
 async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
@@ -220,8 +223,4 @@ async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
         await expect(report).to_contain_text("no-such.ipynb")
         await report.get_by_role("button").first.click()
     finally:
-        await reset_workspace(page, hub, user.name)
-        async with hub.client(
-            headers={"Authorization": f"token {await hub.token_for(user.name)}"}
-        ) as api:
-            await api.delete(f"/hub/api/users/{user.name}/server")
+        await leave_lab(page, hub, user.name)

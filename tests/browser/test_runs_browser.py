@@ -23,7 +23,7 @@ from gilhub.contents import query as contents
 from tests.browser.test_accessibility import BLOCKING_IMPACTS, artifacts_dir
 from tests.browser.test_accessibility import axe_script as axe_script
 from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
-from tests.browser.test_repo_browser import reset_workspace
+from tests.browser.test_repo_browser import leave_lab, reset_workspace
 from tests.hub.conftest import RunningHub
 from tests.hub.conftest import hub as hub  # the fixture, for this module
 from tests.runs.helpers import notebook
@@ -135,8 +135,4 @@ async def test_run_with_parameters_and_follow_it_in_the_runs_panel(
         )
         await expect(second.locator(".gilhub-run-messages")).to_contain_text("Cancelled.")
     finally:
-        await reset_workspace(page, hub, user.name)
-        async with hub.client(
-            headers={"Authorization": f"token {await hub.token_for(user.name)}"}
-        ) as api:
-            await api.delete(f"/hub/api/users/{user.name}/server")
+        await leave_lab(page, hub, user.name)
