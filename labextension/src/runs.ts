@@ -9,7 +9,7 @@
  * The values and words are worked out in ./runmodel.ts.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { Dialog, ICommandPalette, showDialog, showErrorMessage, ToolbarButton } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, Notification, showDialog, showErrorMessage, ToolbarButton } from '@jupyterlab/apputils';
 import { PathExt, URLExt } from '@jupyterlab/coreutils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
@@ -339,7 +339,7 @@ export class RunsPanel extends Widget {
       this.itemFor(run);
       if (!isActive(run)) {
         stop(); // it has ended: the hub closes the stream, which would otherwise reconnect
-        this.status.textContent = `Run ${run.id} of ${run.notebook}: ${runProgressText(this.items.get(id)!.run)}.`;
+        this.announceEnd(this.items.get(id)!.run);
         this.followWaitingRuns();
       }
     };
@@ -347,6 +347,16 @@ export class RunsPanel extends Widget {
       stop(); // asked for again by the poll, which also says what went wrong
       this.schedulePoll();
     };
+  }
+
+  /** Say that a run followed live has ended, also when the panel is closed. */
+  private announceEnd(run: IRun): void {
+    const text = `Run ${run.id} of ${run.notebook}: ${runProgressText(run)}.`;
+    this.status.textContent = text;
+    const output = run.output_path;
+    const actions = output ? [{ label: 'Open output', callback: () => this.onOpen(output) }] : [];
+    const kind = run.status === 'completed' ? 'success' : run.status === 'failed' ? 'error' : 'info';
+    Notification.emit(text, kind, { autoClose: 10000, actions });
   }
 
   /** A live slot came free: give it to an active run that was polled. */
