@@ -24,6 +24,7 @@ from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_wat
 from tests.hub.conftest import RunningHub
 from tests.hub.conftest import hub as hub  # the fixture, for this module
 from tests.repository.helpers import notebook_bytes, push_notebook
+from tests.runs.helpers import notebook as runs_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -175,7 +176,8 @@ async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
     user = await hub.add_user(f"puller-{secrets.token_hex(4)}", PASSWORD)
     word = f"quokka{secrets.token_hex(3)}"
     entry = f"analysis/drift-{secrets.token_hex(3)}.ipynb"
-    await push_notebook(hub, entry, notebook_bytes("x = 1", markdown=f"The {word} drift"))
+    # with a kernel named, so that opening it asks nothing
+    await push_notebook(hub, entry, runs_notebook(f"x = 1  # the {word} drift"))
     page = await browser.new_page()
 
     async def pull(fill_dialog) -> Locator:
@@ -196,6 +198,15 @@ async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
         await expect(found).to_have_attribute("aria-selected", "true")
         await expect(dialog.locator("input[name=path]")).to_have_value(entry)
 
+    async def opened_and_idle() -> None:
+        """The pulled notebook is open in front with its kernel ready (it takes the focus
+        meanwhile, which would close the command palette of the next pull)."""
+        tab = page.locator(".lm-TabBar-tab.jp-mod-current", has_text=entry.rsplit("/", 1)[1])
+        await expect(tab).to_be_visible(timeout=SLOW)
+        await expect(page.locator(".jp-StatusBar-Widget")).to_contain_text(
+            [re.compile(r"\| Idle")], timeout=SLOW
+        )
+
     try:
         await log_in(page, hub, user.name)
         await start_and_watch(page, user.name)
@@ -206,14 +217,14 @@ async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
             f"Pulled version 1 of {entry} into {entry}.", timeout=SLOW
         )
         await report.get_by_role("button", name="Ok").click()
-        tab = page.locator(".lm-TabBar-tab", has_text=entry.rsplit("/", 1)[1])
-        await expect(tab).to_be_visible(timeout=SLOW)
+        await opened_and_idle()
 
         report = await pull(search_and_choose)
         await expect(report).to_contain_text(
             f"Already up to date: {entry} holds version 1 of {entry}.", timeout=SLOW
         )
         await report.get_by_role("button", name="Ok").click()
+        await opened_and_idle()
 
         async def type_a_wrong_path(dialog: Locator) -> None:
             await dialog.locator("input[name=path]").fill("analysis/no-such.ipynb")
