@@ -381,8 +381,11 @@ interface IPullRequest {
   on_exists: OnExists;
 }
 
+/** A pull done: as finally asked for, and the hub's answer. */
+type Pulled = IPullRequest & { answer: IAnswer };
+
 /** The pull, and the user's choice when they already have the file; null if they kept it. */
-async function pullAsking(request: IPullRequest): Promise<IPullRequest & { answer: IAnswer } | null> {
+async function pullAsking(request: IPullRequest): Promise<Pulled | null> {
   try {
     return { ...request, answer: await post('pull', request) };
   } catch (error) {
@@ -425,7 +428,7 @@ async function pullFile(docManager: IDocumentManager, factory: IFileBrowserFacto
   }
   const path = form.value.path;
   const dest = form.value.dest || defaultDestination(folder, path);
-  let pulled: Awaited<ReturnType<typeof pullAsking>>;
+  let pulled: Pulled | null;
   try {
     pulled = await pullAsking({ path, version: form.value.version || null, dest, on_exists: 'fail' });
   } catch (error) {

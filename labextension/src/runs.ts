@@ -58,8 +58,8 @@ function element<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-function labelled(text: string, input: HTMLElement, ...after: Array<Node | string>): HTMLLabelElement {
-  return element('label', {}, element('span', { className: 'gilhub-run-label' }, text), input, ...after);
+function labelled(text: string, input: HTMLElement): HTMLLabelElement {
+  return element('label', {}, element('span', { className: 'gilhub-run-label' }, text), input);
 }
 
 /** A time of the hub's (ISO, UTC) as the reader's local time of day. */
@@ -100,7 +100,9 @@ class RunForm extends Widget {
     this.node.append(labelled('Kernel', this.kernel));
   }
 
-  private field(parameter: IDeclaredParameter, index: number): HTMLLabelElement {
+  /** The parameter's field, labelled with its name, type and help; how its text is read
+   * is said beside it (its description, not part of its name). */
+  private field(parameter: IDeclaredParameter, index: number): HTMLDivElement {
     const input = element('input', { type: 'text', name: parameter.name, value: initialFieldText(parameter) });
     if (!input.value) {
       input.placeholder = `the notebook's default: ${parameter.default}`;
@@ -113,7 +115,7 @@ class RunForm extends Widget {
     const type = parameter.inferred_type_name && parameter.inferred_type_name !== 'None' ? ` (${parameter.inferred_type_name})` : '';
     const help = parameter.help ? ` — ${parameter.help}` : '';
     this.fields.set(parameter.name, input);
-    return labelled(`${parameter.name}${type}${help}`, input, hint);
+    return element('div', { className: 'gilhub-run-field' }, labelled(`${parameter.name}${type}${help}`, input), hint);
   }
 
   getValue(): IRunChoice {
