@@ -172,7 +172,7 @@ async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
 ):
     """Issue 15: the pull dialog finds the entry by a word in it (chosen from the keyboard,
     not typed from memory), and every outcome is said: pulled where, already up to date,
-    nothing pulled and why."""
+    a newer version written beside the user's own copy, nothing pulled and why."""
     user = await hub.add_user(f"puller-{secrets.token_hex(4)}", PASSWORD)
     word = f"quokka{secrets.token_hex(3)}"
     entry = f"analysis/drift-{secrets.token_hex(3)}.ipynb"
@@ -225,6 +225,28 @@ async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
         )
         await report.get_by_role("button", name="Ok").click()
         await opened_and_idle()
+
+        await push_notebook(hub, entry, runs_notebook(f"x = 2  # the {word} drift"))
+        await run_command(page, "Pull from Repository")
+        dialog = page.locator(".jp-Dialog")
+        await search_and_choose(dialog)
+        await dialog.get_by_role("button", name="Pull").click()
+        mine = page.locator(".jp-Dialog", has_text=f"You already have {entry}")
+        await mine.get_by_role("button", name=re.compile("^Write beside")).click()
+        beside = entry.replace(".ipynb", " (2).ipynb")
+        report = page.locator(".jp-Dialog-content")
+        await expect(report).to_contain_text(
+            f"Pulled version 2 of {entry} into {beside}, beside your {entry}, which is unchanged.",
+            timeout=SLOW,
+        )
+        await report.get_by_role("button", name="Ok").click()
+        entry_name = entry.rsplit("/", 1)[1]
+        await expect(page.locator(".lm-TabBar-tab.jp-mod-current")).to_contain_text(
+            entry_name.replace(".ipynb", " (2)"), timeout=SLOW
+        )
+        await expect(page.locator(".jp-StatusBar-Widget")).to_contain_text(
+            [re.compile(r"\| Idle")], timeout=SLOW
+        )
 
         async def type_a_wrong_path(dialog: Locator) -> None:
             await dialog.locator("input[name=path]").fill("analysis/no-such.ipynb")
