@@ -242,7 +242,7 @@ class PullBody extends Widget {
     this.form = new FormBody([
       { name: 'path', label: 'Repository path' },
       { name: 'version', label: 'Version (empty: the newest)' },
-      { name: 'dest', label: `Save as (empty: the same name under ${folder || 'the top folder'})` }
+      { name: 'dest', label: `Save as (empty: ${folder ? `the same name in ${folder}` : 'the same path'})` }
     ]);
     this.node.append(this.search, this.status, this.list, this.form.node);
     this.search.addEventListener('input', () => {

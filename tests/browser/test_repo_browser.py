@@ -20,6 +20,8 @@ from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from gilhub.contents import query as contents
 from gilhub.repository.notebooks import parse_notebook, serialize_notebook
+from tests.browser.test_accessibility import axe_script as axe_script
+from tests.browser.test_accessibility import check_part
 from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
 from tests.hub.conftest import RunningHub
 from tests.hub.conftest import hub as hub  # the fixture, for this module
@@ -168,7 +170,7 @@ async def test_push_find_pull_change_conflict_merge(
 
 
 async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
-    hub: RunningHub, this_trees_extension: None, browser: BrowserContext
+    hub: RunningHub, this_trees_extension: None, axe_script: str, browser: BrowserContext
 ):
     """Issue 15: the pull dialog finds the entry by a word in it (chosen from the keyboard,
     not typed from memory), and every outcome is said: pulled where, already up to date,
@@ -197,6 +199,7 @@ async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
         await page.keyboard.press("Enter")
         await expect(found).to_have_attribute("aria-selected", "true")
         await expect(dialog.locator("input[name=path]")).to_have_value(entry)
+        await check_part(page, ".jp-Dialog-content", "pull-dialog", axe_script)
 
     async def opened_and_idle() -> None:
         """The pulled notebook is open in front with its kernel ready (it takes the focus

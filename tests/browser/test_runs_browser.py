@@ -17,11 +17,11 @@ import re
 import secrets
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, expect
 
 from gilhub.contents import query as contents
-from tests.browser.test_accessibility import BLOCKING_IMPACTS, artifacts_dir
 from tests.browser.test_accessibility import axe_script as axe_script
+from tests.browser.test_accessibility import check_part
 from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
 from tests.browser.test_repo_browser import leave_lab, reset_workspace
 from tests.hub.conftest import RunningHub
@@ -31,19 +31,6 @@ from tests.runs.helpers import notebook
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 GREETING = "from the lab"
-
-
-async def check_part(page: Page, selector: str, name: str, axe_script: str) -> None:
-    """A screenshot of the part of JupyterLab at ``selector`` (kept with the hub pages'), and
-    no serious or critical accessibility violation in it (axe-core)."""
-    await page.locator(selector).screenshot(path=str(artifacts_dir() / f"lab-{name}.png"))
-    await page.add_script_tag(content=axe_script)
-    result = await page.evaluate(
-        "selector => axe.run(document.querySelector(selector), {resultTypes: ['violations']})",
-        selector,
-    )
-    blocking = [v for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS]
-    assert not blocking, [(v["id"], v["help"], v["nodes"][0]["target"]) for v in blocking]
 
 
 async def test_run_with_parameters_and_follow_it_in_the_runs_panel(
