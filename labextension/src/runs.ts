@@ -40,6 +40,8 @@ const MAX_LIVE_RUNS = 3;
 /** How often runs not followed live are asked for (milliseconds). */
 const POLL_INTERVAL = 3000;
 const LISTED_RUNS = '30';
+/** How often the open panel lists the runs again, for runs started elsewhere (milliseconds). */
+const LIST_INTERVAL = 30000;
 
 const runsIcon = new LabIcon({
   name: 'gilhub:runs',
@@ -265,6 +267,7 @@ export class RunsPanel extends Widget {
   private readonly items = new Map<number, RunItem>();
   private readonly streams = new Map<number, EventSource>();
   private pollTimer = 0;
+  private listTimer = 0;
 
   constructor(private readonly onOpen: (path: string) => void) {
     super();
@@ -305,14 +308,22 @@ export class RunsPanel extends Widget {
     }
   }
 
+  /** While it is open, the panel also shows runs started elsewhere (the hub's pages, the CLI). */
   protected onAfterShow(): void {
     void this.refresh();
+    window.clearInterval(this.listTimer);
+    this.listTimer = window.setInterval(() => void this.refresh(), LIST_INTERVAL);
+  }
+
+  protected onAfterHide(): void {
+    window.clearInterval(this.listTimer);
   }
 
   dispose(): void {
     this.streams.forEach(stream => stream.close());
     this.streams.clear();
     window.clearTimeout(this.pollTimer);
+    window.clearInterval(this.listTimer);
     super.dispose();
   }
 
