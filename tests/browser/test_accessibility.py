@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, async_playwright, expect
 from traitlets.config import Config
 
 from gilhub.contents import query as contents
@@ -227,3 +227,16 @@ async def test_times_are_shown_in_the_readers_time_zone(hub: RunningHub) -> None
 async def hub_cookies(hub: RunningHub) -> list[dict]:
     web = await hub.login(ADMIN_NAME, ADMIN_PASSWORD)
     return [{"name": c.name, "value": c.value, "url": hub.url} for c in web.cookies.jar]
+
+
+async def check_part(page: Page, selector: str, name: str, axe_script: str) -> None:
+    """A screenshot of the part of JupyterLab at ``selector`` (kept with the hub pages'), and
+    no serious or critical accessibility violation in it (axe-core)."""
+    await page.locator(selector).screenshot(path=str(artifacts_dir() / f"lab-{name}.png"))
+    await page.add_script_tag(content=axe_script)
+    result = await page.evaluate(
+        "selector => axe.run(document.querySelector(selector), {resultTypes: ['violations']})",
+        selector,
+    )
+    blocking = [v for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS]
+    assert not blocking, [(v["id"], v["help"], v["nodes"][0]["target"]) for v in blocking]
