@@ -111,8 +111,10 @@ async def main() -> None:
             await stop_in_chunks(hub, [person.user for person in people])
         finally:
             hub.servers.cleanup_servers = True
-            await hub.stop_hub()
-            fake.stop_node()
+            try:
+                await hub.stop_hub()
+            finally:
+                fake.stop_node()
     report = "\n".join(
         [
             "# Slurm spawner, 200 simulated jobs (bench/slurm_bench.py)",
