@@ -268,6 +268,16 @@ class MergePageHandler(RepoPageHandler):
 
 
 class PullPageHandler(RepoPageHandler):
+    """The pull form posts here, then the outcome is shown at ``GET`` (303 in between)."""
+
+    @login_required
+    async def get(self) -> None:
+        shown = self.take_shown()
+        if not shown:  # nothing was pulled just now (a bookmark, a reload much later)
+            self.redirect(self.repo_url("tree"))
+            return
+        await self.render_template("repo_pull.html", **shown)
+
     @login_required
     @repository_errors
     async def post(self) -> None:
@@ -283,9 +293,8 @@ class PullPageHandler(RepoPageHandler):
                 on_exists=self.get_body_argument("on_exists", "fail"),
             )
         except Conflict as conflict:
-            self.set_status(409)
-            await self.render_template(
-                "repo_pull.html",
+            self.redirect_after_post(
+                self.repo_url("pull"),
                 outcome=None,
                 path=normalize_path(path),
                 dest=dest,
@@ -294,8 +303,8 @@ class PullPageHandler(RepoPageHandler):
                 message=conflict.message,
             )
             return
-        await self.render_template(
-            "repo_pull.html", outcome=outcome, lab_url=self.lab_url(outcome.path)
+        self.redirect_after_post(
+            self.repo_url("pull"), outcome=outcome, lab_url=self.lab_url(outcome.path)
         )
 
 

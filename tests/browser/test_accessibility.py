@@ -104,7 +104,7 @@ async def push(hub: RunningHub, web, source: str) -> None:
         "/hub/repo/push",
         data={"source": NOTEBOOK, "message": f"set {source}", "_xsrf": hub.xsrf_token(web)},
     )
-    assert response.status_code == 302, response.text
+    assert response.status_code == 303, response.text
 
 
 async def contents_owner(hub: RunningHub) -> str:

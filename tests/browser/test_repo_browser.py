@@ -53,7 +53,7 @@ async def bob_finds_pulls_changes_and_pushes(hub: RunningHub, bob) -> None:
     pushed = await web.post(
         "/hub/repo/push", data={"source": NOTEBOOK, "message": "bob's change", **xsrf}
     )
-    assert pushed.status_code == 302, pushed.text
+    assert pushed.status_code == 303, pushed.text
 
 
 async def reset_workspace(page: Page, hub: RunningHub, name: str) -> None:

@@ -81,7 +81,7 @@ async def test_post_spawn_starts_and_spawn_for_others_is_refused(hub: RunningHub
         assert hub.app.servers.status(other).state == ServerState.STOPPED
 
         started = await client.post("/hub/spawn", data=xsrf)
-        assert started.status_code == 302
+        assert started.status_code == 303
         assert started.headers["Location"].startswith(f"/hub/spawn-pending/{name}?")
         assert hub.app.servers.status(name).state.pending == "spawn"
 

@@ -189,7 +189,7 @@ async def test_pages_push_conflict_merge_and_pull(people, hub):
     await alice.edit("m.ipynb", "a = 1", "b = 3")
     xsrf = {"_xsrf": hub.xsrf_token(alice.web)}
     page = await alice.web.post("/hub/repo/push", data={"source": "m.ipynb", **xsrf})
-    assert page.status_code == 302 and "/hub/repo/conflict" in page.headers["Location"]
+    assert page.status_code == 303 and "/hub/repo/conflict" in page.headers["Location"]
     conflict = await alice.web.get(page.headers["Location"])
     assert conflict.status_code == 200, conflict.text
     assert (
@@ -198,7 +198,7 @@ async def test_pages_push_conflict_merge_and_pull(people, hub):
     merged = await alice.web.post(
         "/hub/repo/merge", data={"source": "m.ipynb", "path": "m.ipynb", "base": "1", **xsrf}
     )
-    assert merged.status_code == 302
+    assert merged.status_code == 303
     sources = [c.source for c in parse_notebook(await alice.load("m.ipynb")).cells]
     assert sources == ["a = 2", "b = 3"]
 
