@@ -14,6 +14,7 @@ handlers: list[tuple] = [
     (r"/hub/spawn/?", pages.SpawnHandler),
     (r"/hub/spawn/([^/]+)", pages.SpawnHandler),
     (r"/hub/spawn-pending/([^/]+)", pages.SpawnPendingHandler),
+    (r"/hub/spawn-log/([^/]+)", pages.SpawnLogHandler),
     (r"/hub/stop/([^/]+)", pages.StopHandler),
     (r"/hub/user-redirect/(.*)", pages.UserRedirectHandler),
     (r"/hub/admin", admin.AdminHandler),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from gilhub.auth.redirects import safe_next
 from gilhub.handlers.base import BaseHandler, login_required
 from gilhub.servers import ServerState, ServerStatus
 from gilhub.users import User
+
+#: Seconds after which the spawn page calls a start slow and links to the server's log.
+SLOW_START_SECONDS = 15
+#: Lines of a server's log its log page shows.
+SPAWN_LOG_LINES = 200
 
 
 class RootHandler(BaseHandler):
@@ -86,12 +92,15 @@ class SpawnPendingHandler(ServerPageHandler):
         if status.state == ServerState.RUNNING:
             self.redirect(self.next_url(user.name))
         elif status.state.pending == "spawn":
+            started = status.started or datetime.now(timezone.utc)
             self.render_template(
                 "spawn_pending.html",
                 owner=user,
                 server=status,
                 next_url=self.next_url(user.name),
                 progress_url=f"{self.hub.hub_prefix}api/users/{user.name}/server/progress",
+                elapsed=max(0, int((datetime.now(timezone.utc) - started).total_seconds())),
+                slow_after=SLOW_START_SECONDS,
             )
         elif status.error:
             self.set_status(500)
@@ -103,6 +112,21 @@ class SpawnPendingHandler(ServerPageHandler):
             )
         else:
             self.render_not_running(user, status)
+
+
+class SpawnLogHandler(ServerPageHandler):
+    """``/hub/spawn-log/NAME``: the end of a server's log (the spawn page links to it when a
+    start is slow). Only for whoever may see that server: its owner, or an admin."""
+
+    @login_required
+    async def get(self, name: str) -> None:
+        user = await self.permitted_user(name, "read:servers")
+        self.render_template(
+            "spawn_log.html",
+            owner=user,
+            server=self.hub.servers.status(user.name),
+            lines=await self.hub.servers.log_tail(user.name, SPAWN_LOG_LINES),
+        )
 
 
 class StopHandler(ServerPageHandler):

@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 
 from gilhub.bibliography.library import parse_bibliography
 from gilhub.bibliography.preprocessor import hub_citation_preprocessor
-from tests.hub.conftest import ADMIN_NAME, RunningHub, running_hub
+from tests.hub.conftest import ADMIN_NAME, RunningHub, post_form, running_hub
 
 from .conftest import EXAMPLE_BIB, hub_with_bibliography
 
@@ -141,9 +141,10 @@ async def test_forms_need_the_xsrf_token(bib_hub, browser, bib_file):
 
 async def test_add_by_form_paste_and_upload(bib_hub, browser, bib_file):
     xsrf = bib_hub.xsrf_token(browser)
-    added = await browser.post(
+    added = await post_form(
+        browser,
         "/hub/bib-add",
-        data={
+        {
             "_xsrf": xsrf,
             "mode": "form",
             "entry_type": "article",
@@ -155,15 +156,17 @@ async def test_add_by_form_paste_and_upload(bib_hub, browser, bib_file):
         },
     )
     assert added.status_code == 200 and "Added:" in added.text
+    assert "Added:" not in (await browser.get(str(added.url))).text  # shown once
     bad = await browser.post(
         "/hub/bib-add",
         data={"_xsrf": xsrf, "mode": "form", "entry_type": "article", "key": "a {b}"},
     )
     assert bad.status_code == 400 and "Nothing was written" in bad.text
 
-    pasted = await browser.post(
+    pasted = await post_form(
+        browser,
         "/hub/bib-add",
-        data={
+        {
             "_xsrf": xsrf,
             "mode": "paste",
             "bibtex": "@misc{evil2024, title={<script>alert(1)</script>},"

@@ -151,7 +151,9 @@ async def test_user_redirect_goes_to_my_own_server(hub: RunningHub) -> None:
     assert anonymous.headers["Location"].startswith("/hub/login?next=")
 
 
-async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
+async def test_start_watch_and_stop_from_the_pages(
+    hub: RunningHub, admin: httpx.AsyncClient
+) -> None:
     name, client = await logged_in_user(hub)
     started = await client.post(f"/hub/spawn/{name}", data=form(hub, client))
     assert started.status_code == 303
@@ -166,6 +168,8 @@ async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
     assert ready.status_code == 302 and ready.headers["Location"] == f"/user/{name}/lab"
     home = await client.get("/hub/home")
     assert "state-running" in home.text and f'href="/user/{name}/lab"' in home.text
+    await admin_may_open_only_with_admin_access(hub, admin, name)
+    await only_owner_and_admins_read_the_log(hub, admin, name, client)
     stopped = await client.post(f"/hub/stop/{name}", data=form(hub, client))
     assert stopped.status_code == 303
     async with asyncio.timeout(60):
@@ -244,3 +248,29 @@ async def test_token_page_creates_a_token_shown_once_and_revokes_it(hub: Running
     assert (await api.get("/hub/api/user")).status_code == 403
     again = await client.post(f"/hub/token/{token_id}/revoke", data=form(hub, client))
     assert again.status_code == 404
+
+
+async def admin_may_open_only_with_admin_access(
+    hub: RunningHub, admin: httpx.AsyncClient, name: str
+) -> None:
+    """ "Open" on another's running server would be a 403 without admin_access: not offered."""
+    page = (await admin.get("/hub/admin")).text
+    assert f'href="/user/{name}/lab"' not in page
+    assert f"only {name} can open it" in page
+    hub.app.admin_access = True
+    try:
+        assert f'href="/user/{name}/lab"' in (await admin.get("/hub/admin")).text
+    finally:
+        hub.app.admin_access = False
+
+
+async def only_owner_and_admins_read_the_log(
+    hub: RunningHub, admin: httpx.AsyncClient, name: str, owner: httpx.AsyncClient
+) -> None:
+    mine = await owner.get(f"/hub/spawn-log/{name}")
+    assert mine.status_code == 200 and "Log of your server" in mine.text
+    assert "ServerApp" in mine.text  # jupyter_server's own start-up lines
+    assert (await admin.get(f"/hub/spawn-log/{name}")).status_code == 200
+    _, someone_else = await logged_in_user(hub)
+    assert (await someone_else.get(f"/hub/spawn-log/{name}")).status_code == 403
+    assert (await hub.client().get(f"/hub/spawn-log/{name}")).status_code == 302  # log in

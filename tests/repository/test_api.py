@@ -10,7 +10,7 @@ import pytest
 
 from gilhub.contents import query as contents
 from gilhub.repository.notebooks import parse_notebook, read_origin, serialize_notebook
-from tests.hub.conftest import RunningHub
+from tests.hub.conftest import RunningHub, post_form
 from tests.repository.helpers import notebook_bytes
 
 MAX_SIZE = 300_000
@@ -203,10 +203,12 @@ async def test_pages_push_conflict_merge_and_pull(people, hub):
     assert sources == ["a = 2", "b = 3"]
 
     pull_form = {"path": "m.ipynb", "dest": "m.ipynb", **{"_xsrf": hub.xsrf_token(bob.web)}}
-    refused = await bob.web.post("/hub/repo/pull", data=pull_form)
-    assert refused.status_code == 409 and "Write beside it" in refused.text
-    beside = await bob.web.post("/hub/repo/pull", data={**pull_form, "on_exists": "beside"})
+    refused = await post_form(bob.web, "/hub/repo/pull", pull_form)
+    assert "Write beside it" in refused.text
+    beside = await post_form(bob.web, "/hub/repo/pull", {**pull_form, "on_exists": "beside"})
     assert beside.status_code == 200 and "m (2).ipynb" in beside.text
+    shown_once = await bob.web.get(str(beside.url))  # reloaded: nothing is pulled again
+    assert "m (2).ipynb" not in shown_once.text
 
 
 async def test_rename_delete_restore_over_http(people):
