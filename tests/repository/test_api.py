@@ -188,17 +188,29 @@ async def test_pages_push_conflict_merge_and_pull(people, hub):
     assert (await bob.push("m.ipynb")).status_code == 201
     await alice.edit("m.ipynb", "a = 1", "b = 3")
     xsrf = {"_xsrf": hub.xsrf_token(alice.web)}
-    page = await alice.web.post("/hub/repo/push", data={"source": "m.ipynb", **xsrf})
+    mine = "b is 3 <now>"
+    page = await alice.web.post(
+        "/hub/repo/push", data={"source": "m.ipynb", "message": mine, **xsrf}
+    )
     assert page.status_code == 303 and "/hub/repo/conflict" in page.headers["Location"]
     conflict = await alice.web.get(page.headers["Location"])
     assert conflict.status_code == 200, conflict.text
     assert (
         "merge cleanly" in conflict.text and "a = 2" in conflict.text and "b = 3" in conflict.text
     )
+    # both forms keep her message; "push as a new path" proposes a path nobody has
+    assert conflict.text.count('name="message" value="b is 3 &lt;now&gt;"') == 2
+    await alice.save("m-2.ipynb", notebook_bytes("taken"))
+    assert (await alice.push("m-2.ipynb")).status_code == 201
+    proposed = (await alice.web.get(page.headers["Location"])).text
+    assert 'name="path" value="m-3.ipynb"' in proposed
     merged = await alice.web.post(
-        "/hub/repo/merge", data={"source": "m.ipynb", "path": "m.ipynb", "base": "1", **xsrf}
+        "/hub/repo/merge",
+        data={"source": "m.ipynb", "path": "m.ipynb", "base": "1", "message": mine, **xsrf},
     )
     assert merged.status_code == 303
+    history = (await alice.api.get("/hub/api/repo/history/m.ipynb")).json()
+    assert mine in [version["message"] for version in history["versions"]]
     sources = [c.source for c in parse_notebook(await alice.load("m.ipynb")).cells]
     assert sources == ["a = 2", "b = 3"]
 
