@@ -6,6 +6,7 @@ handlers: list[tuple] = [
     (r"/?", pages.RootHandler),
     (r"/hub/?", pages.RootHandler),
     (r"/hub/home", pages.HomeHandler),
+    (r"/hub/interface", pages.InterfaceHandler),
     (r"/hub/login", login.LoginHandler),
     (r"/hub/logout", login.LogoutHandler),
     (r"/hub/change-password", login.ChangePasswordHandler),

@@ -255,6 +255,11 @@ class BaseHandler(RequestHandler):
     def login_url_for(self, next_url: str) -> str:
         return f"{self.hub.hub_prefix}login?{urlencode({'next': next_url})}"
 
+    def landing_path_of(self, user: User) -> str:
+        """Where ``user``'s server opens (under /user/NAME/): their chosen interface, else
+        the hub's ``landing_path``."""
+        return user.interface or self.hub.landing_path
+
     # -- POST/redirect/GET ---------------------------------------------------
 
     def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
@@ -291,7 +296,7 @@ class BaseHandler(RequestHandler):
             "base_url": self.hub.base_url,
             "static_url": self.static_url,
             "nav_links": self.hub.nav_links,
-            "landing_path": self.hub.landing_path,
+            "landing_path_of": self.landing_path_of,
             "admin_access": self.hub.admin_access,
             "version": __version__,
             "ServerState": ServerState,

@@ -274,3 +274,23 @@ async def only_owner_and_admins_read_the_log(
     _, someone_else = await logged_in_user(hub)
     assert (await someone_else.get(f"/hub/spawn-log/{name}")).status_code == 403
     assert (await hub.client().get(f"/hub/spawn-log/{name}")).status_code == 302  # log in
+
+
+async def test_each_person_chooses_the_interface_their_server_opens_in(hub: RunningHub) -> None:
+    name, client = await logged_in_user(hub)
+    home = await client.get("/hub/home")
+    assert home.text.count("<h2>Services</h2>") == 0  # the header has those links already
+    assert 'value="lab" checked' in home.text  # the hub's landing_path until one chooses
+    chosen = await post_form(client, "/hub/interface", form(hub, client, interface="tree"))
+    assert "Your server opens in Notebook." in chosen.text
+    assert 'value="tree" checked' in chosen.text
+    started = await client.post(f"/hub/spawn/{name}", data=form(hub, client))
+    try:
+        assert started.headers["Location"].endswith(f"?next=%2Fuser%2F{name}%2Ftree")
+    finally:
+        await hub.app.servers.stop(await hub.app.accounts.get(name))
+    _, other = await logged_in_user(hub)  # one person's choice is theirs alone
+    assert 'value="lab" checked' in (await other.get("/hub/home")).text
+    bad = await client.post("/hub/interface", data=form(hub, client, interface="../admin"))
+    assert bad.status_code == 400 and "The interface is one of: lab, tree." in bad.text
+    assert (await client.post("/hub/interface", data={"interface": "lab"})).status_code == 403
