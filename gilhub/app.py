@@ -651,7 +651,10 @@ class GilHub(Application):
             ssl_options=ssl_options,
         )
         self.http_server.add_sockets(sockets)
-        await asyncio.to_thread(record_running_hub, self.data_dir)
+        try:
+            await asyncio.to_thread(record_running_hub, self.data_dir)
+        except OSError as error:  # commands then cannot say a hub runs here; nothing worse
+            self.log.warning("Cannot record the running hub in %s: %s", self.data_dir, error)
         self.log.info("gilhub %s is listening on %s", __version__, self.public_url)
 
     async def start_parts(self) -> None:

@@ -23,6 +23,7 @@ def record_running_hub(data_dir: Path) -> None:
     """Note this process as the hub of ``data_dir`` (replacing a stale record)."""
     pid = os.getpid()
     record = {"pid": pid, "create_time": psutil.Process(pid).create_time()}
+    data_dir.mkdir(parents=True, exist_ok=True)  # with db_url nothing else may have made it
     (data_dir / RECORD_FILE).write_text(json.dumps(record), encoding="utf-8")
 
 
