@@ -202,6 +202,7 @@ class ServerManager(LoggingConfigurable):
         if server.state in (ServerState.QUEUED, ServerState.STARTING, ServerState.RUNNING):
             return
         self._check_limits()
+        server.user = server.spawner.user = user  # as it is now (its chosen interface, …)
         previous = server.task
         server.state, server.started, server.last_activity = ServerState.QUEUED, _now(), _now()
         server.error, server.log_tail, server.events = None, [], []

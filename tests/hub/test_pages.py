@@ -287,6 +287,15 @@ async def test_each_person_chooses_the_interface_their_server_opens_in(hub: Runn
     started = await client.post(f"/hub/spawn/{name}", data=form(hub, client))
     try:
         assert started.headers["Location"].endswith(f"?next=%2Fuser%2F{name}%2Ftree")
+        async with asyncio.timeout(90):
+            while hub.app.servers.status(name).state != ServerState.RUNNING:
+                await asyncio.sleep(0.1)
+        home = await client.get("/hub/home")
+        assert f'href="/user/{name}/tree"' in home.text  # Open
+        root = await client.get(f"/user/{name}/")  # the server's own default, too
+        assert root.headers["Location"].startswith(f"/user/{name}/tree")
+        notebook = await client.get(f"/user/{name}/tree")
+        assert notebook.status_code == 200 and "Notebook" in notebook.text  # Notebook 7
     finally:
         await hub.app.servers.stop(await hub.app.accounts.get(name))
     _, other = await logged_in_user(hub)  # one person's choice is theirs alone
