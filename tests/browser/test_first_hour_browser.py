@@ -111,3 +111,19 @@ async def test_admin_starting_bobs_slow_server_sees_its_steps_time_and_log(
         # the admin page, meanwhile: no Open for a server the admin may not use
         await page.goto(f"{hub.url}/hub/admin")
         await expect(page.locator(f'tr[data-user="{bob}"]')).to_contain_text("Starting…")
+
+
+async def test_choosing_notebook_on_the_home_page_is_remembered(
+    hub: RunningHub, bob: str, browser: BrowserContext
+) -> None:
+    page = await browser.new_page()
+    await log_in(page, hub, bob, PASSWORD)
+    await expect(page.get_by_role("heading", name="Services")).to_have_count(0)
+    choice = page.get_by_role("group", name="Open my server in")
+    await expect(choice.get_by_label("JupyterLab")).to_be_checked()
+    await choice.get_by_label("Notebook").check()
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text("Your server opens in Notebook.")
+    await page.reload()
+    await expect(page.get_by_role("status")).to_have_count(0)  # said once
+    await expect(choice.get_by_label("Notebook")).to_be_checked()
