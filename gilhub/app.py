@@ -381,24 +381,22 @@ class GilHub(Application):
         for flags in subcommand_flags:
             self.update_config(flags)
         data_dir_from_environment = self._data_dir_from_environment(subcommand_flags)
+        if data_dir_from_environment:  # where the config file is looked for ...
+            self.data_dir = data_dir_from_environment
         self.load_config_files()
-        if data_dir_from_environment:  # the environment wins over the config file
+        if data_dir_from_environment:  # ... and it wins over the config file
             self.data_dir = data_dir_from_environment
         for flags in subcommand_flags:
             self.update_config(flags)
         self._route_tornado_logs()
 
     def _data_dir_from_environment(self, subcommand_flags: list[Config]) -> str | None:
-        """``GILHUB_DATA_DIR`` when the command line does not name the data directory
-        (then also where the config file is looked for)."""
+        """``GILHUB_DATA_DIR``, unless the command line names the data directory."""
         named = any(
             "data_dir" in flags.get("GilHub", {}) for flags in (self.cli_config, *subcommand_flags)
         )
         value = os.environ.get(DATA_DIR_VARIABLE, "")
-        if named or not value:
-            return None
-        self.data_dir = value
-        return value
+        return None if named or not value else value
 
     def _route_tornado_logs(self) -> None:
         """Tornado's access and error logs go through the hub's log (one format, one level)."""

@@ -21,7 +21,7 @@ from playwright.async_api import BrowserContext, Page, expect
 from gilhub.contents import query as contents
 from gilhub.repository.notebooks import parse_notebook, serialize_notebook
 from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
-from tests.hub.conftest import RunningHub
+from tests.hub.conftest import RunningHub, post_form
 from tests.hub.conftest import hub as hub  # the fixture, for this module
 from tests.repository.helpers import notebook_bytes
 
@@ -43,7 +43,7 @@ async def bob_finds_pulls_changes_and_pushes(hub: RunningHub, bob) -> None:
     found = await web.get("/hub/repo/search", params={"q": WORD})
     assert f'href="/hub/repo/entry/{NOTEBOOK}"' in found.text
     xsrf = {"_xsrf": hub.xsrf_token(web)}
-    pulled = await web.post("/hub/repo/pull", data={"path": NOTEBOOK, **xsrf})
+    pulled = await post_form(web, "/hub/repo/pull", {"path": NOTEBOOK, **xsrf})
     assert pulled.status_code == 200 and "Open in JupyterLab" in pulled.text
     async with hub.app.db.begin() as conn:
         record = await contents.read_file(conn, bob.db_role, NOTEBOOK)
