@@ -9,6 +9,8 @@
   const elapsed = document.getElementById("spawn-elapsed");
   const slow = document.getElementById("spawn-slow");
   const steps = Array.from(document.querySelectorAll("#spawn-steps li"));
+  const queued = steps[0];
+  queued.dataset.label = queued.textContent;
   const slowAfter = Number(section.dataset.slowAfter);
   const loadedAt = Date.now() - Number(section.dataset.elapsed) * 1000;
 
@@ -47,6 +49,9 @@
     progress.setAttribute("aria-valuenow", String(data.progress || 0));
     if (data.phase) {
       showPhase(data.phase);
+    }
+    if (data.queue_position) {
+      queued.textContent = queued.dataset.label + " (number " + data.queue_position + " in line)";
     }
     if (data.message) {
       message.textContent = data.message;

@@ -127,3 +127,25 @@ async def test_choosing_notebook_on_the_home_page_is_remembered(
     await page.reload()
     await expect(page.get_by_role("status")).to_have_count(0)  # said once
     await expect(choice.get_by_label("Notebook")).to_be_checked()
+
+
+async def test_a_queued_start_shows_its_place_in_line(
+    hub: RunningHub, bob: str, browser: BrowserContext
+) -> None:
+    manager = hub.app.servers
+    saved_limit = manager.concurrent_spawn_limit
+    ahead = await hub.add_user(hub.unique_name("ahead"), PASSWORD)
+    page = await browser.new_page()
+    await log_in(page, hub, bob, PASSWORD)
+    with servers_that_print_and_never_answer(hub):
+        manager.concurrent_spawn_limit = 1
+        try:
+            await manager.start(ahead)
+            await page.get_by_role("button", name="Start").click()
+            queued = page.locator('#spawn-steps li[data-phase="queued"]')
+            await expect(queued).to_have_attribute("aria-current", "step")
+            await expect(queued).to_have_text("Waiting for a start slot (number 1 in line)")
+            await expect(page.get_by_role("heading", level=1)).to_have_text("Starting your server")
+        finally:
+            manager.concurrent_spawn_limit = saved_limit
+            await manager.stop(ahead)
