@@ -19,6 +19,7 @@ from playwright.async_api import BrowserContext, async_playwright, expect
 from traitlets.config import Config
 
 from gilhub.contents import query as contents
+from tests.activity.helpers import record_story
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.hub.conftest import ADMIN_NAME, ADMIN_PASSWORD, RunningHub, running_hub
 from tests.notebook_templates.helpers import push_template
@@ -56,6 +57,8 @@ PAGES = [
     ("bib-entry", "/hub/bib/einstein1905electrodynamics"),
     ("bib-add", "/hub/bib-add"),
     ("runs", "/hub/runs"),
+    ("activity", "/hub/activity"),
+    ("activity-story", f"/hub/activity/{NOTEBOOK}"),
     ("templates", "/hub/templates"),
     ("template-confirm", f"/hub/templates/t/{TEMPLATE}?params=%7B%22run%22%3A%201%7D"),
     ("template-missing", "/hub/templates/t/no/such.ipynb"),
@@ -84,7 +87,8 @@ def axe_script() -> str:
 
 @pytest.fixture(scope="module")
 async def hub(database_url, tmp_path_factory) -> AsyncIterator[RunningHub]:
-    """A hub with the example bibliography, two versions of one repository entry, a template."""
+    """A hub with the example bibliography, two versions of one repository entry, a template,
+    and the activity recorded in a notebook."""
     data_dir = tmp_path_factory.mktemp("a11y-hub")
     config = Config()
     config.LabBibliography.path = str(data_dir / "lab.bib")
@@ -94,6 +98,7 @@ async def hub(database_url, tmp_path_factory) -> AsyncIterator[RunningHub]:
         for source in ("a = 1", "a = 2"):
             await push(running, web, source)
         await push_template(running, TEMPLATE)
+        await record_story(running.app.db, await contents_owner(running), NOTEBOOK)
         yield running
 
 
