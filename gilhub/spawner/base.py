@@ -149,6 +149,8 @@ class Spawner(LoggingConfigurable):
             # one value for the whole dict (a Python literal): jupyter_server refuses the
             # same setting twice on its command line
             "ServerApp.jpserver_extensions": repr(dict(self.server_extensions)),
+            # /user/NAME/ opens the interface the person chose (or the hub's landing_path)
+            "ServerApp.default_url": "/" + (self.user.interface or self.hub.landing_path),
         }
 
     def get_args(self, port: int) -> list[str]:
