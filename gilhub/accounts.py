@@ -43,6 +43,7 @@ from gilhub.auth.passwords import PasswordHasher, generate_password
 from gilhub.auth.sessions import create_session, delete_session, delete_user_sessions
 from gilhub.auth.tokens import delete_token
 from gilhub.contents import roles
+from gilhub.runs.service import end_user_runs
 from gilhub.servers.query import server_record
 from gilhub.users import (
     USERNAME_RULE,
@@ -58,6 +59,8 @@ from gilhub.users import (
 
 #: The PostgreSQL notification channel account changes are announced on.
 ACCOUNT_CHANNEL = "gilhub_accounts"
+#: Seconds a removed user's run workers get to stop before they are killed.
+STOP_GRACE_SECONDS = 5.0
 
 
 class AccountError(Exception):
@@ -201,6 +204,7 @@ class Accounts(LoggingConfigurable):
             raise NotPermitted("You cannot remove your own account.")
         if self.servers is not None:
             await self.servers.stop(user)
+        await end_user_runs(self.db, user.id, grace=STOP_GRACE_SECONDS)
         async with self.db.begin() as conn:
             if not await delete_account(conn, user):
                 raise NoSuchUser(user.name)

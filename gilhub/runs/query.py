@@ -148,6 +148,12 @@ async def runs_with_status(conn: AsyncConnection, status: str) -> list[Run]:
     return [Run(*row) for row in await conn.execute(query)]
 
 
+async def active_runs_of(conn: AsyncConnection, user_id: int) -> list[Run]:
+    """``user_id``'s queued and running runs."""
+    query = select(*_RUN_COLUMNS).where(runs.c.user_id == user_id, runs.c.status.in_(ACTIVE))
+    return [Run(*row) for row in await conn.execute(query)]
+
+
 async def queue_position(conn: AsyncConnection, run: Run) -> int | None:
     """1 for the next queued run to start; ``None`` once it is not queued."""
     if run.status != "queued":

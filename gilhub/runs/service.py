@@ -46,20 +46,15 @@ from gilhub.runs.parameters import Declared, declared_parameters_of
 from gilhub.runs.query import Run
 from gilhub.runs.worker import DB_URL_ENV
 from gilhub.spawner.base import inherited_environment
-from gilhub.spawner.process import (
-    ChildProcess,
-    find_process,
-    is_windows,
-    start_process,
-    terminate_tree,
-)
-from gilhub.users import User
+from gilhub.spawner.process import ChildProcess, find_process, is_windows, terminate_tree
+from gilhub.users import User, get_user_by_id
 
 if TYPE_CHECKING:
     from gilhub.app import GilHub
 
 #: The environment variable telling the kernel where the hub is (for its token).
 HUB_URL_ENV = "GILHUB_HUB_URL"
+WORKER_MODULE = "gilhub.runs.worker"
 _KERNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _POLL_SECONDS = 1.0
 _RESCHEDULE_SECONDS = 30.0
@@ -93,6 +88,19 @@ class Runs(LoggingConfigurable):
     cell_timeout = Integer(600, config=True, help="Seconds one cell may take (0: no limit).")
     max_output_bytes = Integer(
         1_000_000, config=True, help="Bytes of output kept per cell; the rest is dropped, said so."
+    )
+    max_streamed_bytes = Integer(
+        64 * 1024,
+        config=True,
+        help="Bytes of a run's printed output (stdout, stderr) copied into its messages as it "
+        "runs; the rest stays in the executed notebook only, said so.",
+    )
+    worker_cmd = List(
+        Unicode(),
+        default_value=[sys.executable, "-m", WORKER_MODULE],
+        config=True,
+        help="The command that runs a worker (its arguments follow). It runs in the user's "
+        "account and sandbox, so every account must be able to run its Python.",
     )
     max_parameters_bytes = Integer(
         64 * 1024, config=True, help="Largest parameters object (as JSON) a run may be given."
@@ -324,12 +332,7 @@ class Runs(LoggingConfigurable):
         run = claimed
         try:
             db_url = await access.run_database_url(self.engine, self.hub.db_url, run)
-            child = await launch_worker(
-                run,
-                self._worker_args(run),
-                self._worker_env(db_url, token.token),
-                self._log_path(run),
-            )
+            child = await self._launch_worker(run, self._worker_env(db_url, token.token))
         except Exception as error:
             self.log.exception("Starting the worker of run %s failed", run.id)
             await self._ended(run, f"The run's worker could not start: {error}")
@@ -339,8 +342,24 @@ class Runs(LoggingConfigurable):
         self._children[run.id] = child
         self._watch(run, find_process(child.pid, child.create_time), child.wait())
 
+    async def _launch_worker(self, run: Run, env: dict[str, str]) -> ChildProcess:
+        """Start the worker of ``run`` the way its user's server is started (the spawner's
+        :meth:`~gilhub.spawner.base.Spawner.start_job`): in the user's system account and
+        sandbox, with their home, so a notebook run can reach no more than their server."""
+        async with self.engine.connect() as conn:
+            user = await get_user_by_id(conn, run.user_id)
+        if user is None:
+            raise RunNotFound(f"The user of run {run.id} is gone.")
+        spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self.hub)
+        cmd = [*self.worker_cmd, *self._worker_args(run)]
+        return await spawner.start_job(cmd, env=env, log_path=self._log_path(run))
+
     def _worker_args(self, run: Run) -> list[str]:
-        args = [str(run.id), f"--max-output-bytes={self.max_output_bytes}"]
+        args = [
+            str(run.id),
+            f"--max-output-bytes={self.max_output_bytes}",
+            f"--max-streamed-bytes={self.max_streamed_bytes}",
+        ]
         if self.cell_timeout:
             args.append(f"--cell-timeout={self.cell_timeout}")
         return args
@@ -390,8 +409,8 @@ class Runs(LoggingConfigurable):
             return
         import signal
 
-        with contextlib.suppress(psutil.Error):
-            for kernel in worker.children():
+        for kernel in _kernels_of(worker):
+            with contextlib.suppress(psutil.Error):
                 kernel.send_signal(signal.SIGINT)
         child = self._children.get(run.id)
         exited = child.wait() if child is not None else _poll_until_gone(worker)
@@ -415,17 +434,29 @@ class Runs(LoggingConfigurable):
         await access.drop_run_role(self.engine, run.id)
 
 
-async def launch_worker(
-    run: Run, args: list[str], env: dict[str, str], log_path: Path
-) -> ChildProcess:
-    """Start the worker process of ``run``: the one place a run's process is made.
+async def end_user_runs(engine: AsyncEngine, user_id: int, *, grace: float) -> None:
+    """The user is being removed: cancel their active runs and end their workers' trees
+    (without a hub too: the workers are found by their recorded pid and start time)."""
+    async with engine.begin() as conn:
+        active = await query.active_runs_of(conn, user_id)
+        for run in active:
+            if await query.finish_run(conn, run.id, "cancelled"):
+                await query.add_message(
+                    conn, run.id, run.owner, "INFO", "Cancelled: the user is being removed."
+                )
+    for run in active:
+        worker = find_process(run.worker_pid, run.worker_started)
+        if worker is not None:
+            await terminate_tree(worker, grace=grace)
 
-    Today it runs under the hub's own OS account, as its user's database role;
-    routing it through the spawner's isolation (sandbox or system user, branch
-    ``isolation``) is the next step and changes only this function.
-    """
-    cmd = [sys.executable, "-m", "gilhub.runs.worker", *args]
-    return await start_process(cmd, env=env, cwd=log_path.parent, log_path=log_path)
+
+def _kernels_of(worker: psutil.Process) -> list[psutil.Process]:
+    """What the worker started (its kernel), below the sandbox around it if any: every
+    process of the tree that is not the worker or a wrapper running it."""
+    with contextlib.suppress(psutil.Error):
+        tree = [worker, *worker.children(recursive=True)]
+        return [process for process in tree if WORKER_MODULE not in process.cmdline()]
+    return []
 
 
 async def _poll_until_gone(process: psutil.Process) -> None:

@@ -46,6 +46,7 @@ from traitlets import Bool, Dict, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from gilhub.spawner.isolation import Isolation
+from gilhub.spawner.process import ChildProcess, start_process
 
 
 class Spawner(LoggingConfigurable):
@@ -163,6 +164,15 @@ class Spawner(LoggingConfigurable):
     async def stop(self) -> None:
         """End the server (its whole process tree, its job) for good; no error if gone."""
         raise NotImplementedError
+
+    async def start_job(
+        self, cmd: list[str], *, env: dict[str, str], log_path: Path
+    ) -> ChildProcess:
+        """Start ``cmd`` (a job of the user's, such as a notebook run) as the user's server
+        would run: in the same account and sandbox, with the same home. This default runs
+        it under the hub's own account, in ``log_path``'s folder; a spawner that isolates
+        users overrides it."""
+        return await start_process(cmd, env=env, cwd=log_path.parent, log_path=log_path)
 
     async def isolation_status(self) -> Isolation:
         """How this spawner keeps users apart; asked at hub start for its warning and banner."""
