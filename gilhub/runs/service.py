@@ -23,27 +23,31 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nbformat
 import psutil
+from jupyter_client.kernelspec import KernelSpecManager
 from sqlalchemy.ext.asyncio import AsyncEngine
-from traitlets import Float, Integer, List, Unicode, validate
+from traitlets import Bool, Float, Integer, List, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from gilhub.auth.scopes import check_scopes_exist
 from gilhub.contents import paths, roles
 from gilhub.contents import query as contents
 from gilhub.contents.errors import InvalidPath
+from gilhub.db.notify import Listener, libpq_url
 from gilhub.repository import store
 from gilhub.repository.errors import NotFound as RepositoryNotFound
-from gilhub.runs import access, query
+from gilhub.runs import access, definitions, query
+from gilhub.runs.crate import RunFiles, crate_zip
 from gilhub.runs.errors import BadRunRequest, NotebookNotFound, RunFinished, RunNotFound
 from gilhub.runs.parameters import Declared, declared_parameters_of
-from gilhub.runs.query import Run
+from gilhub.runs.query import RUNS_CHANNEL, Run
+from gilhub.runs.schedules import RunDefinitions
 from gilhub.runs.worker import DB_URL_ENV
 from gilhub.spawner.base import inherited_environment
 from gilhub.spawner.process import ChildProcess, find_process, is_windows, terminate_tree
@@ -57,6 +61,10 @@ HUB_URL_ENV = "GILHUB_HUB_URL"
 WORKER_MODULE = "gilhub.runs.worker"
 _KERNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _POLL_SECONDS = 1.0
+#: An event stream looks at its run (and sends a keep-alive) at least this often.
+_KEEPALIVE_SECONDS = 15.0
+#: Changes heard within this time of each other make one event.
+_COALESCE_SECONDS = 0.05
 _RESCHEDULE_SECONDS = 30.0
 
 
@@ -105,6 +113,12 @@ class Runs(LoggingConfigurable):
     max_parameters_bytes = Integer(
         64 * 1024, config=True, help="Largest parameters object (as JSON) a run may be given."
     )
+    known_kernels_only = Bool(
+        True,
+        config=True,
+        help="Refuse runs (HTTP 400) of a kernel not installed where the hub finds kernels; "
+        "turn off where users install kernels of their own in their homes.",
+    )
     stop_grace = Float(
         10.0,
         config=True,
@@ -118,6 +132,19 @@ class Runs(LoggingConfigurable):
         self._watchers: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
+        self._definitions_scheduler: asyncio.Task[None] | None = None
+        #: Run definitions and their schedules.
+        self.definitions = RunDefinitions(self)
+        #: The event streams following each run, woken when it changes.
+        self._followers: dict[int, set[asyncio.Event]] = {}
+        self._listener = Listener(
+            libpq_url(hub.db_url),
+            RUNS_CHANNEL,
+            self._heard,
+            self.log,
+            what="runs' changes",
+            connected=self._wake_followers,
+        )
 
     @property
     def engine(self) -> AsyncEngine:
@@ -135,27 +162,70 @@ class Runs(LoggingConfigurable):
         version: Any = None,
         parameters: Any = None,
         kernel: Any = None,
+        definition_id: int | None = None,
     ) -> Run:
-        """Queue a run of ``notebook`` for ``user``; bad requests raise :class:`BadRunRequest`."""
-        path, source, version = _checked_notebook(notebook, source, version)
-        parameters = self._checked_parameters({} if parameters is None else parameters)
-        kernel = _checked_kernel(kernel or self.default_kernel)
+        """Queue a run of ``notebook`` for ``user`` (of a run definition, if given); bad
+        requests raise :class:`BadRunRequest`, a missing notebook :class:`NotebookNotFound`."""
+        request = await self._checked_fields(notebook, source, version, parameters, kernel)
         owner = await roles.ensure_user_role(self.engine, user.name)
-        content, version = await self._notebook_content(owner, path, source, version)
+        content, version = await self._notebook_content(
+            owner, request["notebook"], request["source"], request["version"]
+        )
         async with self.engine.begin() as conn:
             run = await query.create_run(
                 conn,
                 user_id=user.id,
                 owner=owner,
-                notebook=path,
-                source=source,
-                version=version,
-                parameters=parameters,
-                kernel=kernel,
                 content=content,
+                **{**request, "version": version},
             )
+            if definition_id is not None:
+                await definitions.link_run(conn, definition_id, run.id)
         self._wake.set()
         return run
+
+    async def checked_request(
+        self,
+        user: User,
+        *,
+        notebook: Any,
+        source: Any = "storage",
+        version: Any = None,
+        parameters: Any = None,
+        kernel: Any = None,
+    ) -> dict[str, Any]:
+        """What :meth:`submit` would be asked, checked as it checks it (for a definition):
+        ``notebook``, ``source``, ``version``, ``parameters`` and ``kernel``."""
+        request = await self._checked_fields(notebook, source, version, parameters, kernel)
+        owner = await roles.ensure_user_role(self.engine, user.name)
+        await self._notebook_content(
+            owner, request["notebook"], request["source"], request["version"]
+        )
+        return request
+
+    async def _checked_fields(
+        self, notebook: Any, source: Any, version: Any, parameters: Any, kernel: Any
+    ) -> dict[str, Any]:
+        path, source, version = _checked_notebook(notebook, source, version)
+        return {
+            "notebook": path,
+            "source": source,
+            "version": version,
+            "parameters": self._checked_parameters({} if parameters is None else parameters),
+            "kernel": await self._checked_kernel(kernel or self.default_kernel),
+        }
+
+    async def _checked_kernel(self, kernel: Any) -> str:
+        if not isinstance(kernel, str) or not _KERNEL_NAME.match(kernel):
+            raise BadRunRequest("kernel must be a kernel name such as 'python3'.")
+        if self.known_kernels_only:
+            installed = await asyncio.to_thread(installed_kernels)
+            if kernel not in installed:
+                raise BadRunRequest(
+                    f"No kernel named {kernel!r} is installed "
+                    f"(installed: {', '.join(sorted(installed)) or 'none'})."
+                )
+        return kernel
 
     def _checked_parameters(self, parameters: Any) -> dict[str, Any]:
         if not isinstance(parameters, dict):
@@ -222,29 +292,72 @@ class Runs(LoggingConfigurable):
         async with self.engine.connect() as conn:
             return await query.list_runs(conn, None if everyone else asker.id, limit)
 
-    async def events(self, run: Run):
-        """The run's model whenever it changes, then once more when it has ended."""
-        last: dict[str, Any] | None = None
-        while True:
-            async with self.engine.connect() as conn:
-                run = await query.get_run(conn, run.id)
-            model = await self.model(run)
-            if model != last:
-                yield model
-                last = model
-            if run.finished:
-                return
-            await asyncio.sleep(_POLL_SECONDS)
+    async def events(self, run: Run) -> AsyncIterator[dict[str, Any] | None]:
+        """The run's model whenever it changes, until it has ended; ``None`` now and then
+        while nothing changes (for a keep-alive). Woken by the run's notifications
+        (:data:`~.query.RUNS_CHANNEL`, from the hub and the worker), and every
+        :data:`_KEEPALIVE_SECONDS` anyway, in case one was missed."""
+        changed = asyncio.Event()
+        self._followers.setdefault(run.id, set()).add(changed)
+        try:
+            last: dict[str, Any] | None = None
+            while True:
+                changed.clear()
+                async with self.engine.connect() as conn:
+                    run = await query.get_run(conn, run.id)
+                model = await self.model(run)
+                if model != last:
+                    yield model
+                    last = model
+                if run.finished:
+                    return
+                try:
+                    await asyncio.wait_for(changed.wait(), _KEEPALIVE_SECONDS)
+                except asyncio.TimeoutError:
+                    yield None
+                    continue
+                await asyncio.sleep(_COALESCE_SECONDS)  # a burst of changes: one model
+        finally:
+            followers = self._followers[run.id]
+            followers.discard(changed)
+            if not followers:
+                del self._followers[run.id]
+
+    async def _heard(self, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            for changed in self._followers.get(int(payload), ()):
+                changed.set()
+
+    def _wake_followers(self) -> None:
+        """Listening (again): what changed meanwhile was not heard, so every stream looks."""
+        for followers in self._followers.values():
+            for changed in followers:
+                changed.set()
 
     async def output(self, run: Run) -> bytes:
         """The executed notebook from the user's storage."""
+        content = await self.output_if_any(run)
+        if content is None:
+            raise NotebookNotFound(f"Run {run.id} has no output (yet, or any more).")
+        return content
+
+    async def output_if_any(self, run: Run) -> bytes | None:
+        """The executed notebook, or ``None`` when there is none (yet, or any more)."""
         if run.output_path is None:
-            raise NotebookNotFound(f"Run {run.id} has no output (yet).")
+            return None
         async with self.engine.connect() as conn:
             found = await contents.read_file(conn, run.owner, run.output_path)
-        if found is None:
-            raise NotebookNotFound(f"The output {run.output_path!r} is no longer in storage.")
-        return found.content
+        return found.content if found is not None else None
+
+    async def crate(self, run: Run, output: bytes | None, report: str | None) -> bytes:
+        """The run's RO-Crate (:mod:`.crate`) zipped with the notebook, output and report."""
+        async with self.engine.connect() as conn:
+            notebook = await query.run_content(conn, run.id)
+            user = await get_user_by_id(conn, run.user_id)
+        if user is None:
+            raise RunNotFound(f"No run {run.id}.")
+        files = RunFiles(notebook=notebook, output=output, report=report)
+        return await asyncio.to_thread(crate_zip, run, user.name, self.hub.public_url, files)
 
     # -- cancelling ------------------------------------------------------------------
 
@@ -266,8 +379,10 @@ class Runs(LoggingConfigurable):
 
     async def restore(self) -> None:
         """After a (re)start: watch the workers that outlived the hub, then the queue."""
+        self._listener.start()
         await self._adopt_running()
         self._scheduler = asyncio.create_task(self._schedule_forever())
+        self._definitions_scheduler = asyncio.create_task(self.definitions.schedule_forever())
         self._wake.set()
 
     async def _adopt_running(self) -> None:
@@ -287,7 +402,9 @@ class Runs(LoggingConfigurable):
 
     async def stop(self) -> None:
         """Stop watching (the workers go on; the next hub re-adopts them)."""
-        tasks = [task for task in (self._scheduler, *self._watchers.values()) if task]
+        await self._listener.stop()
+        tasks = [self._scheduler, self._definitions_scheduler, *self._watchers.values()]
+        tasks = [task for task in tasks if task]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -487,10 +604,9 @@ def _check_notebook(path: str, content: bytes) -> None:
         raise BadRunRequest(f"{path!r} is not a readable notebook: {error}") from None
 
 
-def _checked_kernel(kernel: Any) -> str:
-    if not isinstance(kernel, str) or not _KERNEL_NAME.match(kernel):
-        raise BadRunRequest("kernel must be a kernel name such as 'python3'.")
-    return kernel
+def installed_kernels() -> set[str]:
+    """The kernels installed where the hub looks (blocking: it reads kernelspec folders)."""
+    return set(KernelSpecManager().find_kernel_specs())
 
 
 def _is_whole(value: Any) -> bool:

@@ -172,8 +172,24 @@ async def test_a_body_that_is_not_json_or_a_missing_or_broken_notebook_is_refuse
     assert response.status_code == 400 and "not a readable notebook" in response.json()["message"]
 
 
-async def test_a_kernel_that_does_not_exist_fails_the_run_clearly(people):
-    run = await people["alice"].run("known.ipynb", notebook("1"), kernel="nokernel")
+async def test_a_kernel_that_is_not_installed_is_refused_clearly(people):
+    alice = people["alice"]
+    await alice.save("known.ipynb", notebook("1"))
+    refused = await alice.api.post(
+        "/hub/api/runs", json={"notebook": "known.ipynb", "kernel": "nokernel"}
+    )
+    assert refused.status_code == 400
+    assert "No kernel named 'nokernel'" in refused.json()["message"]
+    assert "python3" in refused.json()["message"]  # what is installed
+
+
+async def test_a_kernel_the_worker_does_not_find_fails_the_run_clearly(people):
+    """Where the hub does not check kernels (users install their own)."""
+    people["alice"].hub.app.runs.known_kernels_only = False
+    try:
+        run = await people["alice"].run("known.ipynb", notebook("1"), kernel="nokernel")
+    finally:
+        people["alice"].hub.app.runs.known_kernels_only = True
     assert run["status"] == "failed"
     assert "No kernel named 'nokernel'" in run["error"]["evalue"]
 
