@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import zipfile
@@ -10,6 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_markdown_cell
 
+from gilhub.contents import query as contents
 from gilhub.runs.crate import PROCESS_RUN_CRATE
 from tests.hub.conftest import RunningHub
 from tests.runs.helpers import Person, notebook, person
@@ -23,6 +25,7 @@ async def people(hub: RunningHub) -> dict[str, Person]:
     return {"alice": await person(hub, "alice"), "bob": await person(hub, "bob")}
 
 
+@functools.cache
 def cited_notebook() -> bytes:
     nb = nbformat.reads(notebook("print(f'result {x * 2}')", parameters="x = 1").decode(), 4)
     nb.cells.insert(
@@ -98,18 +101,17 @@ async def test_a_failed_runs_crate_says_so_and_keeps_the_partial_output(people):
     assert action["result"]
 
 
-async def test_a_run_without_output_has_no_report(people):
+async def test_a_run_whose_output_was_deleted_has_no_report_but_a_crate(people, hub):
     alice = people["alice"]
-    alice.hub.app.runs.known_kernels_only = False  # so that the run fails, without output
-    try:
-        run = await alice.run("nokernel.ipynb", notebook("1"), kernel="no-such-kernel")
-    finally:
-        alice.hub.app.runs.known_kernels_only = True
-    assert run["status"] == "failed" and run["output_path"] is None
-    assert (await alice.api.get(f"/hub/api/runs/{run['id']}/report")).status_code == 404
+    run = await alice.run("fleeting.ipynb", notebook("1"))
+    async with hub.app.db.begin() as conn:
+        await contents.delete_tree(conn, alice.role, run["output_path"])
+    report = await alice.api.get(f"/hub/api/runs/{run['id']}/report")
+    assert report.status_code == 404 and "no output" in report.json()["message"]
     crate = await alice.api.get(f"/hub/api/runs/{run['id']}/crate")
     assert crate.status_code == 200
-    assert "outputs/report.html" not in zipfile.ZipFile(io.BytesIO(crate.content)).namelist()
+    names = zipfile.ZipFile(io.BytesIO(crate.content)).namelist()
+    assert names == ["ro-crate-metadata.json", "notebook/fleeting.ipynb"]
 
 
 @pytest.mark.parametrize("what", ["report", "crate"])
