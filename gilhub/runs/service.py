@@ -61,8 +61,6 @@ HUB_URL_ENV = "GILHUB_HUB_URL"
 WORKER_MODULE = "gilhub.runs.worker"
 _KERNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _POLL_SECONDS = 1.0
-#: An event stream looks at its run (and sends a keep-alive) at least this often.
-_KEEPALIVE_SECONDS = 15.0
 #: Changes heard within this time of each other make one event.
 _COALESCE_SECONDS = 0.05
 _RESCHEDULE_SECONDS = 30.0
@@ -118,6 +116,12 @@ class Runs(LoggingConfigurable):
         config=True,
         help="Refuse runs (HTTP 400) of a kernel not installed where the hub finds kernels; "
         "turn off where users install kernels of their own in their homes.",
+    )
+    events_keepalive = Float(
+        15.0,
+        config=True,
+        help="Seconds between keep-alives of a run's event stream while nothing changes "
+        "(it also looks at the run then, in case a notification was missed).",
     )
     stop_grace = Float(
         10.0,
@@ -296,7 +300,7 @@ class Runs(LoggingConfigurable):
         """The run's model whenever it changes, until it has ended; ``None`` now and then
         while nothing changes (for a keep-alive). Woken by the run's notifications
         (:data:`~.query.RUNS_CHANNEL`, from the hub and the worker), and every
-        :data:`_KEEPALIVE_SECONDS` anyway, in case one was missed."""
+        :attr:`events_keepalive` seconds anyway, in case one was missed."""
         changed = asyncio.Event()
         self._followers.setdefault(run.id, set()).add(changed)
         try:
@@ -312,7 +316,7 @@ class Runs(LoggingConfigurable):
                 if run.finished:
                     return
                 try:
-                    await asyncio.wait_for(changed.wait(), _KEEPALIVE_SECONDS)
+                    await asyncio.wait_for(changed.wait(), self.events_keepalive)
                 except asyncio.TimeoutError:
                     yield None
                     continue

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gilhub.contents import roles
 from gilhub.db import create_engine
+from gilhub.runs import query
 from gilhub.runs.schema import messages, runs
 from gilhub.spawner.accounts import account_name
 from gilhub.spawner.process import find_process
@@ -154,3 +155,33 @@ async def test_a_users_role_cannot_write_messages_into_another_users_run(hub):
                 )
     finally:
         await engine.dispose()
+
+
+async def test_the_event_stream_is_woken_by_notifications_not_by_polling(hub):
+    """With the periodic look made rare, a message the user's own role writes (as a worker
+    does, outside the hub) still reaches the event stream: PostgreSQL NOTIFY woke it."""
+    ivan = await person(hub, "ivan")
+    await ivan.save("slow.ipynb", notebook("import time\ntime.sleep(600)"))
+    run = await ivan.start("slow.ipynb")
+    await ivan.wait_for(run, lambda model: model["current_cell"] == 0)
+    hub.app.runs.events_keepalive = 3600.0
+    password = await roles.issue_role_password(hub.app.db, ivan.role)
+    engine = create_engine(roles.user_database_url(hub.app.db_url, ivan.role, password))
+    try:
+        async with ivan.api.stream("GET", f"/hub/api/runs/{run['id']}/events") as stream:
+            lines = stream.aiter_lines()
+            async with asyncio.timeout(PATIENCE_SECONDS):
+                while not (first := await anext(lines)).startswith("data: "):
+                    pass
+                assert "from outside the hub" not in first
+                async with engine.begin() as conn:
+                    await query.add_message(
+                        conn, run["id"], ivan.role, "INFO", "from outside the hub"
+                    )
+                async for line in lines:
+                    if "from outside the hub" in line:
+                        break
+    finally:
+        hub.app.runs.events_keepalive = 15.0
+        await engine.dispose()
+        await ivan.api.post(f"/hub/api/runs/{run['id']}/cancel")
