@@ -20,7 +20,8 @@ CREATE TABLE schedules.definitions (
     version     integer,
     parameters  jsonb NOT NULL DEFAULT '{}',
     kernel      text NOT NULL,
-    schedule    text,               -- a cron expression (UTC); NULL: on demand only
+    schedule    text,               -- a cron expression; NULL: on demand only
+    timezone    text NOT NULL DEFAULT 'UTC',  -- an IANA name the schedule is read in
     paused      boolean NOT NULL DEFAULT false,
     keep_runs   integer NOT NULL DEFAULT 10 CHECK (keep_runs > 0),
     next_run    timestamptz,        -- when the schedule is due next (NULL: not scheduled)

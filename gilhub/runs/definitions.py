@@ -27,6 +27,7 @@ class Definition:
     parameters: dict[str, Any]
     kernel: str
     schedule: str | None
+    timezone: str
     paused: bool
     keep_runs: int
     next_run: datetime | None
@@ -43,7 +44,7 @@ class Definition:
 
 #: The fields a person sets (the rest the hub keeps).
 EDITABLE = ("name", "notebook", "source", "version", "parameters", "kernel", "schedule",
-            "paused", "keep_runs")  # fmt: skip
+            "timezone", "paused", "keep_runs")  # fmt: skip
 
 
 async def create_definition(conn: AsyncConnection, user_id: int, **values: Any) -> Definition:

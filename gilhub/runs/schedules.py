@@ -1,12 +1,13 @@
 """Run definitions and their schedules (``hub.runs.definitions``).
 
 A definition keeps a notebook, its parameters and kernel under a name of its
-owner's, to run on demand or on a cron schedule (five fields, UTC, read by
-croniter). The hub's scheduler (:meth:`RunDefinitions.schedule_forever`) queues
-each due definition's run under its owner, as if they had asked for it, then
-sets the next time *from now*: a hub that was down through several due times
-queues one run when it is back, not one per missed time. Each definition keeps
-its newest ``keep_runs`` runs; older finished ones are deleted.
+owner's, to run on demand or on a cron schedule (five fields, read by croniter
+in the definition's time zone, UTC by default). The hub's scheduler
+(:meth:`RunDefinitions.schedule_forever`) queues each due definition's run under
+its owner, as if they had asked for it, then sets the next time *from now*: a hub
+that was down through several due times queues one run when it is back, not one
+per missed time. Each definition keeps its newest ``keep_runs`` runs; older
+finished ones are deleted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
@@ -48,10 +50,25 @@ def checked_schedule(schedule: Any) -> str | None:
     return schedule
 
 
-def next_time(schedule: str | None, paused: bool, after: datetime) -> datetime | None:
+def checked_timezone(name: Any) -> str:
+    """An IANA time zone name (``Europe/Berlin``); BadRunRequest if not one known here."""
+    if not isinstance(name, str) or not name or len(name) > 64:
+        raise BadRunRequest("timezone must be an IANA time zone name such as 'Europe/Berlin'.")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadRunRequest(f"Unknown time zone {name!r}.") from None
+    return name
+
+
+def next_time(
+    schedule: str | None, timezone_name: str, paused: bool, after: datetime
+) -> datetime | None:
+    """When ``schedule`` (read in ``timezone_name``) is due next after ``after``."""
     if schedule is None or paused:
         return None
-    return croniter(schedule, after).get_next(datetime)
+    local = after.astimezone(ZoneInfo(timezone_name))
+    return croniter(schedule, local).get_next(datetime)
 
 
 class RunDefinitions:
@@ -94,13 +111,15 @@ class RunDefinitions:
             kernel=merged.get("kernel"),
         )
         schedule = checked_schedule(merged.get("schedule"))
+        zone = checked_timezone(merged.get("timezone", "UTC"))
         return {
             "name": name.strip(),
-            **request,
+            **request.fields,
             "schedule": schedule,
+            "timezone": zone,
             "paused": paused,
             "keep_runs": keep_runs,
-            "next_run": next_time(schedule, paused, datetime.now(timezone.utc)),
+            "next_run": next_time(schedule, zone, paused, datetime.now(timezone.utc)),
         }
 
     async def create(self, user: User, body: dict[str, Any]) -> Definition:
@@ -173,7 +192,9 @@ class RunDefinitions:
                     conn,
                     definition.id,
                     definition.user_id,
-                    next_run=next_time(definition.schedule, definition.paused, now),
+                    next_run=next_time(
+                        definition.schedule, definition.timezone, definition.paused, now
+                    ),
                     last_error=error,
                 )
 

@@ -75,6 +75,7 @@ definitions = Table(
     Column("parameters", JSONB, nullable=False),
     Column("kernel", Text, nullable=False),
     Column("schedule", Text),
+    Column("timezone", Text, nullable=False),
     Column("paused", Boolean, nullable=False),
     Column("keep_runs", Integer, nullable=False),
     Column("next_run", DateTime(timezone=True)),

@@ -24,6 +24,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,17 @@ _POLL_SECONDS = 1.0
 #: Changes heard within this time of each other make one event.
 _COALESCE_SECONDS = 0.05
 _RESCHEDULE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A checked request for a run: its ``fields`` as asked (``version`` ``None`` for a
+    repository entry's newest), and the notebook as it is now, at ``resolved_version``."""
+
+    fields: dict[str, Any]
+    owner: str
+    content: bytes
+    resolved_version: int | None
 
 
 class Runs(LoggingConfigurable):
@@ -157,31 +169,17 @@ class Runs(LoggingConfigurable):
 
     # -- asking for runs -------------------------------------------------------------
 
-    async def submit(
-        self,
-        user: User,
-        *,
-        notebook: Any,
-        source: Any = "storage",
-        version: Any = None,
-        parameters: Any = None,
-        kernel: Any = None,
-        definition_id: int | None = None,
-    ) -> Run:
-        """Queue a run of ``notebook`` for ``user`` (of a run definition, if given); bad
-        requests raise :class:`BadRunRequest`, a missing notebook :class:`NotebookNotFound`."""
-        request = await self._checked_fields(notebook, source, version, parameters, kernel)
-        owner = await roles.ensure_user_role(self.engine, user.name)
-        content, version = await self._notebook_content(
-            owner, request["notebook"], request["source"], request["version"]
-        )
+    async def submit(self, user: User, *, definition_id: int | None = None, **asked: Any) -> Run:
+        """Queue a run for ``user`` (of a run definition, if given) of what ``asked`` names
+        (see :meth:`checked_request`)."""
+        request = await self.checked_request(user, **asked)
         async with self.engine.begin() as conn:
             run = await query.create_run(
                 conn,
                 user_id=user.id,
-                owner=owner,
-                content=content,
-                **{**request, "version": version},
+                owner=request.owner,
+                content=request.content,
+                **{**request.fields, "version": request.resolved_version},
             )
             if definition_id is not None:
                 await definitions.link_run(conn, definition_id, run.id)
@@ -192,32 +190,26 @@ class Runs(LoggingConfigurable):
         self,
         user: User,
         *,
-        notebook: Any,
+        notebook: Any = None,
         source: Any = "storage",
         version: Any = None,
         parameters: Any = None,
         kernel: Any = None,
-    ) -> dict[str, Any]:
-        """What :meth:`submit` would be asked, checked as it checks it (for a definition):
-        ``notebook``, ``source``, ``version``, ``parameters`` and ``kernel``."""
-        request = await self._checked_fields(notebook, source, version, parameters, kernel)
-        owner = await roles.ensure_user_role(self.engine, user.name)
-        await self._notebook_content(
-            owner, request["notebook"], request["source"], request["version"]
-        )
-        return request
-
-    async def _checked_fields(
-        self, notebook: Any, source: Any, version: Any, parameters: Any, kernel: Any
-    ) -> dict[str, Any]:
+    ) -> RunRequest:
+        """What a run of ``notebook`` asks for, checked, with the notebook as it is now:
+        :class:`BadRunRequest` for malformed fields or a kernel not installed,
+        :class:`NotebookNotFound` for a notebook that is not there."""
         path, source, version = _checked_notebook(notebook, source, version)
-        return {
+        fields = {
             "notebook": path,
             "source": source,
             "version": version,
             "parameters": self._checked_parameters({} if parameters is None else parameters),
             "kernel": await self._checked_kernel(kernel or self.default_kernel),
         }
+        owner = await roles.ensure_user_role(self.engine, user.name)
+        content, resolved = await self._notebook_content(owner, path, source, version)
+        return RunRequest(fields, owner, content, resolved)
 
     async def _checked_kernel(self, kernel: Any) -> str:
         if not isinstance(kernel, str) or not _KERNEL_NAME.match(kernel):

@@ -32,6 +32,9 @@ shares no code with the local one):
   on a new instance, then calls :meth:`poll`. Nothing outside a spawner reads it.
 - :meth:`Spawner.log_tail` and :meth:`Spawner.log_location` say what the server
   printed and where its whole log is, for the page shown when a start fails.
+- :meth:`Spawner.start_job` starts another process of the user's (a notebook run's
+  worker) with the same isolation as the server; the default runs it under the
+  hub's account, so a spawner that isolates users must override it.
 """
 
 from __future__ import annotations

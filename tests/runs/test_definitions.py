@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -30,8 +31,10 @@ async def define(user: Person, **body) -> dict:
 
 async def test_a_definition_is_created_read_changed_and_deleted(people):
     alice = people["alice"]
-    created = await define(alice, name="crud", schedule="0 6 * * 1-5")
-    assert created["schedule"] == "0 6 * * 1-5" and created["next_run"]
+    created = await define(alice, name="crud", schedule="0 6 * * 1-5", timezone="Asia/Tokyo")
+    assert created["schedule"] == "0 6 * * 1-5" and created["timezone"] == "Asia/Tokyo"
+    next_run = datetime.fromisoformat(created["next_run"])
+    assert next_run.astimezone(ZoneInfo("Asia/Tokyo")).hour == 6
     assert created["kernel"] == "python3" and created["paused"] is False
     url = f"/hub/api/run-definitions/{created['id']}"
     assert (await alice.api.get(url)).json() == created
@@ -63,6 +66,7 @@ async def test_a_definition_is_created_read_changed_and_deleted(people):
         ({"name": ""}, "name"),
         ({"keep_runs": 0}, "keep_runs"),
         ({"paused": "yes"}, "paused"),
+        ({"timezone": "Mars/Olympus"}, "Unknown time zone"),
         ({"colour": "red"}, "Unknown fields"),
     ],
 )

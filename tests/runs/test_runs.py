@@ -150,6 +150,7 @@ async def test_an_unknown_parameter_runs_with_a_warning(people):
         {"notebook": "known.ipynb", "kernel": "bad kernel; rm"},
         {"notebook": "../escape.ipynb"},
         {"notebook": "known.ipynb", "colour": "blue"},
+        {"parameters": {"x": 1}},
     ],
 )
 async def test_bad_requests_are_refused_and_create_no_run(people, body):
@@ -165,6 +166,8 @@ async def test_a_body_that_is_not_json_or_a_missing_or_broken_notebook_is_refuse
     alice = people["alice"]
     response = await alice.api.post("/hub/api/runs", content=b"{not json")
     assert response.status_code == 400
+    oversized = {"notebook": "known.ipynb", "parameters": {"x": "y" * 2_000_000}}
+    assert (await alice.api.post("/hub/api/runs", json=oversized)).status_code == 413
     response = await alice.api.post("/hub/api/runs", json={"notebook": "nowhere.ipynb"})
     assert response.status_code == 404
     await alice.save("broken.ipynb", b"{not a notebook")
