@@ -6,7 +6,7 @@ measures:
 
 - **a run's overhead**: the same 10-cell notebook executed by ``papermill`` on the
   command line (a process of its own, as a person would run it) and as a gilhub
-  run (``POST /hub/api/runs`` until the run is seen completed over the API), in
+  run (``POST /hub/api/runs`` until its event stream says it completed), in
   alternating rounds; the overhead is the median of the per-round differences;
 - **20 runs queued at once** (four users, five runs each, with the default
   limits): how many complete, and how long all of them take;
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import statistics
@@ -76,11 +77,13 @@ def papermill_directly(workdir: Path) -> float:
 
 
 async def finished(client: httpx.AsyncClient, run_id: int) -> dict:
-    while True:
-        model = (await client.get(f"/hub/api/runs/{run_id}")).json()
-        if model["status"] not in ("queued", "running"):
-            return model
-        await asyncio.sleep(0.02)
+    """The run once it has ended, followed over its event stream (as the run page does)."""
+    model: dict = {}
+    async with client.stream("GET", f"/hub/api/runs/{run_id}/events") as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("data: "):
+                model = json.loads(line.removeprefix("data: "))
+    return model
 
 
 async def gilhub_run(client: httpx.AsyncClient) -> float:
