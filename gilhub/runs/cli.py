@@ -54,7 +54,10 @@ def split_parameters(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
 
 class RunCommand(RepoCommand):
     name = "run"
-    description = "Run a notebook of mine on the hub as a job (with --wait: follow it)."
+    description = (
+        "Run a notebook of mine on the hub as a job (with --wait: follow it). Parameters: "
+        "-p NAME VALUE or -p NAME=VALUE, repeatable; values that read as JSON are JSON."
+    )
     examples = "gilhub run mod/notebooks/calc.ipynb -p x 21 -p name '\"alice\"' --wait"
     api = "runs"
     arguments = ("notebook",)

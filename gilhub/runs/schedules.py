@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.runs import definitions as store
 from gilhub.runs.definitions import EDITABLE, Definition
@@ -79,10 +80,12 @@ class RunDefinitions:
         self.changed = asyncio.Event()
 
     @property
-    def engine(self):
+    def engine(self) -> AsyncEngine:
         return self.runs.engine
 
-    async def _checked(self, user: User, body: dict[str, Any], current: Definition | None):
+    async def _checked(
+        self, user: User, body: dict[str, Any], current: Definition | None
+    ) -> dict[str, Any]:
         """The fields of ``body`` checked, merged over ``current`` (for a change)."""
         unknown = sorted(set(body) - set(EDITABLE))
         if unknown:
