@@ -42,7 +42,7 @@ from gilhub.auth.sessions import create_session, delete_session, delete_user_ses
 from gilhub.auth.tokens import delete_token
 from gilhub.contents import roles
 from gilhub.db.notify import Listener
-from gilhub.runs.service import end_user_runs
+from gilhub.runs.removal import end_user_runs
 from gilhub.servers.query import server_record
 from gilhub.users import (
     USERNAME_RULE,

@@ -547,22 +547,6 @@ class Runs(LoggingConfigurable):
         await access.drop_run_role(self.engine, run.id)
 
 
-async def end_user_runs(engine: AsyncEngine, user_id: int, *, grace: float) -> None:
-    """The user is being removed: cancel their active runs and end their workers' trees
-    (without a hub too: the workers are found by their recorded pid and start time)."""
-    async with engine.begin() as conn:
-        active = await query.active_runs_of(conn, user_id)
-        for run in active:
-            if await query.finish_run(conn, run.id, "cancelled"):
-                await query.add_message(
-                    conn, run.id, run.owner, "INFO", "Cancelled: the user is being removed."
-                )
-    for run in active:
-        worker = find_process(run.worker_pid, run.worker_started)
-        if worker is not None:
-            await terminate_tree(worker, grace=grace)
-
-
 def _kernels_of(worker: psutil.Process) -> list[psutil.Process]:
     """What the worker started (its kernel), below the sandbox around it if any: every
     process of the tree that is not the worker or a wrapper running it."""
