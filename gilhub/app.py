@@ -287,6 +287,7 @@ class GilHub(Application):
         help="(after start; hub.templates is the jinja2 environment of the pages)",
     )
     runs = Instance("gilhub.runs.service.Runs", allow_none=True, help="(after start)")
+    activity = Instance("gilhub.activity.service.Activity", allow_none=True, help="(after start)")
     bound_port = Integer(0, help="The port the hub actually listens on (after start).")
 
     @validate("base_url")

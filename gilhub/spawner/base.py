@@ -125,6 +125,9 @@ class Spawner(LoggingConfigurable):
             GILHUB_UPLOAD_CHUNK_MAX_AGE=str(getattr(self.hub, "upload_chunk_max_age", 86400.0)),
             JUPYTERHUB_USER=self.user.name,
         )
+        activity = getattr(self.hub, "activity", None)
+        if activity is not None:
+            env.update(activity.server_environment())
         return env
 
     def server_settings(self, port: int) -> dict[str, str]:
