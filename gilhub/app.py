@@ -57,6 +57,7 @@ from gilhub.auth.throttle import LoginThrottle
 from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqlalchemy_url
 from gilhub.db.embedded import has_embedded_cluster, restrict_data_dir
 from gilhub.db.engine import use_selector_loop_on_windows
+from gilhub.db.notify import libpq_url
 from gilhub.db.outage import OutageReporter, is_database_unavailable
 from gilhub.handlers.flash import Flashes
 from gilhub.hub_record import forget_running_hub, record_running_hub, running_hub_pid
@@ -664,7 +665,7 @@ class GilHub(Application):
         self.accounts.servers = self.servers
         self.isolation = await self._check_isolation()
         await self.servers.restore()
-        self._account_events = AccountEvents(self.accounts, _libpq_url(self.db_url))
+        self._account_events = AccountEvents(self.accounts, libpq_url(self.db_url))
         self._account_events.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
         ssl_options = self._ssl_context()
@@ -845,11 +846,6 @@ class GilHub(Application):
             self.exit_with_error(f"{path} exists; not overwriting it.")
         path.write_text(self.generate_config_file(), encoding="utf-8")
         print(f"Wrote {path}")
-
-
-def _libpq_url(url: URL) -> str:
-    """A SQLAlchemy URL as libpq (psycopg) takes it."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def main(argv: list[str] | None = None) -> None:

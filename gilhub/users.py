@@ -83,6 +83,11 @@ async def get_user_by_name(conn: AsyncConnection, name: str) -> User | None:
     return user_from_row(result.first())
 
 
+async def get_user_by_id(conn: AsyncConnection, user_id: int) -> User | None:
+    result = await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))
+    return user_from_row(result.first())
+
+
 async def list_users(conn: AsyncConnection) -> list[User]:
     result = await conn.execute(select(*USER_COLUMNS).order_by(users.c.name))
     return [user_from_row(row) for row in result]  # type: ignore[misc]

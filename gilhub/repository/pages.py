@@ -150,22 +150,35 @@ class RenderedHandler(RepoPageHandler):
         entry, version = await self.requested_version(path)
         if entry.kind != "notebook":
             raise BadRequest("only notebooks are rendered")
-        mathjax = f"{self.hub.hub_prefix}repo/mathjax/MathJax.js?config={MATHJAX_CONFIG}"
-        mathjax_config_url = self.static_url("repo/mathjax-config.js")
+        send_view(self, await notebook_view_html(self, version.content))
 
-        def render_with_citations() -> str:
-            # Both parsing the bibliography (once per change) and nbconvert block.
-            return render.render_view(
-                version.content,
-                mathjax_url=self.repository.config.mathjax_url or mathjax,
-                mathjax_config_url=mathjax_config_url,
-                preprocessors=[hub_citation_preprocessor(self.hub)],
-            )
 
-        html = await asyncio.to_thread(render_with_citations)
-        self.set_header("Content-Security-Policy", f"{VIEW_CSP}; sandbox {VIEW_SANDBOX}")
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.finish(html)
+async def notebook_view_html(handler: BaseHandler, content: bytes) -> str:
+    """The notebook ``content`` as a sanitised page (the repository's views, runs' reports):
+    citations linked and References added, MathJax from the hub."""
+    hub = handler.hub
+    mathjax = f"{hub.hub_prefix}repo/mathjax/MathJax.js?config={MATHJAX_CONFIG}"
+    mathjax_config_url = handler.static_url("repo/mathjax-config.js")
+
+    def render_with_citations() -> str:
+        # Both parsing the bibliography (once per change) and nbconvert block.
+        return render.render_view(
+            content,
+            mathjax_url=hub.repository.config.mathjax_url or mathjax,
+            mathjax_config_url=mathjax_config_url,
+            preprocessors=[hub_citation_preprocessor(hub)],
+        )
+
+    return await asyncio.to_thread(render_with_citations)
+
+
+def send_view(handler: BaseHandler, html: str) -> None:
+    """Answer with a rendered view under a strict Content-Security-Policy that also
+    sandboxes it: even HTML the sanitiser let through runs no script from elsewhere."""
+    handler.set_header("Content-Security-Policy", f"{VIEW_CSP}; sandbox {VIEW_SANDBOX}")
+    handler.set_header("X-Content-Type-Options", "nosniff")
+    handler.set_header("Content-Type", "text/html; charset=UTF-8")
+    handler.finish(html)
 
 
 class MathJaxHandler(StaticFileHandler):

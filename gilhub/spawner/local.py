@@ -16,7 +16,7 @@ from traitlets import Bool, Enum, Int, List, Unicode
 
 import gilhub
 from gilhub.spawner.accounts import DELETE, KEEP, LOCK, account_name, ensure_account, retire_account
-from gilhub.spawner.base import Spawner, private_jupyter_dirs, scratch_home
+from gilhub.spawner.base import Spawner, hub_runs_as_root, private_jupyter_dirs, scratch_home
 from gilhub.spawner.isolation import (
     AUTO,
     BOTH,
@@ -59,11 +59,6 @@ def database_socket(db_url: Any) -> Path | None:
     if not host.startswith("/"):
         return None
     return Path(host) / f".s.PGSQL.{url.port or 5432}"
-
-
-def hub_runs_as_root() -> bool:
-    geteuid = getattr(os, "geteuid", None)  # POSIX only
-    return geteuid is not None and geteuid() == 0
 
 
 class LocalProcessSpawner(Spawner):
@@ -194,8 +189,11 @@ class LocalProcessSpawner(Spawner):
         return self._home
 
     def get_env(self) -> dict[str, str]:
-        env = super().get_env()
-        env.update(self.private_jupyter_dirs(), HOME=str(self.working_dir()))
+        return {**super().get_env(), **self.identity_env()}
+
+    def identity_env(self) -> dict[str, str]:
+        """The variables that place a process in the user's home and account."""
+        env = {**self.private_jupyter_dirs(), "HOME": str(self.working_dir())}
         if self._account is not None:
             env.update(USER=self._account.pw_name, LOGNAME=self._account.pw_name)
         return env
@@ -217,14 +215,13 @@ class LocalProcessSpawner(Spawner):
             return None, None
         return self._account.pw_name, self._account.pw_gid
 
-    def launch(self, port: int) -> tuple[list[str], str | None, int | None]:
-        """The command line, and the (user, group) the hub starts it as.
+    def isolated_command(self, cmd: list[str]) -> tuple[list[str], str | None, int | None]:
+        """``cmd`` as this user's processes run, and the (user, group) the hub starts it as.
 
         In a sandbox under root, the hub starts ``bwrap`` as root and ``setpriv``
         inside drops to the user's account; otherwise the process is started as
         that account (asyncio's ``user``/``group``, no supplementary groups).
         """
-        cmd = [*self.cmd, *self.get_args(port)]
         user, group = self.process_identity()
         if self._isolation is None or not self._isolation.sandbox:
             return cmd, user, group
@@ -234,6 +231,30 @@ class LocalProcessSpawner(Spawner):
             setpriv = drop_privileges(setpriv_path, self._account.pw_uid, self._account.pw_gid)
         bwrap = find_bwrap(self.bwrap) or self.bwrap
         return self.sandbox().command(bwrap, cmd, setpriv=setpriv), None, None
+
+    async def start_job(
+        self, cmd: list[str], *, env: dict[str, str], log_path: Path
+    ) -> ChildProcess:
+        """Start ``cmd`` in the user's account and sandbox, with their home and Jupyter
+        directories (a notebook run's worker: issue 12)."""
+        await self.prepare()
+        command, user, group = self.isolated_command(cmd)
+        return await self._start_isolated(
+            command, env={**env, **self.identity_env()}, log_path=log_path, user=user, group=group
+        )
+
+    async def _start_isolated(
+        self,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        user: str | None,
+        group: int | None,
+    ) -> ChildProcess:
+        return await start_process(
+            command, env=env, cwd=self.working_dir(), log_path=log_path, user=user, group=group
+        )
 
     def sandbox(self) -> Sandbox:
         """This server's sandbox: what it hides, and what it binds back."""
@@ -262,14 +283,9 @@ class LocalProcessSpawner(Spawner):
         self._port = self.pick_port()
         await self.prepare()
         self._log_offset = self._prepare_log()
-        command, user, group = self.launch(self._port)
-        self._child = await start_process(
-            command,
-            env=self.get_env(),
-            cwd=self.working_dir(),
-            log_path=self.log_path,
-            user=user,
-            group=group,
+        command, user, group = self.isolated_command([*self.cmd, *self.get_args(self._port)])
+        self._child = await self._start_isolated(
+            command, env=self.get_env(), log_path=self.log_path, user=user, group=group
         )
         self._pid, self._create_time = self._child.pid, self._child.create_time
         self._sandbox_init = None

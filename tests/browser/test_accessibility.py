@@ -57,6 +57,7 @@ PAGES = [
     ("bib-entry", "/hub/bib/einstein1905electrodynamics"),
     ("bib-add", "/hub/bib-add"),
     ("runs", "/hub/runs"),
+    ("run-definitions", "/hub/runs/definitions"),
     ("activity", "/hub/activity"),
     ("activity-story", f"/hub/activity/{NOTEBOOK}"),
     ("templates", "/hub/templates"),
