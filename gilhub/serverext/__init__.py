@@ -24,6 +24,9 @@ It does what jupyter_server does not do by itself:
   "Log Out", hidden by ``jupyter-settings/gilhub.json``) redirects to the hub's,
   as JupyterHub's single-user server does: logging out of one's server means
   logging out of the hub.
+- **Its address, from a cluster node.** With ``GILHUB_ADDRESS_URL`` set (the Slurm
+  spawner sets it), the server reports the address and port it listens on to the hub
+  (:mod:`gilhub.serverext.address`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
-from gilhub.serverext import activity, outage
+from gilhub.serverext import activity, address, outage
 
 _CONNECTION_CLASS_SETTING = "kernel_websocket_connection_class"
 
@@ -103,4 +106,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     hub_prefix = os.environ.get("GILHUB_HUB_PREFIX")
     if hub_prefix:
         _add_hub_logout(serverapp, hub_prefix)
+    if os.environ.get(address.ADDRESS_URL_VARIABLE):
+        # once the loop runs: jupyter_server has chosen its port by then
+        IOLoop.current().add_callback(address.report_address, serverapp)
     serverapp.log.info("gilhub server extension loaded")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import os
@@ -21,7 +22,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -34,6 +35,7 @@ from gilhub.db.outage import reason
 from gilhub.servers import query
 from gilhub.servers.models import (
     ACTIVE_STATES,
+    AddressRefused,
     ServerState,
     ServerStatus,
     SpawnFailed,
@@ -43,6 +45,8 @@ from gilhub.servers.models import (
 from gilhub.servers.queue import SpawnQueue
 from gilhub.spawner.base import Spawner, user_url
 from gilhub.users import User, touch_user
+
+ServiceT = TypeVar("ServiceT")
 
 
 def _now() -> datetime:
@@ -156,6 +160,7 @@ class ServerManager(LoggingConfigurable):
         self._poller: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._queue = SpawnQueue(self.concurrent_spawn_limit, self._announce_queue)
+        self._spawner_services: dict[type, Any] = {}
 
     # -- what the rest of the hub calls ------------------------------------------
 
@@ -171,7 +176,7 @@ class ServerManager(LoggingConfigurable):
             server = self._server_for(user)
             server.state = ServerState.STARTING
             server.started, server.last_activity = record.started, record.last_activity
-            server.emit(50, "Reconnecting to your server after a hub restart")
+            server.emit(50, "Reconnecting to the server after a hub restart", phase="waiting")
             server.task = self._in_background(self._readopt(server, record))
         self._ensure_poller()
 
@@ -202,6 +207,7 @@ class ServerManager(LoggingConfigurable):
         if server.state in (ServerState.QUEUED, ServerState.STARTING, ServerState.RUNNING):
             return
         self._check_limits()
+        server.user = server.spawner.user = user  # as it is now (its chosen interface, …)
         previous = server.task
         server.state, server.started, server.last_activity = ServerState.QUEUED, _now(), _now()
         server.error, server.log_tail, server.events = None, [], []
@@ -226,11 +232,45 @@ class ServerManager(LoggingConfigurable):
             return ServerStatus(ServerState.STOPPED, self._user_url(user_name))
         return server.status()
 
+    async def log_tail(self, user_name: str, lines: int) -> list[str]:
+        """The last ``lines`` of the output of ``user_name``'s server (its current or last
+        start), read off the event loop; empty when the hub has not started it."""
+        server = self._servers.get(user_name)
+        if server is None:
+            return []
+        return await asyncio.to_thread(server.spawner.log_tail, lines)
+
     def upstream(self, user_name: str) -> Upstream | None:
         server = self._servers.get(user_name)
         if server is None or server.state != ServerState.RUNNING:
             return None
         return server.upstream
+
+    def report_address(self, user_name: str, token: str, host: str, port: int) -> None:
+        """A starting server says where it listens (its spawner asked it to).
+
+        Raises :class:`AddressRefused` unless ``token`` is the token of ``user_name``'s
+        server and that server is starting: a running server cannot move the proxy, and
+        no other credential (the user's own tokens included) can.
+        """
+        server = self._servers.get(user_name)
+        starting = server is not None and server.state == ServerState.STARTING
+        expected = server.spawner.token if server is not None and starting else ""
+        # one answer whether or not a server is starting: the refusal reveals nothing
+        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise AddressRefused("Only the starting server itself may report its address.")
+        assert server is not None  # (a token was expected)
+        if not server.spawner.address_reported(host, port):
+            raise AddressRefused("This server's spawner does not take address reports.")
+        self.log.info("server of %s reported its address %s:%s", user_name, host, port)
+
+    def spawner_service(self, kind: type[ServiceT]) -> ServiceT:
+        """The one ``kind(parent=self)`` all spawners share (a batch scheduler's poller:
+        one ``squeue`` for every job); made at first use, gone with this manager."""
+        service = self._spawner_services.get(kind)
+        if service is None:
+            service = self._spawner_services[kind] = kind(parent=self)
+        return service
 
     def record_activity(self, user_name: str, when: datetime | None = None) -> None:
         """Note activity (proxied traffic, or reported through the API) in memory; the
@@ -262,7 +302,7 @@ class ServerManager(LoggingConfigurable):
                 if event["ready"] or event["failed"]:
                     return
             if server.state == ServerState.RUNNING:  # e.g. re-adopted: no events of its start
-                yield _event(server.url, 100, "Server ready", ready=True)
+                yield _event(server.url, 100, "Server ready", ready=True, phase="ready")
                 return
             if server.state in (ServerState.STOPPED, ServerState.STOPPING):
                 yield self._not_running_event(user_name)
@@ -305,8 +345,9 @@ class ServerManager(LoggingConfigurable):
             verb = "server is" if ahead == 1 else "servers are"
             server.emit(
                 5,
-                f"Waiting to start: {ahead} {verb} starting before yours",
+                f"Waiting to start: {ahead} {verb} starting before this one",
                 queue_position=position,
+                phase="queued",
             )
 
     # -- starting ------------------------------------------------------------------
@@ -331,26 +372,26 @@ class ServerManager(LoggingConfigurable):
 
     async def _launch(self, server: _Server) -> None:
         spawner, name = server.spawner, server.user.name
-        server.emit(10, "Preparing your database access")
+        server.emit(10, "Preparing the server's database access", phase="starting")
         spawner.db_url = await self._user_database_url(server.user)
         server.nonce = secrets.token_hex(16)
         spawner.token = self._server_token(name, server.nonce)
-        server.emit(30, "Starting your server")
+        server.emit(30, "Starting the server", phase="starting")
         while True:
             host, port = await spawner.start()
             server.upstream = Upstream(host, port, spawner.token)
             await self._save_row(server)
-            server.emit(50, "Waiting for your server to answer")
+            server.emit(50, "Waiting for the server to answer", phase="waiting")
             exit_code = await self._wait_ready(server)
             if exit_code is None:
                 break
             if not spawner.retry_start():
                 raise SpawnFailed(f"The server exited with code {exit_code} before it answered.")
-            server.emit(50, "The port was taken; starting again on another one")
+            server.emit(50, "The port was taken; starting again on another one", phase="starting")
         await self._save_row(server, ServerState.RUNNING)
         server.state, server.last_activity = ServerState.RUNNING, _now()
         self.log.info("server of %s is ready at %s:%s", name, host, port)
-        server.emit(100, "Server ready", ready=True)
+        server.emit(100, "Server ready", ready=True, phase="ready")
 
     async def _wait_ready(self, server: _Server) -> int | None:
         """``None`` once the server answers, or its exit code if it died first."""
@@ -387,7 +428,7 @@ class ServerManager(LoggingConfigurable):
         server.log_tail = server.spawner.log_tail()
         await self._end_process(server)
         server.error = message
-        server.emit(100, message, failed=True)
+        server.emit(100, message, failed=True, phase="failed")
 
     async def _user_database_url(self, user: User) -> str:
         """The user's own database role, with a password fresh for this start."""
@@ -482,7 +523,8 @@ class ServerManager(LoggingConfigurable):
             return
         self.log.warning("server of %s exited (code %s)", server.user.name, exit_code)
         server.log_tail = server.spawner.log_tail()
-        server.error = f"Your server stopped unexpectedly (exit code {exit_code})."
+        why = server.spawner.end_reason() or f"exit code {exit_code}"
+        server.error = f"Your server stopped unexpectedly ({why})."
         server.emit(100, server.error, failed=True)
 
     def _is_idle(self, server: _Server) -> bool:
@@ -515,7 +557,7 @@ class ServerManager(LoggingConfigurable):
             server.state = ServerState.RUNNING
             server.activity_saved = time.monotonic()
             self.log.info("re-adopted the running server of %s", name)
-            server.emit(100, "Server ready", ready=True)
+            server.emit(100, "Server ready", ready=True, phase="ready")
             return
         self.log.info("forgetting the recorded server of %s: not answering", name)
         await self._end_process(server)
@@ -565,6 +607,7 @@ class ServerManager(LoggingConfigurable):
         if server is None or server.user.id != user.id:
             spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self)
             server = _Server(user, spawner, self._user_url(user.name))
+            spawner.on_progress = functools.partial(server.emit, 40)
             self._servers[user.name] = server
         return server
 
@@ -574,13 +617,15 @@ class ServerManager(LoggingConfigurable):
     def _not_running_event(self, user_name: str) -> dict[str, Any]:
         server = self._servers.get(user_name)
         message = (server.error if server else None) or "The server is not running."
-        return _event(self._user_url(user_name), 100, message, failed=True)
+        return _event(self._user_url(user_name), 100, message, failed=True, phase="failed")
 
 
 def _event(
     url: str, progress: int, message: str, *, ready: bool = False, failed: bool = False, **extra
 ) -> dict[str, Any]:
-    """A spawn progress event, shaped like JupyterHub's (plus gilhub's ``extra`` fields)."""
+    """A spawn progress event, shaped like JupyterHub's, plus gilhub's ``extra`` fields:
+    ``phase`` (``queued``, ``starting``, ``waiting`` for the server to answer, ``ready``,
+    ``failed``) and, while queued, ``queue_position``."""
     return {
         "progress": progress,
         "message": message,

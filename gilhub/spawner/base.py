@@ -32,12 +32,21 @@ shares no code with the local one):
   on a new instance, then calls :meth:`poll`. Nothing outside a spawner reads it.
 - :meth:`Spawner.log_tail` and :meth:`Spawner.log_location` say what the server
   printed and where its whole log is, for the page shown when a start fails.
+- Optional: :meth:`Spawner.report_progress` tells the person waiting what a start is
+  doing (a batch queue's pending reason); :meth:`Spawner.address_reported` takes the
+  address a server reports itself (``POST /hub/api/users/NAME/server/address``, made
+  with the server's own token) when only the server can know it; :meth:`Spawner.end_reason`
+  says why a server ended (a cancelled job) in words.
+- :meth:`Spawner.start_job` starts another process of the user's (a notebook run's
+  worker) with the same isolation as the server; the default runs it under the
+  hub's account, so a spawner that isolates users must override it.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +55,7 @@ from traitlets import Bool, Dict, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from gilhub.spawner.isolation import Isolation
+from gilhub.spawner.process import ChildProcess, start_process
 
 
 class Spawner(LoggingConfigurable):
@@ -100,6 +110,8 @@ class Spawner(LoggingConfigurable):
     # Set by the ServerManager before start(); secrets travel only in the environment.
     token = Unicode(help="The server's API token (goes into JUPYTER_TOKEN).")
     db_url = Unicode(help="The user's database URL with its role password (GILHUB_DB_URL).")
+    #: Set by the ServerManager: shows a message on the user's progress page.
+    on_progress: Callable[[str], None] | None = None
 
     @property
     def base_url(self) -> str:
@@ -141,6 +153,8 @@ class Spawner(LoggingConfigurable):
             # one value for the whole dict (a Python literal): jupyter_server refuses the
             # same setting twice on its command line
             "ServerApp.jpserver_extensions": repr(dict(self.server_extensions)),
+            # /user/NAME/ opens the interface the person chose (or the hub's landing_path)
+            "ServerApp.default_url": "/" + (self.user.interface or self.hub.landing_path),
         }
 
     def get_args(self, port: int) -> list[str]:
@@ -167,12 +181,44 @@ class Spawner(LoggingConfigurable):
         """End the server (its whole process tree, its job) for good; no error if gone."""
         raise NotImplementedError
 
+    async def start_job(
+        self, cmd: list[str], *, env: dict[str, str], log_path: Path
+    ) -> ChildProcess:
+        """Start ``cmd`` (a job of the user's, such as a notebook run) as the user's server
+        would run: in the same account and sandbox, with the same home. This default runs
+        it under the hub's own account, in ``log_path``'s folder, and refuses when that
+        account is root (a user's code never runs as root); a spawner that isolates users
+        overrides it."""
+        if hub_runs_as_root():
+            raise PermissionError(
+                f"{type(self).__name__} cannot run a job in {self.user.name}'s own account,"
+                " and a hub running as root never runs a user's code as root."
+            )
+        return await start_process(cmd, env=env, cwd=log_path.parent, log_path=log_path)
+
     async def isolation_status(self) -> Isolation:
         """How this spawner keeps users apart; asked at hub start for its warning and banner."""
         return Isolation(system_users=False, sandbox=False, note="the spawner does not say")
 
     async def user_removed(self) -> None:
         """The user was removed from the hub: let go of what the spawner keeps for them."""
+
+    def report_progress(self, message: str) -> None:
+        """Show ``message`` to the person waiting for the start (e.g. why a job waits)."""
+        if self.on_progress is not None:
+            self.on_progress(message)
+
+    def address_reported(self, host: str, port: int) -> bool:
+        """The starting server says where it listens; ``False``: this spawner does not ask.
+
+        Called by the hub only for the server being started, after checking that the
+        report carries that server's own token.
+        """
+        return False
+
+    def end_reason(self) -> str | None:
+        """Why the server ended, in words (after :meth:`poll` saw it end), if known."""
+        return None
 
     def retry_start(self) -> bool:
         """After the process exited before answering: try :meth:`start` again?"""
@@ -194,6 +240,11 @@ class Spawner(LoggingConfigurable):
         """Restore what :meth:`get_state` returned."""
 
 
+def hub_runs_as_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)  # POSIX only
+    return geteuid is not None and geteuid() == 0
+
+
 def user_url(hub: Any, user_name: str) -> str:
     """The path of a user's server on the hub: ``{base_url}user/NAME/``."""
     base_url = getattr(hub, "base_url", "/") or "/"
@@ -211,6 +262,35 @@ INHERITED_VARIABLES = (
     "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
     "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
 )  # fmt: skip
+
+
+def scratch_home(hub: Any, user_name: str) -> Path:
+    """The user's home when servers share the hub's account: in the hub's data directory."""
+    scratch = Path(hub.data_dir) / "scratch"
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home = scratch / user_name
+    home.mkdir(mode=0o700, exist_ok=True)
+    return home
+
+
+def private_jupyter_dirs(home: Path) -> dict[str, str]:
+    """Per-user places for everything Jupyter keeps per account, in the user's ``home``.
+
+    Set explicitly whatever the isolation: the notebook signing secret and the
+    signature database (JUPYTER_DATA_DIR) must never be shared, or a notebook
+    signed in one person's server would be trusted (its scripts run) in another's;
+    nor may the config directory another server reads, workspaces (open tabs),
+    settings, IPython history or kernel connection files.
+    """
+    config = home / ".jupyter"
+    return {
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_DATA_DIR": str(home / ".local" / "share" / "jupyter"),
+        "JUPYTER_RUNTIME_DIR": str(home / ".local" / "share" / "jupyter" / "runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(config / "lab" / "workspaces"),
+        "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
+        "IPYTHONDIR": str(home / ".ipython"),
+    }
 
 
 def inherited_environment() -> dict[str, str]:

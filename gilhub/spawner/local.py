@@ -16,7 +16,7 @@ from traitlets import Bool, Enum, Int, List, Unicode
 
 import gilhub
 from gilhub.spawner.accounts import DELETE, KEEP, LOCK, account_name, ensure_account, retire_account
-from gilhub.spawner.base import Spawner
+from gilhub.spawner.base import Spawner, hub_runs_as_root, private_jupyter_dirs, scratch_home
 from gilhub.spawner.isolation import (
     AUTO,
     BOTH,
@@ -59,11 +59,6 @@ def database_socket(db_url: Any) -> Path | None:
     if not host.startswith("/"):
         return None
     return Path(host) / f".s.PGSQL.{url.port or 5432}"
-
-
-def _hub_runs_as_root() -> bool:
-    geteuid = getattr(os, "geteuid", None)  # POSIX only
-    return geteuid is not None and geteuid() == 0
 
 
 class LocalProcessSpawner(Spawner):
@@ -131,7 +126,7 @@ class LocalProcessSpawner(Spawner):
 
     async def isolation_status(self) -> Isolation:
         """The isolation :attr:`isolation` amounts to here (bubblewrap is probed once)."""
-        root = _hub_runs_as_root()
+        root = hub_runs_as_root()
         problem = None
         if self.isolation in (AUTO, SANDBOX, BOTH):
             problem = await sandbox_problem(find_bwrap(self.bwrap), privileged=root)
@@ -175,12 +170,7 @@ class LocalProcessSpawner(Spawner):
             )
 
     def shared_account_home(self) -> Path:
-        """The user's home when servers share the hub's account: in the data directory."""
-        scratch = Path(self.hub.data_dir) / "scratch"
-        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-        home = scratch / self.user.name
-        home.mkdir(mode=0o700, exist_ok=True)
-        return home
+        return scratch_home(self.hub, self.user.name)
 
     async def user_removed(self) -> None:
         """Keep, lock or delete the user's system account (isolation with system users)."""
@@ -199,36 +189,22 @@ class LocalProcessSpawner(Spawner):
         return self._home
 
     def get_env(self) -> dict[str, str]:
-        env = super().get_env()
-        env.update(self.private_jupyter_dirs(), HOME=str(self.working_dir()))
+        return {**super().get_env(), **self.identity_env()}
+
+    def identity_env(self) -> dict[str, str]:
+        """The variables that place a process in the user's home and account."""
+        env = {**self.private_jupyter_dirs(), "HOME": str(self.working_dir())}
         if self._account is not None:
             env.update(USER=self._account.pw_name, LOGNAME=self._account.pw_name)
         return env
 
     def private_jupyter_dirs(self) -> dict[str, str]:
-        """Per-user places for everything Jupyter keeps per account, in the user's home.
-
-        Set explicitly whatever the isolation: the notebook signing secret and the
-        signature database (JUPYTER_DATA_DIR) must never be shared, or a notebook
-        signed in one person's server would be trusted (its scripts run) in another's;
-        nor may the config directory another server reads, workspaces (open tabs),
-        settings, IPython history or kernel connection files.
-        """
-        home = self.working_dir()
-        config = home / ".jupyter"
-        return {
-            "JUPYTER_CONFIG_DIR": str(config),
-            "JUPYTER_DATA_DIR": str(home / ".local" / "share" / "jupyter"),
-            "JUPYTER_RUNTIME_DIR": str(home / ".local" / "share" / "jupyter" / "runtime"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(config / "lab" / "workspaces"),
-            "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
-            "IPYTHONDIR": str(home / ".ipython"),
-        }
+        return private_jupyter_dirs(self.working_dir())
 
     def server_settings(self, port: int) -> dict[str, str]:
         settings = super().server_settings(port)
         settings["ServerApp.root_dir"] = str(self.working_dir())
-        if self._account is None and _hub_runs_as_root():
+        if self._account is None and hub_runs_as_root():
             # Only reached with allow_root (choose_isolation refuses it otherwise).
             settings["ServerApp.allow_root"] = "True"
         return settings
@@ -239,14 +215,13 @@ class LocalProcessSpawner(Spawner):
             return None, None
         return self._account.pw_name, self._account.pw_gid
 
-    def launch(self, port: int) -> tuple[list[str], str | None, int | None]:
-        """The command line, and the (user, group) the hub starts it as.
+    def isolated_command(self, cmd: list[str]) -> tuple[list[str], str | None, int | None]:
+        """``cmd`` as this user's processes run, and the (user, group) the hub starts it as.
 
         In a sandbox under root, the hub starts ``bwrap`` as root and ``setpriv``
         inside drops to the user's account; otherwise the process is started as
         that account (asyncio's ``user``/``group``, no supplementary groups).
         """
-        cmd = [*self.cmd, *self.get_args(port)]
         user, group = self.process_identity()
         if self._isolation is None or not self._isolation.sandbox:
             return cmd, user, group
@@ -256,6 +231,30 @@ class LocalProcessSpawner(Spawner):
             setpriv = drop_privileges(setpriv_path, self._account.pw_uid, self._account.pw_gid)
         bwrap = find_bwrap(self.bwrap) or self.bwrap
         return self.sandbox().command(bwrap, cmd, setpriv=setpriv), None, None
+
+    async def start_job(
+        self, cmd: list[str], *, env: dict[str, str], log_path: Path
+    ) -> ChildProcess:
+        """Start ``cmd`` in the user's account and sandbox, with their home and Jupyter
+        directories (a notebook run's worker: issue 12)."""
+        await self.prepare()
+        command, user, group = self.isolated_command(cmd)
+        return await self._start_isolated(
+            command, env={**env, **self.identity_env()}, log_path=log_path, user=user, group=group
+        )
+
+    async def _start_isolated(
+        self,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        user: str | None,
+        group: int | None,
+    ) -> ChildProcess:
+        return await start_process(
+            command, env=env, cwd=self.working_dir(), log_path=log_path, user=user, group=group
+        )
 
     def sandbox(self) -> Sandbox:
         """This server's sandbox: what it hides, and what it binds back."""
@@ -284,14 +283,9 @@ class LocalProcessSpawner(Spawner):
         self._port = self.pick_port()
         await self.prepare()
         self._log_offset = self._prepare_log()
-        command, user, group = self.launch(self._port)
-        self._child = await start_process(
-            command,
-            env=self.get_env(),
-            cwd=self.working_dir(),
-            log_path=self.log_path,
-            user=user,
-            group=group,
+        command, user, group = self.isolated_command([*self.cmd, *self.get_args(self._port)])
+        self._child = await self._start_isolated(
+            command, env=self.get_env(), log_path=self.log_path, user=user, group=group
         )
         self._pid, self._create_time = self._child.pid, self._child.create_time
         self._sandbox_init = None

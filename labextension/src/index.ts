@@ -8,6 +8,7 @@
  * - "Insert/Refresh References" writes a References section listing the cited entries.
  *
  * Shared repository (issue 4): ./repository.ts. Notebook templates (issue 11): ./templates.ts.
+ * Runs (issue 12): ./runs.ts.
  * Activity record and Notebook Story (issue 13): ./activity.ts, ./story.ts.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -22,6 +23,7 @@ import { activityPlugin } from './activity';
 import { citedKeys } from './citations';
 import { citingMarkdownFactory } from './render';
 import { repositoryPlugin } from './repository';
+import { runsPlugin } from './runs';
 import { templatesPlugin } from './templates';
 
 export const COMMAND_INSERT_CITATION = 'gilhub:insert-citation';
@@ -228,4 +230,4 @@ const bibliographyPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [bibliographyPlugin, repositoryPlugin, templatesPlugin, activityPlugin];
+export default [bibliographyPlugin, repositoryPlugin, templatesPlugin, runsPlugin, activityPlugin];

@@ -98,6 +98,8 @@ async def start_hub(database_url, data_dir: Path, config: Config | None = None) 
         config.LocalProcessSpawner.account_prefix = TEST_ACCOUNT_PREFIX
     if "cmd" not in config.Spawner:
         config.Spawner.cmd = [server_python(), "-m", "jupyter_server"]
+    if "worker_cmd" not in config.Runs:  # run workers run in the users' accounts too
+        config.Runs.worker_cmd = [server_python(), "-m", "gilhub.runs.worker"]
     hub = GilHub(config=config)
     hub.db_url = database_url
     hub.data_dir = data_dir
