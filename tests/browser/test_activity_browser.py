@@ -25,7 +25,6 @@ from traitlets.config import Config
 
 from gilhub.contents import query as contents
 from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
-from tests.browser.test_templates_browser import this_trees_extension as this_trees_extension
 from tests.hub.conftest import RunningHub, running_hub
 from tests.hub.conftest import hub as hub  # the fixture, for this module
 
