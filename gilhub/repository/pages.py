@@ -16,7 +16,6 @@ from urllib.parse import quote, urlencode
 
 from tornado.web import StaticFileHandler
 
-from gilhub.bibliography.preprocessor import hub_citation_preprocessor
 from gilhub.contents import query as contents
 from gilhub.handlers.base import BaseHandler, admin_required, login_required, whole_number
 from gilhub.repository import render, store
@@ -152,7 +151,10 @@ class RenderedHandler(RepoPageHandler):
         mathjax_config_url = self.static_url("repo/mathjax-config.js")
 
         def render_with_citations() -> str:
-            # Both parsing the bibliography (once per change) and nbconvert block.
+            # Both parsing the bibliography (once per change) and nbconvert block. Imported
+            # here, as render imports nbconvert: on the first view, not at the hub's start.
+            from gilhub.bibliography.preprocessor import hub_citation_preprocessor
+
             return render.render_view(
                 version.content,
                 mathjax_url=self.repository.config.mathjax_url or mathjax,

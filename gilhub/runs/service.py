@@ -44,7 +44,6 @@ from gilhub.runs import access, query
 from gilhub.runs.errors import BadRunRequest, NotebookNotFound, RunFinished, RunNotFound
 from gilhub.runs.parameters import Declared, declared_parameters_of
 from gilhub.runs.query import Run
-from gilhub.runs.worker import DB_URL_ENV
 from gilhub.spawner.base import inherited_environment
 from gilhub.spawner.process import (
     ChildProcess,
@@ -348,7 +347,7 @@ class Runs(LoggingConfigurable):
     def _worker_env(self, db_url: str, token: str) -> dict[str, str]:
         return {
             **inherited_environment(),
-            DB_URL_ENV: db_url,
+            access.DB_URL_ENV: db_url,
             self.token_env: token,
             HUB_URL_ENV: self.hub.public_url,
         }
