@@ -35,6 +35,7 @@ from traitlets import (
     Float,
     Instance,
     Integer,
+    List,
     TraitType,
     Type,
     Unicode,
@@ -176,6 +177,22 @@ class GilHub(Application):
         create roles (each user's server logs in with a role of its own).
         Once the hub has started this holds the URL in use (a SQLAlchemy URL).""",
     )
+    embedded_db_listen_address = Unicode(
+        "",
+        config=True,
+        help="""An address of this machine on which the embedded PostgreSQL also listens
+        (TCP), for user servers on other machines (a cluster's nodes); '' (the default):
+        a Unix socket only. Passwords are required (scram-sha-256).""",
+    )
+    embedded_db_port = Integer(
+        5432, config=True, help="The TCP port of the embedded PostgreSQL (with a listen address)."
+    )
+    embedded_db_allowed_networks = List(
+        Unicode(),
+        config=True,
+        help="""Networks (CIDR, e.g. 10.1.0.0/16) whose machines may log in to the embedded
+        PostgreSQL over TCP, with passwords; the loopback always may.""",
+    )
     config_file = Unicode(
         "", config=True, help=f"The configuration file (default: {CONFIG_FILE_NAME})."
     )
@@ -286,6 +303,7 @@ class GilHub(Application):
         help="(after start; hub.templates is the jinja2 environment of the pages)",
     )
     runs = Instance("gilhub.runs.service.Runs", allow_none=True, help="(after start)")
+    activity = Instance("gilhub.activity.service.Activity", allow_none=True, help="(after start)")
     bound_port = Integer(0, help="The port the hub actually listens on (after start).")
 
     @validate("base_url")
@@ -311,6 +329,8 @@ class GilHub(Application):
         from gilhub.auth.ldap import LDAPAuthenticator
         from gilhub.servers import ServerManager
         from gilhub.spawner.local import LocalProcessSpawner
+        from gilhub.spawner.slurm import SlurmSpawner
+        from gilhub.spawner.slurm_queue import SlurmQueue
 
         core = [
             GilHub,
@@ -319,6 +339,8 @@ class GilHub(Application):
             LDAPAuthenticator,
             ServerManager,
             LocalProcessSpawner,
+            SlurmSpawner,
+            SlurmQueue,
         ]
         return core + [cls for part in self.parts for cls in part.configurable_classes()]
 
@@ -435,7 +457,15 @@ class GilHub(Application):
 
         self.log.info("Starting the embedded PostgreSQL in %s", self.data_dir / "postgres")
         try:
-            return start_embedded(self.data_dir)
+            return start_embedded(
+                self.data_dir,
+                listen=(
+                    (self.embedded_db_listen_address, self.embedded_db_port)
+                    if self.embedded_db_listen_address
+                    else None
+                ),
+                allowed_networks=tuple(self.embedded_db_allowed_networks),
+            )
         except Exception as error:  # the wheel raises plain exceptions of several kinds
             raise DatabaseUnavailable(f"cannot start the embedded PostgreSQL: {error}") from error
 

@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     from gilhub.app import GilHub
 
 #: The parts the hub serves, in the order of their navigation links.
-PARTS = ("gilhub.repository", "gilhub.bibliography", "gilhub.notebook_templates", "gilhub.runs")
+PARTS = (
+    "gilhub.repository",
+    "gilhub.bibliography",
+    "gilhub.notebook_templates",
+    "gilhub.runs",
+    "gilhub.activity",
+)
 
 
 @dataclass(frozen=True)

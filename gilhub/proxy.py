@@ -1,7 +1,8 @@
 """``/user/NAME/…``: the hub's reverse proxy to NAME's server.
 
 After the hub's own login check, every request is forwarded to the user's
-server on loopback with the server's token added (the browser never sees that
+server, at the address its spawner reported (loopback for a local server, a node's
+address for a batch job), with the server's token added (the browser never sees that
 token, and the server never sees the hub's session cookie).
 
 - **HTTP** bodies stream both ways: the request body is read chunk by chunk

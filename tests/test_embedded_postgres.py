@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from gilhub.db.embedded import HANDLE_PIDS_FILE, POSTMASTER_PID_FILE, SOCKET_DIR, start_embedded
 from gilhub.db.engine import DatabaseUnavailable
 
 
 def _connects(url) -> bool:
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo) as conn:
+    with psycopg.connect(_libpq(url)) as conn:
         return conn.execute("SELECT 1").fetchone() == (1,)
 
 
@@ -69,3 +70,46 @@ def test_the_socket_lives_in_a_directory_of_its_own_that_a_restart_keeps(tmp_pat
         assert _connects(database.url)
     finally:
         database.stop()
+
+
+def test_the_embedded_postgresql_listens_on_a_configured_address_only_when_asked(
+    tmp_path: Path,
+) -> None:
+    """Off by default (a Unix socket only); with an address, servers on a cluster's nodes
+    log in over TCP with passwords, from the loopback and the configured networks."""
+    database = start_embedded(tmp_path)
+    try:
+        assert database.url.host is None  # the socket, named in the query
+        with psycopg.connect(_libpq(database.url)) as conn:
+            assert conn.execute("SHOW listen_addresses").fetchone() == ("",)
+    finally:
+        database.stop()
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    database = start_embedded(
+        tmp_path, listen=("127.0.0.1", port), allowed_networks=("10.99.0.0/16",)
+    )
+    try:
+        assert (database.url.host, database.url.port) == ("127.0.0.1", port)
+        with psycopg.connect(_libpq(database.url)) as conn:
+            address, server_port = conn.execute(
+                "SELECT host(inet_server_addr()), inet_server_port()"
+            ).fetchone()
+            assert (address, server_port) == ("127.0.0.1", port)
+            rules = conn.execute(
+                "SELECT type, address, netmask, auth_method FROM pg_hba_file_rules"
+                " WHERE type = 'host'"
+            ).fetchall()
+        assert ("host", "10.99.0.0", "255.255.0.0", "scram-sha-256") in rules
+        assert all(rule[3] == "scram-sha-256" for rule in rules)
+        wrong = database.url.set(password="not-the-password")
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(_libpq(wrong)).close()
+    finally:
+        database.stop()
+
+
+def _libpq(url) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)

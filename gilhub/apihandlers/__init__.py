@@ -14,6 +14,7 @@ handlers: list[tuple] = [
     (rf"/hub/api/users/{_USER}", api.UserAPIHandler),
     (rf"/hub/api/users/{_USER}/server", api.ServerAPIHandler),
     (rf"/hub/api/users/{_USER}/server/progress", api.ProgressAPIHandler),
+    (rf"/hub/api/users/{_USER}/server/address", api.ServerAddressAPIHandler),
     (rf"/hub/api/users/{_USER}/activity", api.ActivityAPIHandler),
     (rf"/hub/api/users/{_USER}/tokens", api.TokenListAPIHandler),
     (rf"/hub/api/users/{_USER}/tokens/(?P<token_id>[^/]+)", api.TokenAPIHandler),

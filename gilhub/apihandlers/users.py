@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -30,8 +31,8 @@ from gilhub.accounts import (
 from gilhub.apihandlers.base import APIHandler
 from gilhub.auth import scopes
 from gilhub.auth.tokens import MAX_TOKEN_LIFETIME, TokenInfo, create_token, list_tokens
-from gilhub.handlers.base import login_required
-from gilhub.servers.models import ACTIVE_STATES, ServerState
+from gilhub.handlers.base import login_required, token_in
+from gilhub.servers.models import ACTIVE_STATES, AddressRefused, ServerState
 from gilhub.servers.query import record_server_activity
 from gilhub.users import User, list_users, touch_user
 
@@ -281,6 +282,34 @@ class ProgressAPIHandler(HubAPIHandler):
         except StreamClosedError:
             return
         self.finish()
+
+
+class ServerAddressAPIHandler(HubAPIHandler):
+    """``POST /hub/api/users/NAME/server/address`` ``{"host": "10.0.0.7", "port": 41234}``:
+    a server started on another machine (a batch job on a cluster node) says where it
+    listens. Only with that starting server's own token (``Authorization: token …``):
+    no login, no API token, not even NAME's, may point the proxy anywhere."""
+
+    async def post(self, name: str) -> None:
+        token = token_in(self.request)
+        if token is None:
+            raise HTTPError(403, "The server's own token is required.")
+        body = self.json_object()
+        host, port = body.get("host"), body.get("port")
+        if not isinstance(host, str) or not _HOST.fullmatch(host):
+            raise HTTPError(400, "host must be a host name or an IP address.")
+        if type(port) is not int or not 0 < port < 65536:
+            raise HTTPError(400, "port must be a whole number from 1 to 65535.")
+        try:
+            self.hub.servers.report_address(name, token, host, port)
+        except AddressRefused as refused:
+            raise HTTPError(403, str(refused)) from refused
+        self.set_status(204)
+        self.finish()
+
+
+#: A host name or an IPv4/IPv6 address (no scheme, port, path or user part).
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?")
 
 
 class ActivityAPIHandler(HubAPIHandler):

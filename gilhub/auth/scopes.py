@@ -2,8 +2,8 @@
 
 Names, sub-scopes, roles and filters follow JupyterHub's ``scopes.py`` and
 ``roles.py`` (the subset gilhub implements, plus the repository's, the
-bibliography's and the runs' own scopes), so tokens requested by tools written for JupyterHub
-mean the same here.
+bibliography's, the runs' and the activity's own scopes), so tokens requested by tools
+written for JupyterHub mean the same here.
 
 - A *raw* scope is what a token or role lists: ``servers``, ``read:users!user=alice``,
   ``access:servers!user`` (``!user`` alone: the token's owner), ``inherit``.
@@ -91,6 +91,11 @@ SCOPES: dict[str, ScopeDefinition] = {
     "read:bib": ScopeDefinition("Read the lab's bibliography."),
     "runs": ScopeDefinition("Start and cancel runs of one's notebooks.", ("read:runs",)),
     "read:runs": ScopeDefinition("Read one's runs, their progress and outputs."),
+    "activity": ScopeDefinition(
+        "Switch one's activity recording on or off and delete one's record.",
+        ("read:activity",),
+    ),
+    "read:activity": ScopeDefinition("Read one's activity record and its narratives."),
 }
 
 #: Scopes that ``self`` stands for, each limited to the user (JupyterHub's list, less
@@ -106,7 +111,7 @@ _SELF_SCOPES = (
 
 #: JupyterHub's default roles (``server`` is limited to the default server here).
 ROLES: dict[str, tuple[str, ...]] = {
-    "user": ("self", "repo", "bib", "runs"),
+    "user": ("self", "repo", "bib", "runs", "activity"),
     "admin": ("admin-ui", "admin:users", "admin:servers", "tokens", "read:hub", "admin:repo"),
     "server": ("users:activity!user", "access:servers!user"),
     "token": ("inherit",),

@@ -2,10 +2,10 @@
 
 A user's server connects to the database as that user's role, never as the
 hub's superuser. The role is granted, by ``contents.grant_storage``
-(``sql/006_private_roles.sql``), what a server needs in the ``contents`` schema
-and nothing else, and row-level security narrows that to the rows the role
-owns. Roles share no group: a role all users could become would be a place
-where they could all write.
+(``sql/006_private_roles.sql``) and ``activity.grant_activity`` (``sql/008_activity.sql``),
+what a server needs in the ``contents`` and ``activity`` schemas and nothing else, and
+row-level security narrows that to the rows the role owns. Roles share no group: a
+role all users could become would be a place where they could all write.
 
 Role names are cluster-wide, so they are derived from the database (the
 prefix stored in ``contents.settings``) and from the user name reduced to
@@ -31,6 +31,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gilhub.activity import query as activity
 from gilhub.contents import query
 
 _UNSAFE = re.compile(r"[^a-z0-9_]")
@@ -84,6 +85,7 @@ async def create_user_role(conn: AsyncConnection, user_name: str) -> str:
     # "tuple concurrently updated": grants are made one transaction at a time.
     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _GRANT_LOCK_KEY})
     await conn.execute(text("SELECT contents.grant_storage(:role)"), {"role": role})
+    await conn.execute(text("SELECT activity.grant_activity(:role)"), {"role": role})
     await query.make_directories(conn, role, "")
     return role
 
@@ -109,12 +111,14 @@ async def rename_user_role(conn: AsyncConnection, role: str, new_user_name: str)
         ),
     )
     await query.change_owner(conn, role, new_role)
+    await activity.change_owner(conn, role, new_role)
     return new_role
 
 
 async def drop_role_and_storage(conn: AsyncConnection, role: str) -> None:
     """Delete what ``role`` stores and drop it, on the caller's transaction (no commit)."""
     await query.delete_owner(conn, role)
+    await activity.delete_owner(conn, role)
     if await _role_exists(conn, role):
         await execute_composed(conn, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
         await execute_composed(conn, sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

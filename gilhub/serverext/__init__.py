@@ -15,12 +15,18 @@ It does what jupyter_server does not do by itself:
 - **A lost database, quietly.** The contents manager answers 503 while its
   database is down; every 503 gets ``Retry-After`` and the outage is logged
   once, not per request (:mod:`gilhub.serverext.outage`).
+- **Activity.** When the site enables it, ``{base}gilhub/activity`` records cell
+  executions and notebook events for the activity narrative and answers with the
+  questions to put (:mod:`gilhub.serverext.activity`).
 - **A way back to the hub.** With ``GILHUB_HUB_PREFIX`` set (the spawner sets
   it), JupyterLab's File menu offers "Hub Control Panel" and "Log Out", which
   lead to the hub's pages. The server's own ``/logout`` (JupyterLab's second
   "Log Out", hidden by ``jupyter-settings/gilhub.json``) redirects to the hub's,
   as JupyterHub's single-user server does: logging out of one's server means
   logging out of the hub.
+- **Its address, from a cluster node.** With ``GILHUB_ADDRESS_URL`` set (the Slurm
+  spawner sets it), the server reports the address and port it listens on to the hub
+  (:mod:`gilhub.serverext.address`).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
-from gilhub.serverext import outage
+from gilhub.serverext import activity, address, outage
 
 _CONNECTION_CLASS_SETTING = "kernel_websocket_connection_class"
 
@@ -90,9 +96,13 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     )
     settings[_CONNECTION_CLASS_SETTING] = with_nodelay(configured)
     outage.install(serverapp)
+    activity.install(serverapp)
     # Runs once the loop starts, i.e. after JupyterLab has filled its page config.
     IOLoop.current().add_callback(_configure_pages, settings)
     hub_prefix = os.environ.get("GILHUB_HUB_PREFIX")
     if hub_prefix:
         _add_hub_logout(serverapp, hub_prefix)
+    if os.environ.get(address.ADDRESS_URL_VARIABLE):
+        # once the loop runs: jupyter_server has chosen its port by then
+        IOLoop.current().add_callback(address.report_address, serverapp)
     serverapp.log.info("gilhub server extension loaded")

@@ -9,6 +9,7 @@ runs it. The ``servers`` table (:mod:`~gilhub.servers.schema`, queried through
 
 from gilhub.servers.manager import ServerManager
 from gilhub.servers.models import (
+    AddressRefused,
     ServerState,
     ServerStatus,
     SpawnFailed,
@@ -17,6 +18,7 @@ from gilhub.servers.models import (
 )
 
 __all__ = [
+    "AddressRefused",
     "ServerManager",
     "ServerState",
     "ServerStatus",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import os
@@ -21,7 +22,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -34,6 +35,7 @@ from gilhub.db.outage import reason
 from gilhub.servers import query
 from gilhub.servers.models import (
     ACTIVE_STATES,
+    AddressRefused,
     ServerState,
     ServerStatus,
     SpawnFailed,
@@ -43,6 +45,8 @@ from gilhub.servers.models import (
 from gilhub.servers.queue import SpawnQueue
 from gilhub.spawner.base import Spawner, user_url
 from gilhub.users import User, touch_user
+
+ServiceT = TypeVar("ServiceT")
 
 
 def _now() -> datetime:
@@ -156,6 +160,7 @@ class ServerManager(LoggingConfigurable):
         self._poller: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._queue = SpawnQueue(self.concurrent_spawn_limit, self._announce_queue)
+        self._spawner_services: dict[type, Any] = {}
 
     # -- what the rest of the hub calls ------------------------------------------
 
@@ -231,6 +236,32 @@ class ServerManager(LoggingConfigurable):
         if server is None or server.state != ServerState.RUNNING:
             return None
         return server.upstream
+
+    def report_address(self, user_name: str, token: str, host: str, port: int) -> None:
+        """A starting server says where it listens (its spawner asked it to).
+
+        Raises :class:`AddressRefused` unless ``token`` is the token of ``user_name``'s
+        server and that server is starting: a running server cannot move the proxy, and
+        no other credential (the user's own tokens included) can.
+        """
+        server = self._servers.get(user_name)
+        starting = server is not None and server.state == ServerState.STARTING
+        expected = server.spawner.token if server is not None and starting else ""
+        # one answer whether or not a server is starting: the refusal reveals nothing
+        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise AddressRefused("Only the starting server itself may report its address.")
+        assert server is not None  # (a token was expected)
+        if not server.spawner.address_reported(host, port):
+            raise AddressRefused("This server's spawner does not take address reports.")
+        self.log.info("server of %s reported its address %s:%s", user_name, host, port)
+
+    def spawner_service(self, kind: type[ServiceT]) -> ServiceT:
+        """The one ``kind(parent=self)`` all spawners share (a batch scheduler's poller:
+        one ``squeue`` for every job); made at first use, gone with this manager."""
+        service = self._spawner_services.get(kind)
+        if service is None:
+            service = self._spawner_services[kind] = kind(parent=self)
+        return service
 
     def record_activity(self, user_name: str, when: datetime | None = None) -> None:
         """Note activity (proxied traffic, or reported through the API) in memory; the
@@ -482,7 +513,8 @@ class ServerManager(LoggingConfigurable):
             return
         self.log.warning("server of %s exited (code %s)", server.user.name, exit_code)
         server.log_tail = server.spawner.log_tail()
-        server.error = f"Your server stopped unexpectedly (exit code {exit_code})."
+        why = server.spawner.end_reason() or f"exit code {exit_code}"
+        server.error = f"Your server stopped unexpectedly ({why})."
         server.emit(100, server.error, failed=True)
 
     def _is_idle(self, server: _Server) -> bool:
@@ -565,6 +597,7 @@ class ServerManager(LoggingConfigurable):
         if server is None or server.user.id != user.id:
             spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self)
             server = _Server(user, spawner, self._user_url(user.name))
+            spawner.on_progress = functools.partial(server.emit, 40)
             self._servers[user.name] = server
         return server
 

@@ -40,6 +40,11 @@ class SpawnFailed(RuntimeError):
     """The server could not be started; the message is shown to its user."""
 
 
+class AddressRefused(RuntimeError):
+    """A server's report of its address was not taken (not that server's token, or no
+    server of that user waiting for one)."""
+
+
 class SpawnLimitReached(RuntimeError):
     """Too many servers are starting or running to start another now.
 
@@ -65,11 +70,13 @@ class ServerStatus:
 
 @dataclass(frozen=True)
 class Upstream:
-    """Where the proxy reaches a server, and the token it adds to each request."""
+    """Where the proxy reaches a server (loopback, or a cluster node), and the token it
+    adds to each request."""
 
     host: str
     port: int
     token: str
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
+        return f"http://{host}:{self.port}{path}"

@@ -32,12 +32,18 @@ shares no code with the local one):
   on a new instance, then calls :meth:`poll`. Nothing outside a spawner reads it.
 - :meth:`Spawner.log_tail` and :meth:`Spawner.log_location` say what the server
   printed and where its whole log is, for the page shown when a start fails.
+- Optional: :meth:`Spawner.report_progress` tells the person waiting what a start is
+  doing (a batch queue's pending reason); :meth:`Spawner.address_reported` takes the
+  address a server reports itself (``POST /hub/api/users/NAME/server/address``, made
+  with the server's own token) when only the server can know it; :meth:`Spawner.end_reason`
+  says why a server ended (a cancelled job) in words.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +106,8 @@ class Spawner(LoggingConfigurable):
     # Set by the ServerManager before start(); secrets travel only in the environment.
     token = Unicode(help="The server's API token (goes into JUPYTER_TOKEN).")
     db_url = Unicode(help="The user's database URL with its role password (GILHUB_DB_URL).")
+    #: Set by the ServerManager: shows a message on the user's progress page.
+    on_progress: Callable[[str], None] | None = None
 
     @property
     def base_url(self) -> str:
@@ -121,6 +129,9 @@ class Spawner(LoggingConfigurable):
             GILHUB_UPLOAD_CHUNK_MAX_AGE=str(getattr(self.hub, "upload_chunk_max_age", 86400.0)),
             JUPYTERHUB_USER=self.user.name,
         )
+        activity = getattr(self.hub, "activity", None)
+        if activity is not None:
+            env.update(activity.server_environment())
         return env
 
     def server_settings(self, port: int) -> dict[str, str]:
@@ -171,6 +182,23 @@ class Spawner(LoggingConfigurable):
     async def user_removed(self) -> None:
         """The user was removed from the hub: let go of what the spawner keeps for them."""
 
+    def report_progress(self, message: str) -> None:
+        """Show ``message`` to the person waiting for the start (e.g. why a job waits)."""
+        if self.on_progress is not None:
+            self.on_progress(message)
+
+    def address_reported(self, host: str, port: int) -> bool:
+        """The starting server says where it listens; ``False``: this spawner does not ask.
+
+        Called by the hub only for the server being started, after checking that the
+        report carries that server's own token.
+        """
+        return False
+
+    def end_reason(self) -> str | None:
+        """Why the server ended, in words (after :meth:`poll` saw it end), if known."""
+        return None
+
     def retry_start(self) -> bool:
         """After the process exited before answering: try :meth:`start` again?"""
         return False
@@ -208,6 +236,35 @@ INHERITED_VARIABLES = (
     "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
     "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
 )  # fmt: skip
+
+
+def scratch_home(hub: Any, user_name: str) -> Path:
+    """The user's home when servers share the hub's account: in the hub's data directory."""
+    scratch = Path(hub.data_dir) / "scratch"
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home = scratch / user_name
+    home.mkdir(mode=0o700, exist_ok=True)
+    return home
+
+
+def private_jupyter_dirs(home: Path) -> dict[str, str]:
+    """Per-user places for everything Jupyter keeps per account, in the user's ``home``.
+
+    Set explicitly whatever the isolation: the notebook signing secret and the
+    signature database (JUPYTER_DATA_DIR) must never be shared, or a notebook
+    signed in one person's server would be trusted (its scripts run) in another's;
+    nor may the config directory another server reads, workspaces (open tabs),
+    settings, IPython history or kernel connection files.
+    """
+    config = home / ".jupyter"
+    return {
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_DATA_DIR": str(home / ".local" / "share" / "jupyter"),
+        "JUPYTER_RUNTIME_DIR": str(home / ".local" / "share" / "jupyter" / "runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(config / "lab" / "workspaces"),
+        "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
+        "IPYTHONDIR": str(home / ".ipython"),
+    }
 
 
 def inherited_environment() -> dict[str, str]:

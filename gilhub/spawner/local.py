@@ -16,7 +16,7 @@ from traitlets import Bool, Enum, Int, List, Unicode
 
 import gilhub
 from gilhub.spawner.accounts import DELETE, KEEP, LOCK, account_name, ensure_account, retire_account
-from gilhub.spawner.base import Spawner
+from gilhub.spawner.base import Spawner, private_jupyter_dirs, scratch_home
 from gilhub.spawner.isolation import (
     AUTO,
     BOTH,
@@ -62,7 +62,7 @@ def database_socket_dir(db_url: Any) -> Path | None:
     return Path(host)
 
 
-def _hub_runs_as_root() -> bool:
+def hub_runs_as_root() -> bool:
     geteuid = getattr(os, "geteuid", None)  # POSIX only
     return geteuid is not None and geteuid() == 0
 
@@ -132,7 +132,7 @@ class LocalProcessSpawner(Spawner):
 
     async def isolation_status(self) -> Isolation:
         """The isolation :attr:`isolation` amounts to here (bubblewrap is probed once)."""
-        root = _hub_runs_as_root()
+        root = hub_runs_as_root()
         problem = None
         if self.isolation in (AUTO, SANDBOX, BOTH):
             problem = await sandbox_problem(find_bwrap(self.bwrap), privileged=root)
@@ -176,12 +176,7 @@ class LocalProcessSpawner(Spawner):
             )
 
     def shared_account_home(self) -> Path:
-        """The user's home when servers share the hub's account: in the data directory."""
-        scratch = Path(self.hub.data_dir) / "scratch"
-        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-        home = scratch / self.user.name
-        home.mkdir(mode=0o700, exist_ok=True)
-        return home
+        return scratch_home(self.hub, self.user.name)
 
     async def user_removed(self) -> None:
         """Keep, lock or delete the user's system account (isolation with system users)."""
@@ -207,29 +202,12 @@ class LocalProcessSpawner(Spawner):
         return env
 
     def private_jupyter_dirs(self) -> dict[str, str]:
-        """Per-user places for everything Jupyter keeps per account, in the user's home.
-
-        Set explicitly whatever the isolation: the notebook signing secret and the
-        signature database (JUPYTER_DATA_DIR) must never be shared, or a notebook
-        signed in one person's server would be trusted (its scripts run) in another's;
-        nor may the config directory another server reads, workspaces (open tabs),
-        settings, IPython history or kernel connection files.
-        """
-        home = self.working_dir()
-        config = home / ".jupyter"
-        return {
-            "JUPYTER_CONFIG_DIR": str(config),
-            "JUPYTER_DATA_DIR": str(home / ".local" / "share" / "jupyter"),
-            "JUPYTER_RUNTIME_DIR": str(home / ".local" / "share" / "jupyter" / "runtime"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(config / "lab" / "workspaces"),
-            "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
-            "IPYTHONDIR": str(home / ".ipython"),
-        }
+        return private_jupyter_dirs(self.working_dir())
 
     def server_settings(self, port: int) -> dict[str, str]:
         settings = super().server_settings(port)
         settings["ServerApp.root_dir"] = str(self.working_dir())
-        if self._account is None and _hub_runs_as_root():
+        if self._account is None and hub_runs_as_root():
             # Only reached with allow_root (choose_isolation refuses it otherwise).
             settings["ServerApp.allow_root"] = "True"
         return settings

@@ -8,6 +8,7 @@
  * - "Insert/Refresh References" writes a References section listing the cited entries.
  *
  * Shared repository (issue 4): ./repository.ts. Notebook templates (issue 11): ./templates.ts.
+ * Runs (issue 12): ./runs.ts.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, showDialog, showErrorMessage } from '@jupyterlab/apputils';
@@ -20,6 +21,7 @@ import { bibPageUrl, getEntry, getKnownKeys, IBibEntry, refresh, searchEntries }
 import { citedKeys } from './citations';
 import { citingMarkdownFactory } from './render';
 import { repositoryPlugin } from './repository';
+import { runsPlugin } from './runs';
 import { templatesPlugin } from './templates';
 
 export const COMMAND_INSERT_CITATION = 'gilhub:insert-citation';
@@ -226,4 +228,4 @@ const bibliographyPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [bibliographyPlugin, repositoryPlugin, templatesPlugin];
+export default [bibliographyPlugin, repositoryPlugin, templatesPlugin, runsPlugin];

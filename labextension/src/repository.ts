@@ -5,7 +5,7 @@
  * (same origin, the hub's login cookie plus its XSRF token).
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { Dialog, ICommandPalette, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { PathExt, URLExt } from '@jupyterlab/coreutils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
@@ -14,6 +14,7 @@ import { Widget } from '@lumino/widgets';
 
 import { hubPrefix } from './bibclient';
 import { getJson, HubError, messageOf, postJson } from './hubclient';
+import { keptReport, OnExists, pullFailure, pullReport } from './pulloutcome';
 
 export const COMMAND_PUSH = 'gilhub:repo-push';
 export const COMMAND_PULL = 'gilhub:repo-pull';
@@ -103,7 +104,7 @@ function selectedPath(factory: IFileBrowserFactory, tracker: INotebookTracker): 
   return tracker.currentWidget?.context.path ?? null;
 }
 
-async function saveIfOpen(docManager: IDocumentManager, path: string): Promise<void> {
+export async function saveIfOpen(docManager: IDocumentManager, path: string): Promise<void> {
   const widget = docManager.findWidget(path);
   const context = widget ? docManager.contextForWidget(widget) : undefined;
   if (context && context.model.dirty) {
@@ -212,6 +213,8 @@ interface IEntry {
   author: string;
   head: number;
   updated: string;
+  /** Search results only: where the words were found. */
+  snippet?: string;
 }
 
 /**
@@ -226,7 +229,7 @@ class PullBody extends Widget {
   private prefix = '';
   private timer = 0;
 
-  constructor(folder: string) {
+  constructor(private readonly folder: string) {
     super();
     this.addClass('gilhub-repo-pull');
     this.search.type = 'search';
@@ -239,14 +242,40 @@ class PullBody extends Widget {
     this.form = new FormBody([
       { name: 'path', label: 'Repository path' },
       { name: 'version', label: 'Version (empty: the newest)' },
-      { name: 'dest', label: `Save as (empty: the same name under ${folder || 'the top folder'})` }
+      { name: 'dest', label: `Save as (empty: ${folder ? `the same name in ${folder}` : 'the same path'})` }
     ]);
     this.node.append(this.search, this.status, this.list, this.form.node);
     this.search.addEventListener('input', () => {
       window.clearTimeout(this.timer);
       this.timer = window.setTimeout(() => void this.refresh(), 200);
     });
+    this.search.addEventListener('keydown', event => this.onSearchKey(event));
+    this.list.addEventListener('keydown', event => this.onListKey(event));
     void this.refresh();
+  }
+
+  /** Enter searches at once (it does not pull an entry not yet chosen); ↓ goes to the results. */
+  private onSearchKey(event: KeyboardEvent): void {
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      event.stopPropagation();
+      window.clearTimeout(this.timer);
+      void this.refresh();
+    } else if (event.key === 'ArrowDown') {
+      event.preventDefault();
+      this.list.querySelector<HTMLElement>('li')?.focus();
+    }
+  }
+
+  /** ↑ and ↓ move between the results; ↑ from the first goes back to the search box. */
+  private onListKey(event: KeyboardEvent): void {
+    const item = (event.target as HTMLElement).closest('li');
+    if (!item || (event.key !== 'ArrowDown' && event.key !== 'ArrowUp')) {
+      return;
+    }
+    event.preventDefault();
+    const next = event.key === 'ArrowDown' ? item.nextElementSibling : item.previousElementSibling;
+    ((next as HTMLElement | null) ?? (event.key === 'ArrowUp' ? this.search : item)).focus();
   }
 
   onAfterAttach(): void {
@@ -291,7 +320,15 @@ class PullBody extends Widget {
     }
     for (const entry of entries) {
       const text = `${entry.path} · version ${entry.head} · ${entry.author} · ${entry.updated.slice(0, 10)}`;
-      items.push(this.item(text, 'gilhub-repo-entry', () => this.choose(entry)));
+      const item = this.item(text, 'gilhub-repo-entry', () => this.choose(entry));
+      item.dataset.path = entry.path;
+      if (entry.snippet) {
+        const snippet = document.createElement('span');
+        snippet.className = 'gilhub-repo-snippet';
+        snippet.textContent = entry.snippet;
+        item.append(snippet);
+      }
+      items.push(item);
     }
     this.list.replaceChildren(...items);
   }
@@ -319,29 +356,61 @@ class PullBody extends Widget {
   }
 
   private choose(entry: IEntry): void {
-    const path = this.form.node.querySelector<HTMLInputElement>('input[name="path"]');
-    if (path) {
-      path.value = entry.path;
-    }
-    this.list.querySelectorAll('li').forEach(item => item.setAttribute('aria-selected', 'false'));
-    const chosen = Array.from(this.list.querySelectorAll('li')).find(item =>
-      item.textContent?.startsWith(entry.path + ' ')
+    this.input('path').value = entry.path;
+    this.input('dest').placeholder = defaultDestination(this.folder, entry.path);
+    this.list.querySelectorAll('li').forEach(item =>
+      item.setAttribute('aria-selected', String(item.dataset.path === entry.path))
     );
-    chosen?.setAttribute('aria-selected', 'true');
+    this.status.textContent = `Chosen: ${entry.path} (newest version ${entry.head}). Pull it, or choose another.`;
+  }
+
+  private input(name: string): HTMLInputElement {
+    return this.form.node.querySelector<HTMLInputElement>(`input[name="${name}"]`)!;
   }
 }
 
-/** What a pull did, in words: pulled where, or already up to date. */
-export function pullReport(answer: IAnswer): string {
-  const version = answer.version?.number;
-  const source = answer.entry?.path;
-  if (answer.written === false) {
-    return `Already up to date: ${answer.path} holds version ${version} of ${source}.`;
+/** Where a pulled entry goes when the user names no file: its name in the current folder. */
+function defaultDestination(folder: string, path: string): string {
+  return folder ? PathExt.join(folder, PathExt.basename(path)) : path;
+}
+
+interface IPullRequest {
+  path: string;
+  version: string | null;
+  dest: string;
+  on_exists: OnExists;
+}
+
+/** A pull done: as finally asked for, and the hub's answer. */
+type Pulled = IPullRequest & { answer: IAnswer };
+
+/** The pull, and the user's choice when they already have the file; null if they kept it. */
+async function pullAsking(request: IPullRequest): Promise<Pulled | null> {
+  try {
+    return { ...request, answer: await post('pull', request) };
+  } catch (error) {
+    if (!(error instanceof HubError && error.status === 409)) {
+      throw error;
+    }
+    const choice = await showDialog({
+      title: `You already have ${request.dest}`,
+      body: 'Nothing was overwritten. Write the pulled version beside your file, or overwrite your file?',
+      buttons: [
+        Dialog.cancelButton({ label: 'Keep mine' }),
+        Dialog.warnButton({ label: 'Overwrite' }),
+        Dialog.okButton({ label: `Write beside (${error.answer.beside ?? 'new name'})` })
+      ]
+    });
+    if (!choice.button.accept && choice.button.label !== 'Overwrite') {
+      return null;
+    }
+    const retry: IPullRequest = { ...request, on_exists: choice.button.label === 'Overwrite' ? 'overwrite' : 'beside' };
+    return { ...retry, answer: await post('pull', retry) };
   }
-  return `Pulled version ${version} of ${source} into ${answer.path}.`;
 }
 
 async function pullFile(docManager: IDocumentManager, factory: IFileBrowserFactory): Promise<void> {
+  const title = 'Pull from Repository';
   const browser = factory.tracker.currentWidget;
   const folder = browser?.model.path ?? '';
   const form = await showDialog({
@@ -354,42 +423,29 @@ async function pullFile(docManager: IDocumentManager, factory: IFileBrowserFacto
     return;
   }
   if (!form.value?.path) {
-    await showErrorMessage('Pull from Repository', 'Nothing was pulled: choose an entry (search or browse) first.');
+    await showErrorMessage(title, 'Nothing was pulled: choose an entry (search or browse) first.');
     return;
   }
   const path = form.value.path;
-  const dest = form.value.dest || (folder ? PathExt.join(folder, PathExt.basename(path)) : path);
-  const body = { path, version: form.value.version || null, dest, on_exists: 'fail' };
-  let answer: IAnswer;
+  const dest = form.value.dest || defaultDestination(folder, path);
+  let pulled: Pulled | null;
   try {
-    answer = await post('pull', body);
+    pulled = await pullAsking({ path, version: form.value.version || null, dest, on_exists: 'fail' });
   } catch (error) {
-    if (!(error instanceof HubError && error.status === 409)) {
-      await showErrorMessage('Pull from Repository', messageOf(error));
-      return;
-    }
-    const choice = await showDialog({
-      title: `You already have ${dest}`,
-      body: 'Nothing was overwritten. Write the pulled version beside your file, or overwrite your file?',
-      buttons: [
-        Dialog.cancelButton(),
-        Dialog.warnButton({ label: 'Overwrite' }),
-        Dialog.okButton({ label: `Write beside (${error.answer.beside ?? 'new name'})` })
-      ]
-    });
-    if (!choice.button.accept && choice.button.label !== 'Overwrite') {
-      return;
-    }
-    const onExists = choice.button.label === 'Overwrite' ? 'overwrite' : 'beside';
-    try {
-      answer = await post('pull', { ...body, on_exists: onExists });
-    } catch (retryError) {
-      await showErrorMessage('Pull from Repository', messageOf(retryError));
-      return;
-    }
+    const status = error instanceof HubError ? error.status : null;
+    await showErrorMessage(title, pullFailure(status, messageOf(error)));
+    return;
   }
+  if (pulled === null) {
+    Notification.info(keptReport(dest), { autoClose: 5000 });
+    return;
+  }
+  const answer = pulled.answer;
   await browser?.model.refresh();
-  await showDialog({ title: 'Pull from Repository', body: pullReport(answer), buttons: [Dialog.okButton()] });
+  if (answer.path) {
+    await revertIfOpen(docManager, answer.path);
+  }
+  await showDialog({ title, body: pullReport(answer, dest, pulled.on_exists), buttons: [Dialog.okButton()] });
   if (answer.path) {
     docManager.openOrReveal(answer.path);
   }

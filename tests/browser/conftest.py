@@ -9,6 +9,7 @@ page in its pytest temporary directory.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from playwright.async_api import BrowserContext, async_playwright
 
 CHROMIUM = Path(os.environ.get("GILHUB_TEST_CHROMIUM", "/usr/bin/chromium"))
+BUILT_EXTENSION = Path(__file__).resolve().parents[2] / "gilhub" / "labextension"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -73,3 +75,15 @@ async def save_screenshots(context: BrowserContext, directory: Path) -> None:
             print(f"no screenshot of page {number} ({page.url}): {error}")
         else:
             print(f"screenshot of {page.url}: {path}")
+
+
+@pytest.fixture
+def this_trees_extension(monkeypatch: pytest.MonkeyPatch) -> None:
+    """User servers started now load gilhub-lab as built in this tree, not an installed copy
+    (JupyterLab takes the first gilhub-lab on its path, and JUPYTER_PATH comes first). The
+    copy lies in the checkout's (ignored) test-artifacts, not /tmp: a sandboxed server has a
+    /tmp of its own."""
+    jupyter_path = BUILT_EXTENSION.parents[1] / "test-artifacts" / "jupyter-path"
+    shutil.rmtree(jupyter_path, ignore_errors=True)
+    shutil.copytree(BUILT_EXTENSION, jupyter_path / "labextensions" / "gilhub-lab")
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter_path))

@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, async_playwright, expect
 from traitlets.config import Config
 
 from gilhub.contents import query as contents
+from tests.activity.helpers import record_story
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.hub.conftest import ADMIN_NAME, ADMIN_PASSWORD, RunningHub, running_hub
 from tests.notebook_templates.helpers import push_template
@@ -55,6 +56,8 @@ PAGES = [
     ("bib-entry", "/hub/bib/einstein1905electrodynamics"),
     ("bib-add", "/hub/bib-add"),
     ("runs", "/hub/runs"),
+    ("activity", "/hub/activity"),
+    ("activity-story", f"/hub/activity/{NOTEBOOK}"),
     ("templates", "/hub/templates"),
     ("template-confirm", f"/hub/templates/t/{TEMPLATE}?params=%7B%22run%22%3A%201%7D"),
     ("template-missing", "/hub/templates/t/no/such.ipynb"),
@@ -83,7 +86,8 @@ def axe_script() -> str:
 
 @pytest.fixture(scope="module")
 async def hub(database_url, tmp_path_factory) -> AsyncIterator[RunningHub]:
-    """A hub with the example bibliography, two versions of one repository entry, a template."""
+    """A hub with the example bibliography, two versions of one repository entry, a template,
+    and the activity recorded in a notebook."""
     data_dir = tmp_path_factory.mktemp("a11y-hub")
     config = Config()
     config.LabBibliography.path = str(data_dir / "lab.bib")
@@ -93,6 +97,7 @@ async def hub(database_url, tmp_path_factory) -> AsyncIterator[RunningHub]:
         for source in ("a = 1", "a = 2"):
             await push(running, web, source)
         await push_template(running, TEMPLATE)
+        await record_story(running.app.db, await contents_owner(running), NOTEBOOK)
         yield running
 
 
@@ -222,3 +227,16 @@ async def test_times_are_shown_in_the_readers_time_zone(hub: RunningHub) -> None
 async def hub_cookies(hub: RunningHub) -> list[dict]:
     web = await hub.login(ADMIN_NAME, ADMIN_PASSWORD)
     return [{"name": c.name, "value": c.value, "url": hub.url} for c in web.cookies.jar]
+
+
+async def check_part(page: Page, selector: str, name: str, axe_script: str) -> None:
+    """A screenshot of the part of JupyterLab at ``selector`` (kept with the hub pages'), and
+    no serious or critical accessibility violation in it (axe-core)."""
+    await page.locator(selector).screenshot(path=str(artifacts_dir() / f"lab-{name}.png"))
+    await page.add_script_tag(content=axe_script)
+    result = await page.evaluate(
+        "selector => axe.run(document.querySelector(selector), {resultTypes: ['violations']})",
+        selector,
+    )
+    blocking = [v for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS]
+    assert not blocking, [(v["id"], v["help"], v["nodes"][0]["target"]) for v in blocking]

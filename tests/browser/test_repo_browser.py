@@ -16,14 +16,17 @@ import re
 import secrets
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from gilhub.contents import query as contents
 from gilhub.repository.notebooks import parse_notebook, serialize_notebook
+from tests.browser.test_accessibility import axe_script as axe_script
+from tests.browser.test_accessibility import check_part
 from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
 from tests.hub.conftest import RunningHub
 from tests.hub.conftest import hub as hub  # the fixture, for this module
-from tests.repository.helpers import notebook_bytes
+from tests.repository.helpers import notebook_bytes, push_notebook
+from tests.runs.helpers import notebook as runs_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -66,6 +69,13 @@ async def reset_workspace(page: Page, hub: RunningHub, name: str) -> None:
     await expect(page.locator(".jp-DirListing-content")).to_be_visible(timeout=SLOW)
 
 
+async def leave_lab(page: Page, hub: RunningHub, name: str) -> None:
+    """Leave JupyterLab as it was found (an empty layout) and stop the user's server."""
+    await reset_workspace(page, hub, name)
+    async with hub.client(headers={"Authorization": f"token {await hub.token_for(name)}"}) as api:
+        await api.delete(f"/hub/api/users/{name}/server")
+
+
 async def push_from_file_browser(page: Page) -> None:
     item = page.locator(f'.jp-DirListing-item[title^="Name: {NOTEBOOK}"]')
     await item.click(button="right", timeout=SLOW)
@@ -75,7 +85,9 @@ async def push_from_file_browser(page: Page) -> None:
     await dialog.get_by_role("button", name="Push").click()
 
 
-async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: BrowserContext):
+async def test_push_find_pull_change_conflict_merge(
+    hub: RunningHub, this_trees_extension: None, browser: BrowserContext
+):
     # Random names: JupyterLab keeps workspaces (open tabs) per URL across test runs.
     alice = await hub.add_user(f"alice-{secrets.token_hex(4)}", PASSWORD)
     bob = await hub.add_user(f"bob-{secrets.token_hex(4)}", PASSWORD)
@@ -154,8 +166,97 @@ async def test_push_find_pull_change_conflict_merge(hub: RunningHub, browser: Br
             timeout=SLOW
         )
     finally:
-        await reset_workspace(page, hub, alice.name)
-        async with hub.client(
-            headers={"Authorization": f"token {await hub.token_for(alice.name)}"}
-        ) as api:
-            await api.delete(f"/hub/api/users/{alice.name}/server")
+        await leave_lab(page, hub, alice.name)
+
+
+async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
+    hub: RunningHub, this_trees_extension: None, axe_script: str, browser: BrowserContext
+):
+    """Issue 15: the pull dialog finds the entry by a word in it (chosen from the keyboard,
+    not typed from memory), and every outcome is said: pulled where, already up to date,
+    a newer version written beside the user's own copy, nothing pulled and why."""
+    user = await hub.add_user(f"puller-{secrets.token_hex(4)}", PASSWORD)
+    word = f"quokka{secrets.token_hex(3)}"
+    entry = f"analysis/drift-{secrets.token_hex(3)}.ipynb"
+    # with a kernel named, so that opening it asks nothing
+    await push_notebook(hub, entry, runs_notebook(f"x = 1  # the {word} drift"))
+    page = await browser.new_page()
+
+    async def pull(fill_dialog) -> Locator:
+        await run_command(page, "Pull from Repository")
+        dialog = page.locator(".jp-Dialog")
+        await expect(dialog.get_by_label("Search the repository")).to_be_focused()
+        await fill_dialog(dialog)
+        await dialog.get_by_role("button", name="Pull").click()
+        return page.locator(".jp-Dialog-content")
+
+    async def search_and_choose(dialog: Locator) -> None:
+        await page.keyboard.type(word)
+        found = dialog.locator(f'[role=option][data-path="{entry}"]')
+        await expect(found).to_contain_text(f"{word} drift", timeout=SLOW)  # the snippet
+        await page.keyboard.press("ArrowDown")
+        await expect(found).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(found).to_have_attribute("aria-selected", "true")
+        await expect(dialog.locator("input[name=path]")).to_have_value(entry)
+        await check_part(page, ".jp-Dialog-content", "pull-dialog", axe_script)
+
+    async def opened_and_idle() -> None:
+        """The pulled notebook is open in front with its kernel ready (it takes the focus
+        meanwhile, which would close the command palette of the next pull)."""
+        tab = page.locator(".lm-TabBar-tab.jp-mod-current", has_text=entry.rsplit("/", 1)[1])
+        await expect(tab).to_be_visible(timeout=SLOW)
+        await expect(page.locator(".jp-StatusBar-Widget")).to_contain_text(
+            [re.compile(r"\| Idle")], timeout=SLOW
+        )
+
+    try:
+        await log_in(page, hub, user.name)
+        await start_and_watch(page, user.name)
+        await reset_workspace(page, hub, user.name)
+
+        report = await pull(search_and_choose)
+        await expect(report).to_contain_text(
+            f"Pulled version 1 of {entry} into {entry}.", timeout=SLOW
+        )
+        await report.get_by_role("button", name="Ok").click()
+        await opened_and_idle()
+
+        report = await pull(search_and_choose)
+        await expect(report).to_contain_text(
+            f"Already up to date: {entry} holds version 1 of {entry}.", timeout=SLOW
+        )
+        await report.get_by_role("button", name="Ok").click()
+        await opened_and_idle()
+
+        await push_notebook(hub, entry, runs_notebook(f"x = 2  # the {word} drift"))
+        await run_command(page, "Pull from Repository")
+        dialog = page.locator(".jp-Dialog")
+        await search_and_choose(dialog)
+        await dialog.get_by_role("button", name="Pull").click()
+        mine = page.locator(".jp-Dialog", has_text=f"You already have {entry}")
+        await mine.get_by_role("button", name=re.compile("^Write beside")).click()
+        beside = entry.replace(".ipynb", " (2).ipynb")
+        report = page.locator(".jp-Dialog-content")
+        await expect(report).to_contain_text(
+            f"Pulled version 2 of {entry} into {beside}, beside your {entry}, which is unchanged.",
+            timeout=SLOW,
+        )
+        await report.get_by_role("button", name="Ok").click()
+        entry_name = entry.rsplit("/", 1)[1]
+        await expect(page.locator(".lm-TabBar-tab.jp-mod-current")).to_contain_text(
+            entry_name.replace(".ipynb", " (2)"), timeout=SLOW
+        )
+        await expect(page.locator(".jp-StatusBar-Widget")).to_contain_text(
+            [re.compile(r"\| Idle")], timeout=SLOW
+        )
+
+        async def type_a_wrong_path(dialog: Locator) -> None:
+            await dialog.locator("input[name=path]").fill("analysis/no-such.ipynb")
+
+        report = await pull(type_a_wrong_path)
+        await expect(report).to_contain_text("Nothing was pulled:", timeout=SLOW)
+        await expect(report).to_contain_text("no-such.ipynb")
+        await report.get_by_role("button").first.click()
+    finally:
+        await leave_lab(page, hub, user.name)

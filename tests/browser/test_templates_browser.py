@@ -18,9 +18,7 @@ import html
 import json
 import re
 import secrets
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -36,8 +34,6 @@ from tests.hub.conftest import hub as hub  # the fixture, for this module
 from tests.notebook_templates.helpers import SAMPLEDB_TEMPLATE, push_template, template_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
-
-BUILT_EXTENSION = Path(__file__).resolve().parents[2] / "gilhub" / "labextension"
 
 MEASUREMENT = {
     "measurement_name": "Experiment-12345",
@@ -143,18 +139,6 @@ async def test_sampledb_form_to_running_notebook(
     await run_command(page, "Run All Cells")
     output = notebook.locator(".jp-Cell").nth(3).locator(".jp-OutputArea-output")
     await expect(output).to_have_text(EXPECTED_OUTPUT, timeout=SLOW)
-
-
-@pytest.fixture
-def this_trees_extension(monkeypatch: pytest.MonkeyPatch) -> None:
-    """User servers started now load gilhub-lab as built in this tree, not an installed copy
-    (JupyterLab takes the first gilhub-lab on its path, and JUPYTER_PATH comes first). The
-    copy lies in the checkout's (ignored) test-artifacts, not /tmp: a sandboxed server has a
-    /tmp of its own."""
-    jupyter_path = BUILT_EXTENSION.parents[1] / "test-artifacts" / "jupyter-path"
-    shutil.rmtree(jupyter_path, ignore_errors=True)
-    shutil.copytree(BUILT_EXTENSION, jupyter_path / "labextensions" / "gilhub-lab")
-    monkeypatch.setenv("JUPYTER_PATH", str(jupyter_path))
 
 
 async def test_new_from_template_in_jupyterlab(

@@ -59,7 +59,13 @@ async def test_help_all_lists_the_options(tmp_path: Path) -> None:
         assert option in result.stdout
     assert "user" in result.stdout and "token" in result.stdout
     assert "--ServerManager.cull_idle_timeout" in result.stdout  # the spawner's options too
-    for option in ("--Accounts.hashing_workers", "--LDAPAuthenticator.bind_dn_template"):
+    for option in (
+        "--Accounts.hashing_workers",
+        "--LDAPAuthenticator.bind_dn_template",
+        "--SlurmSpawner.partition",
+        "--SlurmQueue.poll_interval",
+        "--GilHub.embedded_db_listen_address",
+    ):
         assert option in result.stdout  # accounts and authenticators too
     subcommands = (["user", "add"], ["user", "list"], ["user", "remove"], ["user", "password"])
     for subcommand in (*subcommands, ["token"]):

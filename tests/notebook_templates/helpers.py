@@ -8,8 +8,9 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from gilhub.contents import query as contents
-from gilhub.repository import notebooks, store
+from gilhub.repository import notebooks
 from tests.hub.conftest import RunningHub
+from tests.repository.helpers import push_notebook
 
 SAMPLEDB_TEMPLATE = "some_instrument/data_analysis.ipynb"
 NAMED_TEMPLATE = "some_instrument/Data_Analysis_{measurement_name}.ipynb"
@@ -39,18 +40,7 @@ def template_bytes(
 
 async def push_template(hub: RunningHub, name: str, content: bytes | None = None) -> int:
     """Push ``content`` (default: :func:`template_bytes`) as template ``name``; its new version."""
-    path = "templates/" + name
-    prepared = notebooks.prepare_push(path, content or template_bytes(), strip=True, max_size=10**7)
-    async with hub.app.db.begin() as conn:
-        entry = await store.get_entry(conn, path)
-        result = await store.push(
-            conn,
-            path=path,
-            prepared=prepared,
-            author=hub.admin_name,
-            base=entry.head if entry else None,
-        )
-    return result.version.number
+    return await push_notebook(hub, "templates/" + name, content or template_bytes())
 
 
 async def stored_notebook(hub: RunningHub, owner: str, path: str) -> nbformat.NotebookNode | None:

@@ -1,9 +1,16 @@
-"""Notebook builders shared by the repository tests."""
+"""Notebook builders shared by the repository tests, and pushing them to a real hub."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from gilhub.repository import notebooks, store
+
+if TYPE_CHECKING:
+    from tests.hub.conftest import RunningHub
 
 
 def notebook_bytes(*sources: str, output: str | None = None, markdown: str = "") -> bytes:
@@ -17,3 +24,18 @@ def notebook_bytes(*sources: str, output: str | None = None, markdown: str = "")
     for number, cell in enumerate(cells):
         cell.id = f"cell-{number}"  # stable ids: the same sources give the same bytes
     return (nbformat.writes(new_notebook(cells=cells)) + "\n").encode()
+
+
+async def push_notebook(hub: RunningHub, path: str, content: bytes) -> int:
+    """Push ``content`` to ``hub``'s repository at ``path`` as its admin; the new version."""
+    prepared = notebooks.prepare_push(path, content, strip=True, max_size=10**7)
+    async with hub.app.db.begin() as conn:
+        entry = await store.get_entry(conn, path)
+        result = await store.push(
+            conn,
+            path=path,
+            prepared=prepared,
+            author=hub.admin_name,
+            base=entry.head if entry else None,
+        )
+    return result.version.number

@@ -1,0 +1,413 @@
+"""Users' servers as Slurm batch jobs.
+
+``c.GilHub.spawner_class = "gilhub.spawner.slurm.SlurmSpawner"``.
+
+A start renders a batch script (a Jinja template) and submits it with
+``sbatch --parsable``, the script on standard input, as the user's own system
+account when the hub runs as root (else as the hub's account). Secrets (the
+server's token, the user's database URL) travel only in sbatch's environment and
+are exported to the job by *name* (``--export=NAME,…``): never in the script,
+never on a command line.
+
+On its node the job binds the address from which the node reaches the hub
+(``python -m gilhub.serverext.address``) on a port the server picks, and reports
+both to the hub (``POST /hub/api/users/NAME/server/address``, with its own token);
+:meth:`SlurmSpawner.start` returns that address. Meanwhile the job's state comes
+from the hub's one :class:`~gilhub.spawner.slurm_queue.SlurmQueue` (one ``squeue``
+call per interval for every job): the progress page shows why a job is pending,
+and a job that ends before its server answers fails the start with the tail of its
+output. Stopping is ``scancel`` and waiting until the job has left the queue. The
+job id, address and output file are the spawner's state, so a restarted hub finds
+running jobs again.
+
+The hub reads the job's output file (``output``, in the user's home by default) for
+the failure page, and the user's server reaches PostgreSQL over the network: see
+README, "Growing beyond one machine".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shlex
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import jinja2
+from traitlets import Bool, Float, Int, List, Unicode, default
+
+from gilhub.serverext.address import ADDRESS_URL_VARIABLE
+from gilhub.servers.models import SpawnFailed
+from gilhub.spawner.accounts import account_name, find_account
+from gilhub.spawner.base import Spawner, private_jupyter_dirs, scratch_home
+from gilhub.spawner.isolation import Isolation
+from gilhub.spawner.local import hub_runs_as_root
+from gilhub.spawner.slurm_queue import PENDING, UNKNOWN, Job, SlurmQueue
+
+DEFAULT_BATCH_SCRIPT = """\
+#!/bin/bash
+#SBATCH --job-name={{ job_name }}
+#SBATCH --output={{ output }}
+#SBATCH --chdir={{ home }}
+#SBATCH --export={{ export }}
+{% for option in options -%}
+#SBATCH {{ option }}
+{% endfor -%}
+set -eu
+address=$({{ python }} -m gilhub.serverext.address)
+exec {{ command }} --ServerApp.ip="$address"
+"""
+
+#: Slurm's reasons for a pending job, in words for the person waiting.
+PENDING_REASONS = {
+    "Resources": "waiting for resources",
+    "Priority": "waiting behind jobs of higher priority",
+    "ReqNodeNotAvail": "the requested nodes are not available",
+    "PartitionDown": "the partition is down",
+    "PartitionInactive": "the partition is inactive",
+    "Dependency": "waiting for another job",
+    "BeginTime": "waiting for its start time",
+    "JobHeldAdmin": "held by an administrator",
+    "JobHeldUser": "held",
+    "QOSMaxJobsPerUserLimit": "you have as many jobs running as you may",
+    "AssocMaxJobsLimit": "you have as many jobs running as you may",
+}
+_LOG_TAIL_BYTES = 64 * 1024
+_UNSAFE_IN_JOB_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class SlurmSpawner(Spawner):
+    """Runs each user's server as a Slurm batch job."""
+
+    partition = Unicode("", config=True, help="Partition for the jobs (--partition; '' default).")
+    time_limit = Unicode(
+        "8:00:00", config=True, help="Time limit of a server's job (--time; '' for none)."
+    )
+    memory = Unicode("", config=True, help="Memory per node, e.g. '4G' (--mem; '' default).")
+    cpus = Int(0, config=True, help="CPUs for the server (--cpus-per-task; 0: Slurm's default).")
+    gres = Unicode("", config=True, help="Generic resources, e.g. 'gpu:1' (--gres).")
+    extra_options = List(
+        Unicode(),
+        config=True,
+        help="More sbatch options, one per #SBATCH line, e.g. ['--account=lab', '--qos=ui'].",
+    )
+    batch_script = Unicode(
+        DEFAULT_BATCH_SCRIPT,
+        config=True,
+        help="""Jinja template of the batch script. Variables: job_name, output, home, export
+        (the exported variables' names), options (the #SBATCH options from the traitlets),
+        python (cmd[0]) and command (the server's command line, shell-quoted). It must
+        run {{ command }} with --ServerApp.ip set to an address of the node the hub can
+        reach. It is given to sbatch on standard input and holds no secret.""",
+    )
+    output = Unicode(
+        "{home}/.gilhub-slurm-%j.log",
+        config=True,
+        help="""The job's output file (--output; %j is the job id, {home} the user's home).
+        The hub reads its end for the page shown when a start fails.""",
+    )
+    sbatch = List(Unicode(), default_value=["sbatch"], config=True, help="The sbatch command.")
+    scancel = List(Unicode(), default_value=["scancel"], config=True, help="The scancel command.")
+    command_timeout = Float(
+        30.0, config=True, help="Seconds sbatch and scancel may take before they count as failed."
+    )
+    stop_timeout = Float(
+        60.0, config=True, help="Seconds to wait for a cancelled job to leave the queue."
+    )
+    hub_url = Unicode(
+        "",
+        config=True,
+        help="""The hub's URL as compute nodes reach it (servers report their address
+        there). Default: c.GilHub.public_url.""",
+    )
+    account_prefix = Unicode(
+        "",
+        config=True,
+        help="""Under a root hub, jobs run as system account PREFIX + NAME (the cluster's
+        accounts, e.g. from the lab's directory, are usually the users' names).""",
+    )
+    allow_root = Bool(
+        False,
+        config=True,
+        help="Let a root hub submit jobs as root for users without a system account.",
+    )
+    pass_environment = List(
+        Unicode(),
+        default_value=["SLURM_CONF"],
+        config=True,
+        help="Variables of the hub's environment sbatch itself needs (not given to the job).",
+    )
+
+    @default("start_timeout")
+    def _default_start_timeout(self) -> float:
+        return 300.0  # time waiting in the Slurm queue counts
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_id: str | None = None
+        self.host: str | None = None
+        self.port: int | None = None
+        self._output: str | None = None
+        self._account: Any = None
+        self._home: Path | None = None
+        self._address: asyncio.Future[tuple[str, int]] | None = None
+        self._ended: Job | None = None
+
+    @property
+    def queue(self) -> SlurmQueue:
+        """The hub's one queue, shared by every user's spawner."""
+        return self.hub.servers.spawner_service(SlurmQueue)
+
+    # -- who runs the job, and where -------------------------------------------------
+
+    async def isolation_status(self) -> Isolation:
+        if hub_runs_as_root():
+            return Isolation(system_users=True, sandbox=False, note="Slurm jobs")
+        return Isolation(False, False, note="Slurm jobs run under the hub's account")
+
+    def prepare(self) -> None:
+        """Settle the account the job runs as and its home (a root hub never uses root)."""
+        self._account = None
+        if not hub_runs_as_root():
+            self._home = scratch_home(self.hub, self.user.name)
+            return
+        name = account_name(self.account_prefix, self.user.name)
+        account = find_account(name)
+        if account is None or account.pw_uid == 0:
+            if not self.allow_root:
+                raise SpawnFailed(
+                    f"There is no system account {name} to run your server's job as;"
+                    " ask an administrator to create it."
+                )
+            self._home = scratch_home(self.hub, self.user.name)
+            return
+        self._account = account
+        self._home = Path(account.pw_dir)
+
+    def get_env(self) -> dict[str, str]:
+        assert self._home is not None
+        env = super().get_env()
+        env.update(private_jupyter_dirs(self._home), HOME=str(self._home))
+        if self._account is not None:
+            env.update(USER=self._account.pw_name, LOGNAME=self._account.pw_name)
+        env[ADDRESS_URL_VARIABLE] = self.address_url()
+        return env
+
+    def address_url(self) -> str:
+        """Where the server reports its address: the hub's API as the nodes reach it."""
+        path = f"{self.hub.hub_prefix}api/users/{quote(self.user.name)}/server/address"
+        return urljoin(self.hub_url or self.hub.public_url, path)
+
+    def server_settings(self, port: int) -> dict[str, str]:
+        settings = super().server_settings(port)
+        del settings["ServerApp.ip"]  # the batch script gives the node's address
+        settings["ServerApp.root_dir"] = str(self._home)
+        if self._account is None and hub_runs_as_root():
+            settings["ServerApp.allow_root"] = "True"  # only with allow_root
+        return settings
+
+    def sbatch_options(self) -> list[str]:
+        options = []
+        for option, value in (
+            ("--partition", self.partition),
+            ("--time", self.time_limit),
+            ("--mem", self.memory),
+            ("--cpus-per-task", str(self.cpus) if self.cpus else ""),
+            ("--gres", self.gres),
+        ):
+            if value:
+                options.append(f"{option}={value}")
+        return [*options, *self.extra_options]
+
+    def batch_script_text(self, env: dict[str, str]) -> str:
+        """The batch script: no secret in it (the environment carries them)."""
+        template = jinja2.Environment(
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,  # noqa: S701 (a shell script)
+        ).from_string(self.batch_script)
+        return template.render(
+            job_name=_UNSAFE_IN_JOB_NAME.sub("_", f"gilhub-{self.user.name}"),
+            output=self._output,
+            home=self._home,
+            export=",".join(sorted(env)),
+            options=self.sbatch_options(),
+            python=shlex.quote(self.cmd[0]),
+            command=shlex.join([*self.cmd, *self.get_args(0)]),
+        )
+
+    # -- the contract ---------------------------------------------------------------
+
+    async def start(self) -> tuple[str, int]:
+        self.prepare()
+        assert self._home is not None
+        self._output = self.output.format(home=self._home)
+        self._ended, self.host, self.port = None, None, None
+        self._address = asyncio.get_running_loop().create_future()
+        env = self.get_env()
+        self.job_id = await self._submit(self.batch_script_text(env), env)
+        self.queue.watch(self.job_id, submitted=True)
+        self.log.info("submitted the server of %s as Slurm job %s", self.user.name, self.job_id)
+        self.host, self.port = await self._wait_for_address()
+        return self.host, self.port
+
+    async def _submit(self, script: str, env: dict[str, str]) -> str:
+        submit_env = {**env}
+        submit_env.update(
+            {name: os.environ[name] for name in self.pass_environment if name in os.environ}
+        )
+        user = group = None
+        if self._account is not None:
+            user, group = self._account.pw_name, self._account.pw_gid
+        output, errors, code = await _run(
+            [*self.sbatch, "--parsable"],
+            stdin=script.encode(),
+            env=submit_env,
+            cwd=self._home,
+            user=user,
+            group=group,
+            timeout=self.command_timeout,
+        )
+        job_id = output.strip().split(";")[0]
+        if code != 0 or not job_id.isdigit():
+            raise SpawnFailed(f"Slurm did not take the job: {errors.strip() or output.strip()}")
+        return job_id
+
+    async def _wait_for_address(self) -> tuple[str, int]:
+        """Until the server reports its address; show why the job waits meanwhile."""
+        assert self._address is not None and self.job_id is not None
+        said = None
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                return await asyncio.wait_for(
+                    asyncio.shield(self._address), self.queue.poll_interval
+                )
+            job = await self.queue.latest(self.job_id)
+            if job is None or job.ended:
+                self._ended = job
+                ended = job.describe_end() if job else f"the Slurm job {self.job_id} ended"
+                raise SpawnFailed(f"Your server did not start: {ended} before it answered.")
+            message = self._waiting_message(job)
+            if message != said:
+                said = message
+                self.report_progress(message)
+
+    def _waiting_message(self, job: Job) -> str:
+        if job.state == PENDING:
+            reason = PENDING_REASONS.get(job.reason, "waiting to be scheduled")
+            code = f" ({job.reason})" if job.reason else ""
+            return f"Your job {job.job_id} waits in the Slurm queue: {reason}{code}"
+        if job.state == UNKNOWN:
+            return f"Your job {job.job_id} is submitted; Slurm does not answer yet"
+        where = f" on {job.host}" if job.host else ""
+        return f"Your job {job.job_id} runs{where}; waiting for your server to start"
+
+    def address_reported(self, host: str, port: int) -> bool:
+        if self._address is not None and not self._address.done():
+            self._address.set_result((host, port))
+        return True
+
+    async def poll(self) -> int | None:
+        if self.job_id is None:
+            return 0
+        job = await self.queue.latest(self.job_id)
+        if job is None:
+            return 0  # gone from the controller's memory: its status is unknown
+        if job.ended:
+            self._ended = job
+            return job.exit_code
+        return None
+
+    def end_reason(self) -> str | None:
+        return self._ended.describe_end() if self._ended is not None else None
+
+    async def stop(self) -> None:
+        """``scancel`` the job and wait until it has left the queue."""
+        job_id = self.job_id
+        if job_id is None:
+            return
+        job = await self.queue.latest(job_id)
+        if job is not None and not job.ended:
+            try:
+                _, errors, code = await _run(
+                    [*self.scancel, job_id], env=dict(os.environ), timeout=self.command_timeout
+                )
+            except SpawnFailed as failure:  # scancel missing, or Slurm not answering
+                errors, code = str(failure), -1
+            if code != 0:
+                self.log.warning("scancel %s failed: %s", job_id, errors.strip())
+            deadline = time.monotonic() + self.stop_timeout
+            while job is not None and not job.ended and time.monotonic() < deadline:
+                job = await self.queue.fresh(job_id)
+            if job is not None and not job.ended:
+                self.log.warning("Slurm job %s is still %s after scancel", job_id, job.state)
+        self.queue.forget(job_id)
+        self._output = self.log_location()  # still shown after a failed start
+        self.job_id = None
+
+    def log_location(self) -> str | None:
+        if self._output is None or self.job_id is None:
+            return self._output
+        return self._output.replace("%j", self.job_id)
+
+    def log_tail(self, lines: int = 40) -> list[str]:
+        location = self.log_location()
+        if location is None:
+            return []
+        try:
+            with open(location, "rb") as log:
+                log.seek(max(0, log.seek(0, 2) - _LOG_TAIL_BYTES))
+                text = log.read().decode("utf-8", errors="replace")
+        except OSError:
+            return []
+        return text.splitlines()[-lines:]
+
+    def get_state(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "host": self.host, "port": self.port, "output": self._output}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.job_id = state.get("job_id")
+        self.host, self.port = state.get("host"), state.get("port")
+        self._output = state.get("output")
+        if self.job_id is not None:
+            self.queue.watch(self.job_id)
+
+
+async def _run(
+    command: list[str],
+    *,
+    env: dict[str, str],
+    timeout: float,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+    group: int | None = None,
+) -> tuple[str, str, int]:
+    """Run a Slurm command (as ``user`` if given): (stdout, stderr, exit code)."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            user=user,
+            group=group,
+            extra_groups=[] if user is not None else None,
+        )
+    except OSError as error:
+        raise SpawnFailed(f"Cannot run {command[0]}: {error}") from error
+    try:
+        output, errors = await asyncio.wait_for(process.communicate(stdin), timeout)
+    except asyncio.TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+        raise SpawnFailed(f"{command[0]} did not answer within {timeout:g} seconds.") from None
+    return output.decode(errors="replace"), errors.decode(errors="replace"), process.returncode or 0
