@@ -150,7 +150,7 @@ time.sleep(600)
 
 def spawner(data_dir, cmd, **traits):
     hub = SimpleNamespace(data_dir=data_dir, base_url="/")
-    user = SimpleNamespace(name="winnie")
+    user = SimpleNamespace(name="winnie", interface="lab")
     spawner = LocalProcessSpawner(hub=hub, user=user, cmd=cmd, stop_grace=2, **traits)
     spawner.token, spawner.db_url = "not-a-real-token", "postgresql://unused"
     return spawner
