@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import platform
 import random
 import statistics
 import sys
@@ -42,6 +40,7 @@ from sqlalchemy import text
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
+from bench.report import load_average, machine, markdown_table, write_report  # noqa: E402
 from gilhub.app import GilHub  # noqa: E402
 from gilhub.auth.tokens import create_token  # noqa: E402
 from gilhub.contents import query as contents  # noqa: E402
@@ -52,7 +51,6 @@ ENTRIES = 10_000
 VERSIONS = 100_000
 HISTORY_VERSIONS = 1_000
 REPEATS = 30
-RESULTS = REPOSITORY / "bench" / "results" / "repo.md"
 
 # Words for the generated cells: a few rare ones so searches have selective hits.
 _BULK_LOAD = """
@@ -326,33 +324,26 @@ async def measure(app: GilHub) -> list[tuple[str, ...]]:
     return rows
 
 
-def table(rows: list[tuple[str, ...]]) -> str:
-    head = (
-        "measurement",
-        "wall median ms",
-        "wall p95 ms",
-        "CPU median ms",
-        "goal ms",
-        "median meets goal",
-    )
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+HEAD = (
+    "measurement",
+    "wall median ms",
+    "wall p95 ms",
+    "CPU median ms",
+    "goal ms",
+    "median meets goal",
+)
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gilhub-repo-bench-") as directory:
         rows = asyncio.run(run_benchmark(Path(directory)))
-    machine = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
-    if hasattr(os, "getloadavg"):
-        machine += f", {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
-    report = (
+    write_report(
+        "repo",
         "# Shared repository benchmark\n\n"
-        f"`python bench/repo_bench.py` on {machine}; {REPEATS} runs each, real hub over HTTP "
-        "(token auth), embedded PostgreSQL.\n\n" + table(rows) + "\n"
+        f"`python bench/repo_bench.py` on {machine()}, load average {load_average()} at the end;"
+        f" {REPEATS} runs each, real hub over HTTP (token auth), embedded PostgreSQL.\n\n"
+        f"{markdown_table(HEAD, rows)}\n",
     )
-    print(report)
-    RESULTS.write_text(report, encoding="utf-8")
 
 
 if __name__ == "__main__":
