@@ -23,14 +23,12 @@ also works while no hub runs.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-import psycopg
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -43,8 +41,11 @@ from gilhub.auth.passwords import PasswordHasher, generate_password
 from gilhub.auth.sessions import create_session, delete_session, delete_user_sessions
 from gilhub.auth.tokens import delete_token
 from gilhub.contents import roles
+from gilhub.db.notify import Listener
+from gilhub.runs.removal import end_user_runs
 from gilhub.servers.query import server_record
 from gilhub.users import (
+    INTERFACES,
     USERNAME_RULE,
     User,
     delete_user_row,
@@ -58,6 +59,8 @@ from gilhub.users import (
 
 #: The PostgreSQL notification channel account changes are announced on.
 ACCOUNT_CHANNEL = "gilhub_accounts"
+#: Seconds a removed user's run workers get to stop before they are killed.
+STOP_GRACE_SECONDS = 5.0
 
 
 class AccountError(Exception):
@@ -201,6 +204,7 @@ class Accounts(LoggingConfigurable):
             raise NotPermitted("You cannot remove your own account.")
         if self.servers is not None:
             await self.servers.stop(user)
+        await end_user_runs(self.db, user.id, grace=STOP_GRACE_SECONDS)
         async with self.db.begin() as conn:
             if not await delete_account(conn, user):
                 raise NoSuchUser(user.name)
@@ -265,6 +269,17 @@ class Accounts(LoggingConfigurable):
             if changed is None:
                 raise NoSuchUser(user.name)
             await announce(conn, user)
+        self.forget(user)
+        return changed
+
+    async def set_interface(self, user: User, interface: str) -> User:
+        """Make ``interface`` (a key of :data:`gilhub.users.INTERFACES`) the user's default."""
+        if interface not in INTERFACES:
+            raise AccountError(f"The interface is one of: {', '.join(INTERFACES)}.")
+        async with self.db.begin() as conn:
+            changed = await update_user(conn, user.id, interface=interface)
+            if changed is None:
+                raise NoSuchUser(user.name)
         self.forget(user)
         return changed
 
@@ -368,42 +383,23 @@ class AccountEvents:
 
     def __init__(self, accounts: Accounts, libpq_url: str, retry_interval: float = 2.0) -> None:
         self.accounts = accounts
-        self.libpq_url = libpq_url
-        self.retry_interval = retry_interval
-        self._task: asyncio.Task[None] | None = None
-        self._lost = False
+        self.listener = Listener(
+            libpq_url,
+            ACCOUNT_CHANNEL,
+            self.heard,
+            accounts.log,
+            what="account changes",
+            retry_interval=retry_interval,
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._listen_forever())
+        self.listener.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.listener.stop()
 
-    async def _listen_forever(self) -> None:
-        """Listen, reconnecting after a database outage (logged once, not per retry)."""
-        while True:
-            try:
-                await self._listen()
-            except (psycopg.Error, OSError) as error:
-                if not self._lost:
-                    self.accounts.log.warning("Not hearing account changes: %s", error)
-                self._lost = True
-                await asyncio.sleep(self.retry_interval)
-
-    async def _listen(self) -> None:
-        async with await psycopg.AsyncConnection.connect(
-            self.libpq_url, autocommit=True, application_name="gilhub-hub"
-        ) as conn:
-            await conn.execute(f"LISTEN {ACCOUNT_CHANNEL}")
-            if self._lost:
-                self.accounts.log.info("Hearing account changes again")
-                self._lost = False
-            async for notification in conn.notifies():
-                await self.changed(json.loads(notification.payload))
+    async def heard(self, payload: str) -> None:
+        await self.changed(json.loads(payload))
 
     async def changed(self, event: dict[str, Any]) -> None:
         user = User(id=event["id"], name=event["name"], is_admin=False, db_role=None)

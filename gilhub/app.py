@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import signal
 import sys
 from datetime import timedelta
@@ -43,7 +44,7 @@ from traitlets import (
     default,
     validate,
 )
-from traitlets.config import Application, catch_config_error
+from traitlets.config import Application, Config, catch_config_error
 
 from gilhub import __version__
 from gilhub.accounts import AccountEvents, Accounts, create_account
@@ -54,9 +55,12 @@ from gilhub.auth.secrets_store import claim_once, get_or_create_secret
 from gilhub.auth.sessions import purge_expired_sessions
 from gilhub.auth.throttle import LoginThrottle
 from gilhub.db import DatabaseUnavailable, apply_migrations, create_engine, sqlalchemy_url
-from gilhub.db.embedded import restrict_data_dir
+from gilhub.db.embedded import has_embedded_cluster, restrict_data_dir
 from gilhub.db.engine import use_selector_loop_on_windows
+from gilhub.db.notify import libpq_url
 from gilhub.db.outage import OutageReporter, is_database_unavailable
+from gilhub.handlers.flash import Flashes
+from gilhub.hub_record import forget_running_hub, record_running_hub, running_hub_pid
 from gilhub.pagetime import time_element
 from gilhub.parts import Part, load_parts
 from gilhub.resources import static_dir, templates_dir
@@ -85,7 +89,15 @@ HUB_ALIASES = {
 }
 HUB_FLAGS = {
     "debug": ({"Application": {"log_level": 10}}, "Log everything, for debugging."),
+    "create": (
+        {"GilHub": {"create_database": True}},
+        "Create a new embedded database when the data directory has none (commands other"
+        " than the hub itself refuse to, so that they never work on a database the hub"
+        " does not use).",
+    ),
 }
+#: The environment variable naming the data directory (see GilHub.data_dir).
+DATA_DIR_VARIABLE = "GILHUB_DATA_DIR"
 
 #: The hub's own command-line tools (imported only when asked for); the parts add theirs.
 CORE_SUBCOMMANDS = {
@@ -166,7 +178,16 @@ class GilHub(Application):
     data_dir = PathTrait(
         "gilhub-data",
         config=True,
-        help="Where the hub keeps its files (the embedded PostgreSQL cluster among them).",
+        help=f"""Where the hub keeps its files (the embedded PostgreSQL cluster among them).
+        Every gilhub command finds it the same way: --data-dir, else the environment
+        variable {DATA_DIR_VARIABLE}, else this setting in the config file, else
+        ./gilhub-data.""",
+    )
+    create_database = Bool(
+        False,
+        config=True,
+        help="""Let a command other than the hub itself create a new embedded database
+        (by default they refuse to, and say how to point them at the hub's).""",
     )
     db_url = Union(
         [Instance(URL), Unicode()],
@@ -362,6 +383,8 @@ class GilHub(Application):
         )
         self.templates.filters["time"] = time_element
         self.auth_cache = AuthCache(ttl=0)
+        #: What a form's POST shows on the page it redirects to (POST/redirect/GET).
+        self.flashes = Flashes()
         self.http_server: HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
         self._housekeeping: asyncio.Task[None] | None = None
@@ -380,10 +403,23 @@ class GilHub(Application):
         subcommand_flags = [app.cli_config for app in self._subapp_chain()]
         for flags in subcommand_flags:
             self.update_config(flags)
+        data_dir_from_environment = self._data_dir_from_environment(subcommand_flags)
+        if data_dir_from_environment:  # where the config file is looked for ...
+            self.data_dir = data_dir_from_environment
         self.load_config_files()
+        if data_dir_from_environment:  # ... and it wins over the config file
+            self.data_dir = data_dir_from_environment
         for flags in subcommand_flags:
             self.update_config(flags)
         self._route_tornado_logs()
+
+    def _data_dir_from_environment(self, subcommand_flags: list[Config]) -> str | None:
+        """``GILHUB_DATA_DIR``, unless the command line names the data directory."""
+        named = any(
+            "data_dir" in flags.get("GilHub", {}) for flags in (self.cli_config, *subcommand_flags)
+        )
+        value = os.environ.get(DATA_DIR_VARIABLE, "")
+        return None if named or not value else value
 
     def _route_tornado_logs(self) -> None:
         """Tornado's access and error logs go through the hub's log (one format, one level)."""
@@ -422,10 +458,12 @@ class GilHub(Application):
 
     # -- database -------------------------------------------------------
 
-    async def open_database(self) -> AsyncEngine:
+    async def open_database(self, *, create: bool = True) -> AsyncEngine:
         """Connect (starting the embedded cluster if no ``db_url``) and migrate.
 
-        Raises :class:`DatabaseUnavailable` with a one-line reason.
+        Without ``create``, a data directory that holds no embedded database yet is
+        refused rather than given a new one. Raises :class:`DatabaseUnavailable` with a
+        one-line reason.
         """
         if self.db_url:
             try:
@@ -433,6 +471,8 @@ class GilHub(Application):
             except (ValueError, ArgumentError) as error:
                 raise DatabaseUnavailable(f"db_url is not a PostgreSQL URL: {error}") from error
         else:
+            if not (create or has_embedded_cluster(self.data_dir)):
+                raise DatabaseUnavailable(self._no_database_here())
             self.embedded = await asyncio.to_thread(self._start_embedded)
             url = self.embedded.url
         cluster_account = self.embedded.server_account if self.embedded else None
@@ -452,10 +492,31 @@ class GilHub(Application):
         self.db = engine
         return engine
 
-    def _start_embedded(self) -> Any:
-        from gilhub.db.embedded import start_embedded
+    def _no_database_here(self) -> str:
+        return (
+            f"there is no hub database in {self.data_dir}. Point this command at the hub's"
+            f" data directory with --data-dir=DIR or {DATA_DIR_VARIABLE}=DIR (or"
+            f" c.GilHub.data_dir in {CONFIG_FILE_NAME}), or --db-url for a PostgreSQL"
+            " server; --create makes a new, empty hub database here."
+        )
 
-        self.log.info("Starting the embedded PostgreSQL in %s", self.data_dir / "postgres")
+    def describe_database(self) -> str:
+        """Which database this process uses, for a command to say (after open_database)."""
+        if self.embedded is None:
+            assert isinstance(self.db_url, URL)
+            return f"the database at {self.db_url.render_as_string(hide_password=True)}"
+        hub_pid = running_hub_pid(self.data_dir)
+        running = f"running hub, pid {hub_pid}" if hub_pid else "the hub is not running"
+        return f"the hub's database in {self.data_dir} ({running})"
+
+    def _start_embedded(self) -> Any:
+        from gilhub.db.embedded import postmaster_process, start_embedded
+
+        pgdata = self.data_dir / "postgres"
+        if postmaster_process(pgdata.resolve()) is None:
+            self.log.info("Starting the embedded PostgreSQL in %s", pgdata)
+        else:
+            self.log.debug("Connecting to the embedded PostgreSQL running in %s", pgdata)
         try:
             return start_embedded(
                 self.data_dir,
@@ -604,7 +665,7 @@ class GilHub(Application):
         self.accounts.servers = self.servers
         self.isolation = await self._check_isolation()
         await self.servers.restore()
-        self._account_events = AccountEvents(self.accounts, _libpq_url(self.db_url))
+        self._account_events = AccountEvents(self.accounts, libpq_url(self.db_url))
         self._account_events.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
         ssl_options = self._ssl_context()
@@ -619,6 +680,10 @@ class GilHub(Application):
             ssl_options=ssl_options,
         )
         self.http_server.add_sockets(sockets)
+        try:
+            await asyncio.to_thread(record_running_hub, self.data_dir)
+        except OSError as error:  # commands then cannot say a hub runs here; nothing worse
+            self.log.warning("Cannot record the running hub in %s: %s", self.data_dir, error)
         self.log.info("gilhub %s is listening on %s", __version__, self.public_url)
 
     async def start_parts(self) -> None:
@@ -723,6 +788,7 @@ class GilHub(Application):
             self.http_server.stop()
             await self.http_server.close_all_connections()
             self.http_server = None
+            await asyncio.to_thread(forget_running_hub, self.data_dir)
         try:
             if self.servers is not None:
                 await self.servers.shutdown()
@@ -780,11 +846,6 @@ class GilHub(Application):
             self.exit_with_error(f"{path} exists; not overwriting it.")
         path.write_text(self.generate_config_file(), encoding="utf-8")
         print(f"Wrote {path}")
-
-
-def _libpq_url(url: URL) -> str:
-    """A SQLAlchemy URL as libpq (psycopg) takes it."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,9 @@
 """``gilhub user …`` and ``gilhub token``: account management from the command line.
 
 These talk to the database directly, with the same configuration as the hub
-(``--data-dir``, ``--db-url``, ``--config``, ``gilhub_config.py``), so they work
-whether or not the hub is running. Other parts' subcommands (``storage``,
+(``--data-dir``, ``GILHUB_DATA_DIR``, ``--db-url``, ``--config``,
+``gilhub_config.py``), so they work whether or not the hub is running (while it
+runs, on the PostgreSQL it runs). Other parts' subcommands (``storage``,
 ``repo``, ``bib``) build on :class:`HubCommand` too.
 """
 
@@ -72,7 +73,12 @@ class HubCommand(Application):
         self.exit(1)
 
     async def with_database(self, action: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
-        engine = await self.hub.open_database()
+        """Run ``action`` on the hub's database, saying which one it is (on stderr, so
+        that what a command prints stays parseable). Never a new database unless asked
+        (``--create``): a command on the wrong data directory would otherwise succeed on a
+        database that the hub does not use."""
+        engine = await self.hub.open_database(create=self.hub.create_database)
+        print(f"gilhub {self.name}: using {self.hub.describe_database()}", file=sys.stderr)
         try:
             return await action(engine)
         finally:

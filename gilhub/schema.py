@@ -35,6 +35,7 @@ users = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("last_activity", DateTime(timezone=True)),
     Column("must_change_password", Boolean, nullable=False),
+    Column("interface", Text),
 )
 
 login_sessions = Table(

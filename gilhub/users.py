@@ -36,6 +36,12 @@ class User:
     last_activity: datetime | None = None
     #: the password was generated (one-time): the user must choose a new one first
     must_change_password: bool = False
+    #: the person's default interface (a key of INTERFACES); None: the hub's landing_path
+    interface: str | None = None
+
+
+#: The interfaces a person may choose as their default: path under /user/NAME/ -> name.
+INTERFACES = {"lab": "JupyterLab", "tree": "Notebook"}
 
 
 def is_valid_username(name: object) -> bool:
@@ -50,6 +56,7 @@ USER_COLUMNS = (
     users.c.created,
     users.c.last_activity,
     users.c.must_change_password,
+    users.c.interface,
 )
 """What :func:`user_from_row` reads; select these in queries that join ``users``."""
 
@@ -65,6 +72,7 @@ def user_from_row(row: Row | None) -> User | None:
         created=row.created,
         last_activity=row.last_activity,
         must_change_password=row.must_change_password,
+        interface=row.interface,
     )
 
 
@@ -72,6 +80,11 @@ async def get_user_by_name(conn: AsyncConnection, name: str) -> User | None:
     if not is_valid_username(name):
         return None
     result = await conn.execute(select(*USER_COLUMNS).where(users.c.name == name))
+    return user_from_row(result.first())
+
+
+async def get_user_by_id(conn: AsyncConnection, user_id: int) -> User | None:
+    result = await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))
     return user_from_row(result.first())
 
 

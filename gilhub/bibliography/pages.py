@@ -143,7 +143,7 @@ class BibAddHandler(BibMixin, BaseHandler):
 
     @login_required
     async def get(self) -> None:
-        await self.show_form()
+        await self.show_form(**self.take_shown())
 
     def show_form(self, **context: Any) -> Any:
         defaults = {
@@ -187,10 +187,11 @@ class BibAddHandler(BibMixin, BaseHandler):
             self.set_status(400)
             await self.show_form(form=self.form_values(), errors=error.errors, mode=mode)
             return
-        pending = ""
-        if result.conflicts:
-            pending = "\n".join(duplicate.new_bibtex for duplicate in result.conflicts)
-            self.set_status(409)
+        if not result.conflicts:  # POST/redirect/GET: the outcome is shown after a 303
+            self.redirect_after_post(f"{self.request.path}?mode={mode}", result=result, mode=mode)
+            return
+        pending = "\n".join(duplicate.new_bibtex for duplicate in result.conflicts)
+        self.set_status(409)  # shown at once: the page keeps what is still to be decided
         await self.show_form(result=result, pending_bibtex=pending, mode=mode)
 
 

@@ -14,26 +14,30 @@ from gilhub.users import User, list_users
 
 
 class AdminPageHandler(BaseHandler):
-    async def render_admin(self, *, notice: str = "", error: str = "", secret: str = "") -> None:
-        async with self.hub.db.connect() as conn:
-            users = await list_users(conn)
-        rows = [(user, self.hub.servers.status(user.name)) for user in users]
-        if error:
-            self.set_status(400)
-        self.render_template(
-            "admin.html",
-            rows=rows,
-            notice=notice,
-            error=error,
-            secret=secret,
-            isolation=self.hub.isolation,
-        )
+    @property
+    def admin_url(self) -> str:
+        return self.hub.hub_prefix + "admin"
+
+    def back_to_admin(self, **shown: str) -> None:
+        """Every form of the page posts elsewhere, then comes back here (303)."""
+        self.redirect_after_post(self.admin_url, **shown)
 
 
 class AdminHandler(AdminPageHandler):
     @admin_required
     async def get(self) -> None:
-        await self.render_admin()
+        async with self.hub.db.connect() as conn:
+            users = await list_users(conn)
+        rows = [(user, self.hub.servers.status(user.name)) for user in users]
+        shown = self.take_shown()
+        self.render_template(
+            "admin.html",
+            rows=rows,
+            notice=shown.get("notice", ""),
+            error=shown.get("error", ""),
+            secret=shown.get("secret", ""),
+            isolation=self.hub.isolation,
+        )
 
 
 class AdminUsersHandler(AdminPageHandler):
@@ -48,15 +52,15 @@ class AdminUsersHandler(AdminPageHandler):
                 name, self.get_body_argument("password", "") or None, admin=admin
             )
         except AccountError as error:
-            await self.render_admin(error=str(error))
+            self.back_to_admin(error=str(error))
             return
         notice = f"Added {name}."
         if new is not None and new.generated:
-            await self.render_admin(
+            self.back_to_admin(
                 notice=notice + " Their one-time password (shown only now):", secret=new.password
             )
         else:
-            await self.render_admin(notice=notice)
+            self.back_to_admin(notice=notice)
 
 
 class AdminUserActionHandler(AdminPageHandler):
@@ -71,15 +75,15 @@ class AdminUserActionHandler(AdminPageHandler):
         try:
             await getattr(self, f"do_{action}")(user)
         except AccountError as error:
-            await self.render_admin(error=str(error))
+            self.back_to_admin(error=str(error))
 
     async def do_remove(self, user: User) -> None:
         await self.hub.accounts.remove(user, by=self.current_user)
-        await self.render_admin(notice=f"Removed {user.name}.")
+        self.back_to_admin(notice=f"Removed {user.name}.")
 
     async def do_password(self, user: User) -> None:
         new = await self.hub.accounts.set_password(user)
-        await self.render_admin(
+        self.back_to_admin(
             notice=f"New one-time password for {user.name} (shown only now):", secret=new.password
         )
 
@@ -87,9 +91,9 @@ class AdminUserActionHandler(AdminPageHandler):
         make_admin = self.get_body_argument("value", "") == "1"
         await self.hub.accounts.set_admin(user, make_admin, by=self.current_user)
         verb = "is now an admin" if make_admin else "is no longer an admin"
-        await self.render_admin(notice=f"{user.name} {verb}.")
+        self.back_to_admin(notice=f"{user.name} {verb}.")
 
     async def do_rename(self, user: User) -> None:
         new_name = self.get_body_argument("new_name", "").strip()
         await self.hub.accounts.rename(user, new_name)
-        await self.render_admin(notice=f"{user.name} is now {new_name}.")
+        self.back_to_admin(notice=f"{user.name} is now {new_name}.")

@@ -37,6 +37,7 @@ from gilhub.auth.scopes import Grants, Identity
 from gilhub.auth.sessions import session_xsrf_token, user_for_session
 from gilhub.auth.tokens import identity_for_token
 from gilhub.db.outage import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, is_database_unavailable
+from gilhub.handlers import flash
 from gilhub.servers.models import ServerState, SpawnLimitReached
 from gilhub.users import User, get_user_by_name
 
@@ -173,10 +174,9 @@ class BaseHandler(RequestHandler):
     @functools.cached_property
     def grants(self) -> Grants:
         """The scopes of this request: the owner's, narrowed to its token's if it has one."""
-        if self.identity is None or self.identity.token_scopes is None:
-            return self.owner_grants
-        user = self.identity.user
-        return scopes.token_scopes(self.identity.token_scopes, self.owner_grants, user.name)
+        if self.identity is None:
+            return {}
+        return scopes.request_grants(self.identity, self.hub.admin_access)
 
     def has_scope(self, scope: str, user_name: str | None = None) -> bool:
         if scope == "inherit":
@@ -254,6 +254,35 @@ class BaseHandler(RequestHandler):
     def login_url_for(self, next_url: str) -> str:
         return f"{self.hub.hub_prefix}login?{urlencode({'next': next_url})}"
 
+    def landing_path_of(self, user: User) -> str:
+        """Where ``user``'s server opens (under /user/NAME/): their chosen interface, else
+        the hub's ``landing_path``."""
+        return user.interface or self.hub.landing_path
+
+    # -- POST/redirect/GET ---------------------------------------------------
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        """After a POST, ``303 See Other``: the browser GETs the next page, so its address
+        bar never keeps a POST's URL and a reload does not post again."""
+        if status is None and not permanent and self.request.method == "POST":
+            status = 303
+        super().redirect(url, permanent, status)
+
+    def redirect_after_post(self, url: str, **shown: Any) -> None:
+        """Redirect (303) to ``url``, whose page gets ``shown`` (a notice, a password
+        shown only once ...) from :meth:`take_shown`; see :mod:`gilhub.handlers.flash`."""
+        user = self.current_user
+        if shown and user is not None:
+            key = self.hub.flashes.put(user.id, shown)
+            url += ("&" if "?" in url else "?") + urlencode({flash.ARGUMENT: key})
+        self.redirect(url, status=303)
+
+    def take_shown(self) -> dict[str, Any]:
+        """What the POST that redirected here has to show (once), else ``{}``."""
+        key = self.get_query_argument(flash.ARGUMENT, "")
+        user = self.current_user
+        return self.hub.flashes.take(user.id, key) if key and user is not None else {}
+
     # -- pages ----------------------------------------------------------
 
     def template_namespace(self) -> dict[str, Any]:
@@ -266,7 +295,8 @@ class BaseHandler(RequestHandler):
             "base_url": self.hub.base_url,
             "static_url": self.static_url,
             "nav_links": self.hub.nav_links,
-            "landing_path": self.hub.landing_path,
+            "landing_path_of": self.landing_path_of,
+            "admin_access": self.hub.admin_access,
             "version": __version__,
             "ServerState": ServerState,
         }

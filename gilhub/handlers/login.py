@@ -102,13 +102,13 @@ class ChangePasswordHandler(BaseHandler):
 
     allowed_before_password_change = True
 
-    async def render_page(self, *, error: str = "", done: bool = False) -> None:
+    async def render_page(self, *, error: str = "") -> None:
         user = self.current_user
         assert user is not None
         await self.render_template(
             "change_password.html",
             error=error,
-            done=done,
+            done=self.take_shown().get("done", False),
             required=user.must_change_password,
             local=await self.hub.accounts.has_password(user.name),
         )
@@ -132,4 +132,4 @@ class ChangePasswordHandler(BaseHandler):
             await self.render_page(error=error)
             return
         await accounts.set_password(user, new, keep_session=self.session_id())
-        await self.render_page(done=True)
+        self.redirect_after_post(self.request.uri or self.request.path, done=True)

@@ -16,25 +16,25 @@ LIFETIMES = {"0": None, "1": 1, "7": 7, "30": 30, "365": 365}
 
 
 class TokenPageHandler(BaseHandler):
-    async def render_tokens(
-        self, *, new_token: str = "", notice: str = "", problem: str = ""
-    ) -> None:
+    def back_to_tokens(self, **shown: str) -> None:
+        """The forms post, then come back to the page (303) with what they have to say."""
+        self.redirect_after_post(self.hub.hub_prefix + "token", **shown)
+
+    @login_required
+    async def get(self) -> None:
         user = self.current_user
         assert user is not None
         async with self.hub.db.connect() as conn:
             tokens = await list_tokens(conn, user.id)
+        shown = self.take_shown()
         self.render_template(
             "token.html",
             tokens=tokens,
-            new_token=new_token,
-            notice=notice,
-            problem=problem,
+            new_token=shown.get("new_token", ""),
+            notice=shown.get("notice", ""),
+            problem=shown.get("problem", ""),
             scope_names=[name for name in scopes.SCOPES if name != "self"],
         )
-
-    @login_required
-    async def get(self) -> None:
-        await self.render_tokens()
 
     @login_required
     async def post(self) -> None:
@@ -48,14 +48,13 @@ class TokenPageHandler(BaseHandler):
                 user, self.hub.admin_access, scopes=[s for s in wanted if s] or None
             )
         except scopes.ScopeError as error:
-            self.set_status(400)
-            await self.render_tokens(problem=str(error))
+            self.back_to_tokens(problem=str(error))
             return
         async with self.hub.db.begin() as conn:
             new = await create_token(
                 conn, user.id, note, timedelta(days=lifetime) if lifetime else None, token_scopes
             )
-        await self.render_tokens(new_token=new.token)
+        self.back_to_tokens(new_token=new.token)
 
 
 class TokenRevokeHandler(TokenPageHandler):
@@ -67,4 +66,4 @@ class TokenRevokeHandler(TokenPageHandler):
         assert user is not None
         if not await self.hub.accounts.revoke_token(user, int(token_id)):
             raise HTTPError(404, "No such token.")
-        await self.render_tokens(notice="Token revoked.")
+        self.back_to_tokens(notice="Token revoked.")

@@ -16,7 +16,6 @@ from urllib.parse import quote, urlencode
 
 from tornado.web import StaticFileHandler
 
-from gilhub.bibliography.preprocessor import hub_citation_preprocessor
 from gilhub.contents import query as contents
 from gilhub.handlers.base import BaseHandler, admin_required, login_required, whole_number
 from gilhub.repository import render, store
@@ -31,6 +30,8 @@ from gilhub.repository.web import (
 
 #: The push page lists at most this many of the user's files.
 MAX_FILES_LISTED = 2000
+#: Characters of a refused push's message carried (in the URL) to the conflict page's forms.
+MAX_CARRIED_MESSAGE = 2000
 # Found without importing the package, which would import all of jupyter_server (~1 s).
 MATHJAX_DIR = Path(importlib.util.find_spec("jupyter_server_mathjax").origin).parent / "static"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
@@ -147,22 +148,38 @@ class RenderedHandler(RepoPageHandler):
         entry, version = await self.requested_version(path)
         if entry.kind != "notebook":
             raise BadRequest("only notebooks are rendered")
-        mathjax = f"{self.hub.hub_prefix}repo/mathjax/MathJax.js?config={MATHJAX_CONFIG}"
-        mathjax_config_url = self.static_url("repo/mathjax-config.js")
+        send_view(self, await notebook_view_html(self, version.content))
 
-        def render_with_citations() -> str:
-            # Both parsing the bibliography (once per change) and nbconvert block.
-            return render.render_view(
-                version.content,
-                mathjax_url=self.repository.config.mathjax_url or mathjax,
-                mathjax_config_url=mathjax_config_url,
-                preprocessors=[hub_citation_preprocessor(self.hub)],
-            )
 
-        html = await asyncio.to_thread(render_with_citations)
-        self.set_header("Content-Security-Policy", f"{VIEW_CSP}; sandbox {VIEW_SANDBOX}")
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.finish(html)
+async def notebook_view_html(handler: BaseHandler, content: bytes) -> str:
+    """The notebook ``content`` as a sanitised page (the repository's views, runs' reports):
+    citations linked and References added, MathJax from the hub."""
+    hub = handler.hub
+    mathjax = f"{hub.hub_prefix}repo/mathjax/MathJax.js?config={MATHJAX_CONFIG}"
+    mathjax_config_url = handler.static_url("repo/mathjax-config.js")
+
+    def render_with_citations() -> str:
+        # Both parsing the bibliography (once per change) and nbconvert block. Imported
+        # here, as render imports nbconvert: on the first view, not at the hub's start.
+        from gilhub.bibliography.preprocessor import hub_citation_preprocessor
+
+        return render.render_view(
+            content,
+            mathjax_url=hub.repository.config.mathjax_url or mathjax,
+            mathjax_config_url=mathjax_config_url,
+            preprocessors=[hub_citation_preprocessor(hub)],
+        )
+
+    return await asyncio.to_thread(render_with_citations)
+
+
+def send_view(handler: BaseHandler, html: str) -> None:
+    """Answer with a rendered view under a strict Content-Security-Policy that also
+    sandboxes it: even HTML the sanitiser let through runs no script from elsewhere."""
+    handler.set_header("Content-Security-Policy", f"{VIEW_CSP}; sandbox {VIEW_SANDBOX}")
+    handler.set_header("X-Content-Type-Options", "nosniff")
+    handler.set_header("Content-Type", "text/html; charset=UTF-8")
+    handler.finish(html)
 
 
 class MathJaxHandler(StaticFileHandler):
@@ -211,7 +228,11 @@ class PushPageHandler(RepoPageHandler):
         except Conflict as conflict:
             self.redirect(
                 self.repo_url(
-                    "conflict", source=source, path=target, base=conflict.details.get("base") or ""
+                    "conflict",
+                    source=source,
+                    path=target,
+                    base=conflict.details.get("base") or "",
+                    message=self.get_body_argument("message", "")[:MAX_CARRIED_MESSAGE],
                 )
             )
             return
@@ -236,7 +257,15 @@ class ConflictPageHandler(RepoPageHandler):
         entry = await self.entry(target)
         async with self.engine.connect() as conn:
             since = await store.versions_since(conn, entry.id, base or 0)
-        context: dict[str, Any] = {"source": source, "entry": entry, "base": base, "since": since}
+        context: dict[str, Any] = {
+            "source": source,
+            "entry": entry,
+            "base": base,
+            "since": since,
+            # what the person wrote when pushing: the merge and the new path keep it
+            "message": self.get_query_argument("message", "")[:MAX_CARRIED_MESSAGE],
+            "free_path": await self.repository.free_path(entry.path),
+        }
         if base and entry.kind == "notebook":
             base_content, mine, theirs, merged, _ = await self.repository.merge_preview(
                 self.current_user, source=source, target=target, base=base
@@ -267,6 +296,16 @@ class MergePageHandler(RepoPageHandler):
 
 
 class PullPageHandler(RepoPageHandler):
+    """The pull form posts here, then the outcome is shown at ``GET`` (303 in between)."""
+
+    @login_required
+    async def get(self) -> None:
+        shown = self.take_shown()
+        if not shown:  # nothing was pulled just now (a bookmark, a reload much later)
+            self.redirect(self.repo_url("tree"))
+            return
+        await self.render_template("repo_pull.html", **shown)
+
     @login_required
     @repository_errors
     async def post(self) -> None:
@@ -282,9 +321,8 @@ class PullPageHandler(RepoPageHandler):
                 on_exists=self.get_body_argument("on_exists", "fail"),
             )
         except Conflict as conflict:
-            self.set_status(409)
-            await self.render_template(
-                "repo_pull.html",
+            self.redirect_after_post(
+                self.repo_url("pull"),
                 outcome=None,
                 path=normalize_path(path),
                 dest=dest,
@@ -293,8 +331,8 @@ class PullPageHandler(RepoPageHandler):
                 message=conflict.message,
             )
             return
-        await self.render_template(
-            "repo_pull.html", outcome=outcome, lab_url=self.lab_url(outcome.path)
+        self.redirect_after_post(
+            self.repo_url("pull"), outcome=outcome, lab_url=self.lab_url(outcome.path)
         )
 
 

@@ -59,3 +59,10 @@ def beside_name(path: str, attempt: int) -> str:
     pure = PurePosixPath(path)
     name = f"{pure.stem} ({attempt}){pure.suffix}"
     return str(pure.with_name(name))
+
+
+def numbered_path(path: str, attempt: int) -> str:
+    """``a/b.ipynb`` -> ``a/b-2.ipynb``: a new repository path next to a taken one (no
+    spaces or brackets: repository paths end up in URLs and command lines)."""
+    pure = PurePosixPath(path)
+    return str(pure.with_name(f"{pure.stem}-{attempt}{pure.suffix}"))

@@ -9,6 +9,7 @@ thread, outside any transaction, so no row lock is held while the CPU works.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from gilhub.contents import query as contents
 from gilhub.contents.errors import StorageError
 from gilhub.repository import notebooks, render, store
 from gilhub.repository.errors import BadRequest, Conflict, NotFound
-from gilhub.repository.paths import beside_name, is_notebook, normalize_path
+from gilhub.repository.paths import beside_name, is_notebook, normalize_path, numbered_path
 from gilhub.users import User
 
 if TYPE_CHECKING:
@@ -101,12 +102,24 @@ async def _write_user_file(conn: AsyncConnection, owner: str, path: str, content
         raise BadRequest(str(error), dest=path) from None
 
 
-async def _free_path(conn: AsyncConnection, owner: str, path: str) -> str:
+async def _first_free(
+    path: str, taken: Callable[[str], Awaitable[bool]], name: Callable[[str, int], str]
+) -> str:
+    """The first of ``name(path, 2)``, ``name(path, 3)``, … that is not ``taken``."""
     for attempt in range(2, MAX_BESIDE_ATTEMPTS + 2):
-        candidate = beside_name(path, attempt)
-        if await contents.kind_of(conn, owner, candidate) is None:
+        candidate = name(path, attempt)
+        if not await taken(candidate):
             return candidate
     raise Conflict(f"too many copies of {path!r} already; choose another path", dest=path)
+
+
+async def _free_path(conn: AsyncConnection, owner: str, path: str) -> str:
+    """A name beside ``path`` in the user's storage: ``x (2).ipynb``, …"""
+
+    async def taken(candidate: str) -> bool:
+        return await contents.kind_of(conn, owner, candidate) is not None
+
+    return await _first_free(path, taken, beside_name)
 
 
 @dataclass(frozen=True)
@@ -217,6 +230,17 @@ class RepositoryService:
             theirs = await _version_content(conn, target, entry.head)
         merged = await asyncio.to_thread(render.merge, base_content, prepared.content, theirs)
         return base_content, prepared.content, theirs, merged, entry
+
+    async def free_path(self, path: str) -> str:
+        """A repository path next to ``path`` that no live entry has (``x-2.ipynb``, …):
+        what "push as a new path" proposes after a conflict."""
+        path = normalize_path(path)
+
+        async def taken(candidate: str) -> bool:
+            return await store.get_entry(conn, candidate) is not None
+
+        async with self.engine.connect() as conn:
+            return await _first_free(path, taken, numbered_path)
 
     async def push_merge(
         self,

@@ -26,3 +26,7 @@ class NotebookNotFound(RunError):
 
 class RunFinished(RunError):
     """The run has ended already (it cannot be cancelled)."""
+
+
+class DefinitionNotFound(RunError):
+    """No such run definition of the asker's."""

@@ -28,7 +28,17 @@ class RunPageHandler(BaseHandler):
         await self.render_template("run.html", run=model)
 
 
+class DefinitionsPageHandler(BaseHandler):
+    """The person's run definitions, with their schedules and latest reports."""
+
+    @login_required
+    async def get(self) -> None:
+        found = await self.hub.runs.definitions.list(self.current_user)
+        await self.render_template("runs_definitions.html", definitions=found)
+
+
 handlers = [
     (r"/hub/runs", RunListPageHandler),
     (r"/hub/runs/(\d{1,18})", RunPageHandler),
+    (r"/hub/runs/definitions", DefinitionsPageHandler),
 ]

@@ -11,12 +11,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gilhub.runs.errors import RunNotFound
 from gilhub.runs.schema import messages, runs
 
+#: The channel a run's changes are announced on (``pg_notify``, the run's id as payload),
+#: by the hub and by the workers alike; the hub's event streams listen to it.
+RUNS_CHANNEL = "gilhub_runs"
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "cancelled")
 LEVELS = ("INFO", "WARNING", "ERROR")
@@ -80,7 +83,7 @@ class Message:
 
 
 #: Every column but the notebook's content (read with :func:`run_content`).
-_RUN_COLUMNS = tuple(column for column in runs.c if column.name != "content")
+RUN_COLUMNS = tuple(column for column in runs.c if column.name != "content")
 _MESSAGE_COLUMNS = (
     messages.c.id,
     messages.c.time,
@@ -88,6 +91,14 @@ _MESSAGE_COLUMNS = (
     messages.c.text,
     messages.c.file,
 )
+
+
+async def announce(conn: AsyncConnection, run_id: int) -> None:
+    """Tell listeners that run ``run_id`` changed (delivered when the transaction commits)."""
+    await conn.execute(
+        text("SELECT pg_notify(:channel, :run_id)"),
+        {"channel": RUNS_CHANNEL, "run_id": str(run_id)},
+    )
 
 
 async def create_run(
@@ -114,13 +125,15 @@ async def create_run(
             kernel=kernel,
             content=content,
         )
-        .returning(*_RUN_COLUMNS)
+        .returning(*RUN_COLUMNS)
     )
-    return Run(*(await conn.execute(statement)).one())
+    run = Run(*(await conn.execute(statement)).one())
+    await announce(conn, run.id)
+    return run
 
 
 async def get_run(conn: AsyncConnection, run_id: int) -> Run:
-    row = (await conn.execute(select(*_RUN_COLUMNS).where(runs.c.id == run_id))).first()
+    row = (await conn.execute(select(*RUN_COLUMNS).where(runs.c.id == run_id))).first()
     if row is None:
         raise RunNotFound(f"No run {run_id}.")
     return Run(*row)
@@ -136,7 +149,7 @@ async def run_content(conn: AsyncConnection, run_id: int) -> bytes:
 
 async def list_runs(conn: AsyncConnection, user_id: int | None, limit: int) -> list[Run]:
     """The newest runs first: ``user_id``'s, or everyone's when ``None``."""
-    query = select(*_RUN_COLUMNS).order_by(runs.c.id.desc()).limit(limit)
+    query = select(*RUN_COLUMNS).order_by(runs.c.id.desc()).limit(limit)
     if user_id is not None:
         query = query.where(runs.c.user_id == user_id)
     return [Run(*row) for row in await conn.execute(query)]
@@ -144,7 +157,13 @@ async def list_runs(conn: AsyncConnection, user_id: int | None, limit: int) -> l
 
 async def runs_with_status(conn: AsyncConnection, status: str) -> list[Run]:
     """Every run in ``status``, oldest first (the queue's order)."""
-    query = select(*_RUN_COLUMNS).where(runs.c.status == status).order_by(runs.c.id)
+    query = select(*RUN_COLUMNS).where(runs.c.status == status).order_by(runs.c.id)
+    return [Run(*row) for row in await conn.execute(query)]
+
+
+async def active_runs_of(conn: AsyncConnection, user_id: int) -> list[Run]:
+    """``user_id``'s queued and running runs."""
+    query = select(*RUN_COLUMNS).where(runs.c.user_id == user_id, runs.c.status.in_(ACTIVE))
     return [Run(*row) for row in await conn.execute(query)]
 
 
@@ -163,10 +182,13 @@ async def claim_run(conn: AsyncConnection, run_id: int, token_id: int) -> Run | 
         update(runs)
         .where(runs.c.id == run_id, runs.c.status == "queued")
         .values(status="running", started=func.now(), token_id=token_id)
-        .returning(*_RUN_COLUMNS)
+        .returning(*RUN_COLUMNS)
     )
     row = claimed.first()
-    return Run(*row) if row else None
+    if row is None:
+        return None
+    await announce(conn, run_id)
+    return Run(*row)
 
 
 async def record_worker(conn: AsyncConnection, run_id: int, pid: int, create_time: float) -> None:
@@ -181,6 +203,7 @@ async def report_progress(conn: AsyncConnection, run_id: int, **values: Any) -> 
     await conn.execute(
         update(runs).where(runs.c.id == run_id, runs.c.status == "running").values(**values)
     )
+    await announce(conn, run_id)
 
 
 async def finish_run(conn: AsyncConnection, run_id: int, status: str, **values: Any) -> bool:
@@ -193,12 +216,16 @@ async def finish_run(conn: AsyncConnection, run_id: int, status: str, **values: 
         .values(status=status, ended=func.now(), current_cell=None, **values)
         .returning(runs.c.id)
     )
-    return ended.first() is not None
+    if ended.first() is None:
+        return False
+    await announce(conn, run_id)
+    return True
 
 
 async def record_output(conn: AsyncConnection, run_id: int, path: str) -> None:
     """Where the executed notebook was saved (also for a run cancelled meanwhile)."""
     await conn.execute(update(runs).where(runs.c.id == run_id).values(output_path=path))
+    await announce(conn, run_id)
 
 
 async def add_message(
@@ -208,6 +235,7 @@ async def add_message(
     await conn.execute(
         insert(messages).values(run_id=run_id, owner=owner, level=level, text=text, file=file)
     )
+    await announce(conn, run_id)
 
 
 async def messages_after(conn: AsyncConnection, run_id: int, after_id: int = 0) -> list[Message]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -57,4 +58,34 @@ messages = Table(
     Column("level", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("file", Text),
+)
+
+#: Run definitions (``sql/009_run_definitions.sql``: a schema of their own, see there).
+schedules_metadata = MetaData(schema="schedules")
+
+definitions = Table(
+    "definitions",
+    schedules_metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("notebook", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("version", Integer),
+    Column("parameters", JSONB, nullable=False),
+    Column("kernel", Text, nullable=False),
+    Column("schedule", Text),
+    Column("timezone", Text, nullable=False),
+    Column("paused", Boolean, nullable=False),
+    Column("keep_runs", Integer, nullable=False),
+    Column("next_run", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+definition_runs = Table(
+    "definition_runs",
+    schedules_metadata,
+    Column("run_id", BigInteger, primary_key=True),
+    Column("definition_id", BigInteger, ForeignKey(definitions.c.id), nullable=False),
 )

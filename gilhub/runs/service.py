@@ -23,46 +23,58 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nbformat
 import psutil
+from jupyter_client.kernelspec import KernelSpecManager
 from sqlalchemy.ext.asyncio import AsyncEngine
-from traitlets import Float, Integer, List, Unicode, validate
+from traitlets import Bool, Float, Integer, List, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from gilhub.auth.scopes import check_scopes_exist
 from gilhub.contents import paths, roles
 from gilhub.contents import query as contents
 from gilhub.contents.errors import InvalidPath
+from gilhub.db.notify import Listener, libpq_url
 from gilhub.repository import store
 from gilhub.repository.errors import NotFound as RepositoryNotFound
-from gilhub.runs import access, query
+from gilhub.runs import access, definitions, query
+from gilhub.runs.crate import RunFiles, crate_zip
 from gilhub.runs.errors import BadRunRequest, NotebookNotFound, RunFinished, RunNotFound
 from gilhub.runs.parameters import Declared, declared_parameters_of
-from gilhub.runs.query import Run
-from gilhub.runs.worker import DB_URL_ENV
+from gilhub.runs.query import RUNS_CHANNEL, Run
+from gilhub.runs.schedules import RunDefinitions
 from gilhub.spawner.base import inherited_environment
-from gilhub.spawner.process import (
-    ChildProcess,
-    find_process,
-    is_windows,
-    start_process,
-    terminate_tree,
-)
-from gilhub.users import User
+from gilhub.spawner.process import ChildProcess, find_process, is_windows, terminate_tree
+from gilhub.users import User, get_user_by_id
 
 if TYPE_CHECKING:
     from gilhub.app import GilHub
 
 #: The environment variable telling the kernel where the hub is (for its token).
 HUB_URL_ENV = "GILHUB_HUB_URL"
+WORKER_MODULE = "gilhub.runs.worker"
 _KERNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _POLL_SECONDS = 1.0
+#: Changes heard within this time of each other make one event.
+_COALESCE_SECONDS = 0.05
 _RESCHEDULE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A checked request for a run: its ``fields`` as asked (``version`` ``None`` for a
+    repository entry's newest), and the notebook as it is now, at ``resolved_version``."""
+
+    fields: dict[str, Any]
+    owner: str
+    content: bytes
+    resolved_version: int | None
 
 
 class Runs(LoggingConfigurable):
@@ -94,8 +106,33 @@ class Runs(LoggingConfigurable):
     max_output_bytes = Integer(
         1_000_000, config=True, help="Bytes of output kept per cell; the rest is dropped, said so."
     )
+    max_streamed_bytes = Integer(
+        64 * 1024,
+        config=True,
+        help="Bytes of a run's printed output (stdout, stderr) copied into its messages as it "
+        "runs; the rest stays in the executed notebook only, said so.",
+    )
+    worker_cmd = List(
+        Unicode(),
+        default_value=[sys.executable, "-m", WORKER_MODULE],
+        config=True,
+        help="The command that runs a worker (its arguments follow). It runs in the user's "
+        "account and sandbox, so every account must be able to run its Python.",
+    )
     max_parameters_bytes = Integer(
         64 * 1024, config=True, help="Largest parameters object (as JSON) a run may be given."
+    )
+    known_kernels_only = Bool(
+        True,
+        config=True,
+        help="Refuse runs (HTTP 400) of a kernel not installed where the hub finds kernels; "
+        "turn off where users install kernels of their own in their homes.",
+    )
+    events_keepalive = Float(
+        15.0,
+        config=True,
+        help="Seconds between keep-alives of a run's event stream while nothing changes "
+        "(it also looks at the run then, in case a notification was missed).",
     )
     stop_grace = Float(
         10.0,
@@ -110,6 +147,19 @@ class Runs(LoggingConfigurable):
         self._watchers: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
+        self._definitions_scheduler: asyncio.Task[None] | None = None
+        #: Run definitions and their schedules.
+        self.definitions = RunDefinitions(self)
+        #: The event streams following each run, woken when it changes.
+        self._followers: dict[int, set[asyncio.Event]] = {}
+        self._listener = Listener(
+            libpq_url(hub.db_url),
+            RUNS_CHANNEL,
+            self._heard,
+            self.log,
+            what="runs' changes",
+            connected=self._wake_followers,
+        )
 
     @property
     def engine(self) -> AsyncEngine:
@@ -118,36 +168,59 @@ class Runs(LoggingConfigurable):
 
     # -- asking for runs -------------------------------------------------------------
 
-    async def submit(
-        self,
-        user: User,
-        *,
-        notebook: Any,
-        source: Any = "storage",
-        version: Any = None,
-        parameters: Any = None,
-        kernel: Any = None,
-    ) -> Run:
-        """Queue a run of ``notebook`` for ``user``; bad requests raise :class:`BadRunRequest`."""
-        path, source, version = _checked_notebook(notebook, source, version)
-        parameters = self._checked_parameters({} if parameters is None else parameters)
-        kernel = _checked_kernel(kernel or self.default_kernel)
-        owner = await roles.ensure_user_role(self.engine, user.name)
-        content, version = await self._notebook_content(owner, path, source, version)
+    async def submit(self, user: User, *, definition_id: int | None = None, **asked: Any) -> Run:
+        """Queue a run for ``user`` (of a run definition, if given) of what ``asked`` names
+        (see :meth:`checked_request`)."""
+        request = await self.checked_request(user, **asked)
         async with self.engine.begin() as conn:
             run = await query.create_run(
                 conn,
                 user_id=user.id,
-                owner=owner,
-                notebook=path,
-                source=source,
-                version=version,
-                parameters=parameters,
-                kernel=kernel,
-                content=content,
+                owner=request.owner,
+                content=request.content,
+                **{**request.fields, "version": request.resolved_version},
             )
+            if definition_id is not None:
+                await definitions.link_run(conn, definition_id, run.id)
         self._wake.set()
         return run
+
+    async def checked_request(
+        self,
+        user: User,
+        *,
+        notebook: Any = None,
+        source: Any = "storage",
+        version: Any = None,
+        parameters: Any = None,
+        kernel: Any = None,
+    ) -> RunRequest:
+        """What a run of ``notebook`` asks for, checked, with the notebook as it is now:
+        :class:`BadRunRequest` for malformed fields or a kernel not installed,
+        :class:`NotebookNotFound` for a notebook that is not there."""
+        path, source, version = _checked_notebook(notebook, source, version)
+        fields = {
+            "notebook": path,
+            "source": source,
+            "version": version,
+            "parameters": self._checked_parameters({} if parameters is None else parameters),
+            "kernel": await self._checked_kernel(kernel or self.default_kernel),
+        }
+        owner = await roles.ensure_user_role(self.engine, user.name)
+        content, resolved = await self._notebook_content(owner, path, source, version)
+        return RunRequest(fields, owner, content, resolved)
+
+    async def _checked_kernel(self, kernel: Any) -> str:
+        if not isinstance(kernel, str) or not _KERNEL_NAME.match(kernel):
+            raise BadRunRequest("kernel must be a kernel name such as 'python3'.")
+        if self.known_kernels_only:
+            installed = await asyncio.to_thread(installed_kernels)
+            if kernel not in installed:
+                raise BadRunRequest(
+                    f"No kernel named {kernel!r} is installed "
+                    f"(installed: {', '.join(sorted(installed)) or 'none'})."
+                )
+        return kernel
 
     def _checked_parameters(self, parameters: Any) -> dict[str, Any]:
         if not isinstance(parameters, dict):
@@ -214,29 +287,72 @@ class Runs(LoggingConfigurable):
         async with self.engine.connect() as conn:
             return await query.list_runs(conn, None if everyone else asker.id, limit)
 
-    async def events(self, run: Run):
-        """The run's model whenever it changes, then once more when it has ended."""
-        last: dict[str, Any] | None = None
-        while True:
-            async with self.engine.connect() as conn:
-                run = await query.get_run(conn, run.id)
-            model = await self.model(run)
-            if model != last:
-                yield model
-                last = model
-            if run.finished:
-                return
-            await asyncio.sleep(_POLL_SECONDS)
+    async def events(self, run: Run) -> AsyncIterator[dict[str, Any] | None]:
+        """The run's model whenever it changes, until it has ended; ``None`` now and then
+        while nothing changes (for a keep-alive). Woken by the run's notifications
+        (:data:`~.query.RUNS_CHANNEL`, from the hub and the worker), and every
+        :attr:`events_keepalive` seconds anyway, in case one was missed."""
+        changed = asyncio.Event()
+        self._followers.setdefault(run.id, set()).add(changed)
+        try:
+            last: dict[str, Any] | None = None
+            while True:
+                changed.clear()
+                async with self.engine.connect() as conn:
+                    run = await query.get_run(conn, run.id)
+                model = await self.model(run)
+                if model != last:
+                    yield model
+                    last = model
+                if run.finished:
+                    return
+                try:
+                    await asyncio.wait_for(changed.wait(), self.events_keepalive)
+                except asyncio.TimeoutError:
+                    yield None
+                    continue
+                await asyncio.sleep(_COALESCE_SECONDS)  # a burst of changes: one model
+        finally:
+            followers = self._followers[run.id]
+            followers.discard(changed)
+            if not followers:
+                del self._followers[run.id]
+
+    async def _heard(self, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            for changed in self._followers.get(int(payload), ()):
+                changed.set()
+
+    def _wake_followers(self) -> None:
+        """Listening (again): what changed meanwhile was not heard, so every stream looks."""
+        for followers in self._followers.values():
+            for changed in followers:
+                changed.set()
 
     async def output(self, run: Run) -> bytes:
         """The executed notebook from the user's storage."""
+        content = await self.output_if_any(run)
+        if content is None:
+            raise NotebookNotFound(f"Run {run.id} has no output (yet, or any more).")
+        return content
+
+    async def output_if_any(self, run: Run) -> bytes | None:
+        """The executed notebook, or ``None`` when there is none (yet, or any more)."""
         if run.output_path is None:
-            raise NotebookNotFound(f"Run {run.id} has no output (yet).")
+            return None
         async with self.engine.connect() as conn:
             found = await contents.read_file(conn, run.owner, run.output_path)
-        if found is None:
-            raise NotebookNotFound(f"The output {run.output_path!r} is no longer in storage.")
-        return found.content
+        return found.content if found is not None else None
+
+    async def crate(self, run: Run, output: bytes | None, report: str | None) -> bytes:
+        """The run's RO-Crate (:mod:`.crate`) zipped with the notebook, output and report."""
+        async with self.engine.connect() as conn:
+            notebook = await query.run_content(conn, run.id)
+            user = await get_user_by_id(conn, run.user_id)
+        if user is None:
+            raise RunNotFound(f"No run {run.id}.")
+        files = RunFiles(notebook=notebook, output=output, report=report)
+        return await asyncio.to_thread(crate_zip, run, user.name, self.hub.public_url, files)
 
     # -- cancelling ------------------------------------------------------------------
 
@@ -258,8 +374,10 @@ class Runs(LoggingConfigurable):
 
     async def restore(self) -> None:
         """After a (re)start: watch the workers that outlived the hub, then the queue."""
+        self._listener.start()
         await self._adopt_running()
         self._scheduler = asyncio.create_task(self._schedule_forever())
+        self._definitions_scheduler = asyncio.create_task(self.definitions.schedule_forever())
         self._wake.set()
 
     async def _adopt_running(self) -> None:
@@ -279,7 +397,9 @@ class Runs(LoggingConfigurable):
 
     async def stop(self) -> None:
         """Stop watching (the workers go on; the next hub re-adopts them)."""
-        tasks = [task for task in (self._scheduler, *self._watchers.values()) if task]
+        await self._listener.stop()
+        tasks = [self._scheduler, self._definitions_scheduler, *self._watchers.values()]
+        tasks = [task for task in tasks if task]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -324,12 +444,7 @@ class Runs(LoggingConfigurable):
         run = claimed
         try:
             db_url = await access.run_database_url(self.engine, self.hub.db_url, run)
-            child = await launch_worker(
-                run,
-                self._worker_args(run),
-                self._worker_env(db_url, token.token),
-                self._log_path(run),
-            )
+            child = await self._launch_worker(run, self._worker_env(db_url, token.token))
         except Exception as error:
             self.log.exception("Starting the worker of run %s failed", run.id)
             await self._ended(run, f"The run's worker could not start: {error}")
@@ -339,8 +454,24 @@ class Runs(LoggingConfigurable):
         self._children[run.id] = child
         self._watch(run, find_process(child.pid, child.create_time), child.wait())
 
+    async def _launch_worker(self, run: Run, env: dict[str, str]) -> ChildProcess:
+        """Start the worker of ``run`` the way its user's server is started (the spawner's
+        :meth:`~gilhub.spawner.base.Spawner.start_job`): in the user's system account and
+        sandbox, with their home, so a notebook run can reach no more than their server."""
+        async with self.engine.connect() as conn:
+            user = await get_user_by_id(conn, run.user_id)
+        if user is None:
+            raise RunNotFound(f"The user of run {run.id} is gone.")
+        spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self.hub)
+        cmd = [*self.worker_cmd, *self._worker_args(run)]
+        return await spawner.start_job(cmd, env=env, log_path=self._log_path(run))
+
     def _worker_args(self, run: Run) -> list[str]:
-        args = [str(run.id), f"--max-output-bytes={self.max_output_bytes}"]
+        args = [
+            str(run.id),
+            f"--max-output-bytes={self.max_output_bytes}",
+            f"--max-streamed-bytes={self.max_streamed_bytes}",
+        ]
         if self.cell_timeout:
             args.append(f"--cell-timeout={self.cell_timeout}")
         return args
@@ -348,7 +479,7 @@ class Runs(LoggingConfigurable):
     def _worker_env(self, db_url: str, token: str) -> dict[str, str]:
         return {
             **inherited_environment(),
-            DB_URL_ENV: db_url,
+            access.DB_URL_ENV: db_url,
             self.token_env: token,
             HUB_URL_ENV: self.hub.public_url,
         }
@@ -390,8 +521,8 @@ class Runs(LoggingConfigurable):
             return
         import signal
 
-        with contextlib.suppress(psutil.Error):
-            for kernel in worker.children():
+        for kernel in _kernels_of(worker):
+            with contextlib.suppress(psutil.Error):
                 kernel.send_signal(signal.SIGINT)
         child = self._children.get(run.id)
         exited = child.wait() if child is not None else _poll_until_gone(worker)
@@ -415,17 +546,13 @@ class Runs(LoggingConfigurable):
         await access.drop_run_role(self.engine, run.id)
 
 
-async def launch_worker(
-    run: Run, args: list[str], env: dict[str, str], log_path: Path
-) -> ChildProcess:
-    """Start the worker process of ``run``: the one place a run's process is made.
-
-    Today it runs under the hub's own OS account, as its user's database role;
-    routing it through the spawner's isolation (sandbox or system user, branch
-    ``isolation``) is the next step and changes only this function.
-    """
-    cmd = [sys.executable, "-m", "gilhub.runs.worker", *args]
-    return await start_process(cmd, env=env, cwd=log_path.parent, log_path=log_path)
+def _kernels_of(worker: psutil.Process) -> list[psutil.Process]:
+    """What the worker started (its kernel), below the sandbox around it if any: every
+    process of the tree that is not the worker or a wrapper running it."""
+    with contextlib.suppress(psutil.Error):
+        tree = [worker, *worker.children(recursive=True)]
+        return [process for process in tree if WORKER_MODULE not in process.cmdline()]
+    return []
 
 
 async def _poll_until_gone(process: psutil.Process) -> None:
@@ -456,10 +583,9 @@ def _check_notebook(path: str, content: bytes) -> None:
         raise BadRunRequest(f"{path!r} is not a readable notebook: {error}") from None
 
 
-def _checked_kernel(kernel: Any) -> str:
-    if not isinstance(kernel, str) or not _KERNEL_NAME.match(kernel):
-        raise BadRunRequest("kernel must be a kernel name such as 'python3'.")
-    return kernel
+def installed_kernels() -> set[str]:
+    """The kernels installed where the hub looks (blocking: it reads kernelspec folders)."""
+    return set(KernelSpecManager().find_kernel_specs())
 
 
 def _is_whole(value: Any) -> bool:

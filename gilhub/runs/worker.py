@@ -2,9 +2,9 @@
 
 The hub starts this as a process of its own (:func:`gilhub.runs.service.launch_worker`),
 never in its event loop nor in the user's server, with limits as arguments and
-secrets only in the environment: the run's database URL under :data:`DB_URL_ENV`
-(removed before the kernel starts) and the run's token under its configured name
-(left for the kernel).
+secrets only in the environment: the run's database URL under
+:data:`~gilhub.runs.access.DB_URL_ENV` (removed before the kernel starts) and the
+run's token under its configured name (left for the kernel).
 
 **Why the worker writes to PostgreSQL itself** (rather than appending to a file
 the hub tails): the worker must reach the database anyway, as its user's own
@@ -46,12 +46,12 @@ from gilhub.contents import query as contents
 from gilhub.db import create_engine
 from gilhub.db.engine import use_selector_loop_on_windows
 from gilhub.runs import query
+from gilhub.runs.access import DB_URL_ENV
 from gilhub.runs.engine import ENGINE_NAME, ReportingManager
 from gilhub.runs.parameters import declared_parameters
 from gilhub.runs.query import Run
 
 #: The environment variable carrying the user's database URL (with its password).
-DB_URL_ENV = "GILHUB_RUN_DB_URL"
 #: How long a worker keeps trying to reach a database that went away.
 DB_PATIENCE_SECONDS = 600.0
 _MODULE_NOTEBOOK = re.compile(r"^(?P<module>.+)/notebooks/(?P<name>[^/]+)$")
@@ -100,17 +100,86 @@ class DatabaseReport:
     def message(self, level: str, text: str, file: str | None = None) -> None:
         self.loop.call_soon_threadsafe(self.events.put_nowait, ("message", (level, text, file)))
 
+    def printed(self, level: str, text: str) -> None:
+        """Printed output of a cell (merged with what follows it while the writer is busy)."""
+        self.loop.call_soon_threadsafe(self.events.put_nowait, ("printed", (level, text)))
+
     async def _write_events(self) -> None:
-        while (event := await self.events.get()) is not None:
-            kind, payload = event
-            if kind == "progress":
-                await persist(self.engine, query.report_progress, self.run.id, **payload)
-            else:
-                await persist(self.engine, query.add_message, self.run.id, self.run.owner, *payload)
+        while True:
+            batch = [await self.events.get()]
+            while not self.events.empty():
+                batch.append(self.events.get_nowait())
+            for event in _merge_printed(batch):
+                if event is None:
+                    return
+                kind, payload = event
+                if kind == "progress":
+                    await persist(self.engine, query.report_progress, self.run.id, **payload)
+                else:
+                    await persist(
+                        self.engine, query.add_message, self.run.id, self.run.owner, *payload
+                    )
 
     async def drain(self) -> None:
         self.events.put_nowait(None)
         await self.writer
+
+
+def _merge_printed(batch: list[tuple[str, Any] | None]) -> list[tuple[str, Any] | None]:
+    """``batch`` with consecutive printed output of one stream made one message."""
+    merged: list[tuple[str, Any] | None] = []
+    for event in batch:
+        previous = merged[-1] if merged else None
+        if event is not None and event[0] == "printed":
+            level, text = event[1]
+            if previous is not None and previous[0] == "printed" and previous[1][0] == level:
+                merged[-1] = ("printed", (level, previous[1][1] + text))
+                continue
+        merged.append(event)
+    return [
+        ("message", (event[1][0], event[1][1].rstrip("\n"), None))
+        if event is not None and event[0] == "printed"
+        else event
+        for event in merged
+    ]
+
+
+class PrintedOutput:
+    """Where papermill copies what cells print (its ``stdout_file``/``stderr_file``): into
+    the run's messages as it comes (stdout as INFO, stderr as WARNING), until ``limit``
+    bytes in all; then one WARNING says the rest is only in the executed notebook."""
+
+    def __init__(self, report: DatabaseReport, limit: int) -> None:
+        self.report, self.limit, self.left = report, limit, limit
+
+    def stream(self, level: str) -> _PrintedStream:
+        return _PrintedStream(self, level)
+
+    def add(self, level: str, text: str) -> None:
+        if self.left <= 0:
+            return
+        data = text.encode("utf-8", errors="replace")
+        self.left -= len(data)
+        if self.left >= 0:
+            self.report.printed(level, text)
+            return
+        self.report.printed(level, data[: len(data) + self.left].decode("utf-8", "ignore"))
+        self.report.message(
+            "WARNING",
+            f"Printed output beyond {self.limit} bytes is not copied into the messages: "
+            "it is in the executed notebook (within the per-cell output limit).",
+        )
+
+
+class _PrintedStream:
+    def __init__(self, printed: PrintedOutput, level: str) -> None:
+        self.printed, self.level = printed, level
+
+    def write(self, text: str) -> None:
+        self.printed.add(self.level, text)
+
+    def flush(self) -> None:
+        """Each write is handed on at once."""
 
 
 def check_parameters(input_path: Path, run: Run, report: DatabaseReport) -> None:
@@ -139,6 +208,7 @@ def execute(
     input_path.write_bytes(notebook)
     check_parameters(input_path, run, report)
     report.message("INFO", f"Executing {run.notebook} with kernel {run.kernel}.")
+    printed = PrintedOutput(report, limits.max_streamed_bytes)
     papermill.execute_notebook(
         str(input_path),
         str(workdir / "output.ipynb"),
@@ -151,6 +221,8 @@ def execute(
         execution_timeout=limits.cell_timeout,
         report=report,
         max_output_bytes=limits.max_output_bytes,
+        stdout_file=printed.stream("INFO"),
+        stderr_file=printed.stream("WARNING"),
     )
 
 
@@ -239,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id", type=int)
     parser.add_argument("--cell-timeout", type=int, default=None)
     parser.add_argument("--max-output-bytes", type=int, default=1_000_000)
+    parser.add_argument("--max-streamed-bytes", type=int, default=64 * 1024)
     limits = parser.parse_args(argv)
     use_selector_loop_on_windows()
     return asyncio.run(run_notebook(limits.run_id, limits))

@@ -187,7 +187,7 @@ class ServerManager(LoggingConfigurable):
             server = self._server_for(user)
             server.state = ServerState.STARTING
             server.started, server.last_activity = record.started, record.last_activity
-            server.emit(50, "Reconnecting to your server after a hub restart")
+            server.emit(50, "Reconnecting to the server after a hub restart", phase="waiting")
             server.task = self._in_background(self._readopt(server, record))
         self._ensure_poller()
 
@@ -228,6 +228,7 @@ class ServerManager(LoggingConfigurable):
         if server.state in (ServerState.QUEUED, ServerState.STARTING, ServerState.RUNNING):
             return
         self._check_limits()
+        server.user = server.spawner.user = user  # as it is now (its chosen interface, …)
         previous = server.task
         server.state, server.started, server.last_activity = ServerState.QUEUED, _now(), _now()
         server.error, server.log_tail, server.events = None, [], []
@@ -251,6 +252,14 @@ class ServerManager(LoggingConfigurable):
         if server is None:
             return ServerStatus(ServerState.STOPPED, self._user_url(user_name))
         return server.status()
+
+    async def log_tail(self, user_name: str, lines: int) -> list[str]:
+        """The last ``lines`` of the output of ``user_name``'s server (its current or last
+        start), read off the event loop; empty when the hub has not started it."""
+        server = self._servers.get(user_name)
+        if server is None:
+            return []
+        return await asyncio.to_thread(server.spawner.log_tail, lines)
 
     def upstream(self, user_name: str) -> Upstream | None:
         server = self._servers.get(user_name)
@@ -314,7 +323,7 @@ class ServerManager(LoggingConfigurable):
                 if event["ready"] or event["failed"]:
                     return
             if server.state == ServerState.RUNNING:  # e.g. re-adopted: no events of its start
-                yield _event(server.url, 100, "Server ready", ready=True)
+                yield _event(server.url, 100, "Server ready", ready=True, phase="ready")
                 return
             if server.state in (ServerState.STOPPED, ServerState.STOPPING):
                 yield self._not_running_event(user_name)
@@ -357,8 +366,9 @@ class ServerManager(LoggingConfigurable):
             verb = "server is" if ahead == 1 else "servers are"
             server.emit(
                 5,
-                f"Waiting to start: {ahead} {verb} starting before yours",
+                f"Waiting to start: {ahead} {verb} starting before this one",
                 queue_position=position,
+                phase="queued",
             )
 
     # -- starting ------------------------------------------------------------------
@@ -383,26 +393,26 @@ class ServerManager(LoggingConfigurable):
 
     async def _launch(self, server: _Server) -> None:
         spawner, name = server.spawner, server.user.name
-        server.emit(10, "Preparing your database access")
+        server.emit(10, "Preparing the server's database access", phase="starting")
         spawner.db_url = await self._user_database_url(server.user)
         server.nonce = secrets.token_hex(16)
         spawner.token = self._server_token(name, server.nonce)
-        server.emit(30, "Starting your server")
+        server.emit(30, "Starting the server", phase="starting")
         while True:
             host, port = await spawner.start()
             server.upstream = Upstream(host, port, spawner.token)
             await self._save_row(server)
-            server.emit(50, "Waiting for your server to answer")
+            server.emit(50, "Waiting for the server to answer", phase="waiting")
             exit_code = await self._wait_ready(server)
             if exit_code is None:
                 break
             if not spawner.retry_start():
                 raise SpawnFailed(f"The server exited with code {exit_code} before it answered.")
-            server.emit(50, "The port was taken; starting again on another one")
+            server.emit(50, "The port was taken; starting again on another one", phase="starting")
         await self._save_row(server, ServerState.RUNNING)
         server.state, server.last_activity = ServerState.RUNNING, _now()
         self.log.info("server of %s is ready at %s:%s", name, host, port)
-        server.emit(100, "Server ready", ready=True)
+        server.emit(100, "Server ready", ready=True, phase="ready")
 
     async def _wait_ready(self, server: _Server) -> int | None:
         """``None`` once the server answers, or its exit code if it died first."""
@@ -439,7 +449,7 @@ class ServerManager(LoggingConfigurable):
         server.log_tail = server.spawner.log_tail()
         await self._end_process(server)
         server.error = message
-        server.emit(100, message, failed=True)
+        server.emit(100, message, failed=True, phase="failed")
 
     async def _user_database_url(self, user: User) -> str:
         """The user's own database role, with a password fresh for this start."""
@@ -569,7 +579,7 @@ class ServerManager(LoggingConfigurable):
             server.activity_saved = time.monotonic()
             server.activity_written = record.last_activity
             self.log.info("re-adopted the running server of %s", name)
-            server.emit(100, "Server ready", ready=True)
+            server.emit(100, "Server ready", ready=True, phase="ready")
             return
         self.log.info("forgetting the recorded server of %s: not answering", name)
         await self._end_process(server)
@@ -629,13 +639,15 @@ class ServerManager(LoggingConfigurable):
     def _not_running_event(self, user_name: str) -> dict[str, Any]:
         server = self._servers.get(user_name)
         message = (server.error if server else None) or "The server is not running."
-        return _event(self._user_url(user_name), 100, message, failed=True)
+        return _event(self._user_url(user_name), 100, message, failed=True, phase="failed")
 
 
 def _event(
     url: str, progress: int, message: str, *, ready: bool = False, failed: bool = False, **extra
 ) -> dict[str, Any]:
-    """A spawn progress event, shaped like JupyterHub's (plus gilhub's ``extra`` fields)."""
+    """A spawn progress event, shaped like JupyterHub's, plus gilhub's ``extra`` fields:
+    ``phase`` (``queued``, ``starting``, ``waiting`` for the server to answer, ``ready``,
+    ``failed``) and, while queued, ``queue_position``."""
     return {
         "progress": progress,
         "message": message,

@@ -37,6 +37,9 @@ shares no code with the local one):
   address a server reports itself (``POST /hub/api/users/NAME/server/address``, made
   with the server's own token) when only the server can know it; :meth:`Spawner.end_reason`
   says why a server ended (a cancelled job) in words.
+- :meth:`Spawner.start_job` starts another process of the user's (a notebook run's
+  worker) with the same isolation as the server; the default runs it under the
+  hub's account, so a spawner that isolates users must override it.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from traitlets import Bool, Dict, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from gilhub.spawner.isolation import Isolation
+from gilhub.spawner.process import ChildProcess, start_process
 
 
 class Spawner(LoggingConfigurable):
@@ -149,6 +153,8 @@ class Spawner(LoggingConfigurable):
             # one value for the whole dict (a Python literal): jupyter_server refuses the
             # same setting twice on its command line
             "ServerApp.jpserver_extensions": repr(dict(self.server_extensions)),
+            # /user/NAME/ opens the interface the person chose (or the hub's landing_path)
+            "ServerApp.default_url": "/" + (self.user.interface or self.hub.landing_path),
         }
 
     def get_args(self, port: int) -> list[str]:
@@ -174,6 +180,21 @@ class Spawner(LoggingConfigurable):
     async def stop(self) -> None:
         """End the server (its whole process tree, its job) for good; no error if gone."""
         raise NotImplementedError
+
+    async def start_job(
+        self, cmd: list[str], *, env: dict[str, str], log_path: Path
+    ) -> ChildProcess:
+        """Start ``cmd`` (a job of the user's, such as a notebook run) as the user's server
+        would run: in the same account and sandbox, with the same home. This default runs
+        it under the hub's own account, in ``log_path``'s folder, and refuses when that
+        account is root (a user's code never runs as root); a spawner that isolates users
+        overrides it."""
+        if hub_runs_as_root():
+            raise PermissionError(
+                f"{type(self).__name__} cannot run a job in {self.user.name}'s own account,"
+                " and a hub running as root never runs a user's code as root."
+            )
+        return await start_process(cmd, env=env, cwd=log_path.parent, log_path=log_path)
 
     async def isolation_status(self) -> Isolation:
         """How this spawner keeps users apart; asked at hub start for its warning and banner."""
@@ -217,6 +238,11 @@ class Spawner(LoggingConfigurable):
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`get_state` returned."""
+
+
+def hub_runs_as_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)  # POSIX only
+    return geteuid is not None and geteuid() == 0
 
 
 def user_url(hub: Any, user_name: str) -> str:

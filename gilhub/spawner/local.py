@@ -16,7 +16,7 @@ from traitlets import Bool, Enum, Int, List, Unicode
 
 import gilhub
 from gilhub.spawner.accounts import DELETE, KEEP, LOCK, account_name, ensure_account, retire_account
-from gilhub.spawner.base import Spawner, private_jupyter_dirs, scratch_home
+from gilhub.spawner.base import Spawner, hub_runs_as_root, private_jupyter_dirs, scratch_home
 from gilhub.spawner.isolation import (
     AUTO,
     BOTH,
@@ -49,8 +49,9 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
-def database_socket(db_url: Any) -> Path | None:
-    """The Unix socket a PostgreSQL URL connects through (the embedded cluster's), if any."""
+def database_socket_dir(db_url: Any) -> Path | None:
+    """The directory of the Unix socket a PostgreSQL URL connects through (the embedded
+    cluster's), if any."""
     if not db_url:
         return None
     url = make_url(db_url) if isinstance(db_url, str) else db_url
@@ -58,12 +59,7 @@ def database_socket(db_url: Any) -> Path | None:
     host = host[0] if isinstance(host, tuple) else host
     if not host.startswith("/"):
         return None
-    return Path(host) / f".s.PGSQL.{url.port or 5432}"
-
-
-def hub_runs_as_root() -> bool:
-    geteuid = getattr(os, "geteuid", None)  # POSIX only
-    return geteuid is not None and geteuid() == 0
+    return Path(host)
 
 
 class LocalProcessSpawner(Spawner):
@@ -166,11 +162,11 @@ class LocalProcessSpawner(Spawner):
                     " directory closed to other accounts): install Python and gilhub where"
                     " every account can read them (e.g. /opt/gilhub), or set c.Spawner.cmd"
                 )
-        socket = database_socket(self.hub.db_url)
-        if socket is not None and not sandbox and not open_to_others(socket.parent):
+        socket_dir = database_socket_dir(self.hub.db_url)
+        if socket_dir is not None and not sandbox and not open_to_others(socket_dir):
             raise IsolationUnavailable(
-                f"users' system accounts cannot reach the database socket {socket} without"
-                " the bubblewrap sandbox (which binds it in): install bubblewrap, or give"
+                f"users' system accounts cannot reach the database socket in {socket_dir}"
+                " without the bubblewrap sandbox (which binds it in): install bubblewrap, or give"
                 " db_url a PostgreSQL server reachable over TCP"
             )
 
@@ -194,8 +190,11 @@ class LocalProcessSpawner(Spawner):
         return self._home
 
     def get_env(self) -> dict[str, str]:
-        env = super().get_env()
-        env.update(self.private_jupyter_dirs(), HOME=str(self.working_dir()))
+        return {**super().get_env(), **self.identity_env()}
+
+    def identity_env(self) -> dict[str, str]:
+        """The variables that place a process in the user's home and account."""
+        env = {**self.private_jupyter_dirs(), "HOME": str(self.working_dir())}
         if self._account is not None:
             env.update(USER=self._account.pw_name, LOGNAME=self._account.pw_name)
         return env
@@ -217,14 +216,13 @@ class LocalProcessSpawner(Spawner):
             return None, None
         return self._account.pw_name, self._account.pw_gid
 
-    def launch(self, port: int) -> tuple[list[str], str | None, int | None]:
-        """The command line, and the (user, group) the hub starts it as.
+    def isolated_command(self, cmd: list[str]) -> tuple[list[str], str | None, int | None]:
+        """``cmd`` as this user's processes run, and the (user, group) the hub starts it as.
 
         In a sandbox under root, the hub starts ``bwrap`` as root and ``setpriv``
         inside drops to the user's account; otherwise the process is started as
         that account (asyncio's ``user``/``group``, no supplementary groups).
         """
-        cmd = [*self.cmd, *self.get_args(port)]
         user, group = self.process_identity()
         if self._isolation is None or not self._isolation.sandbox:
             return cmd, user, group
@@ -234,6 +232,30 @@ class LocalProcessSpawner(Spawner):
             setpriv = drop_privileges(setpriv_path, self._account.pw_uid, self._account.pw_gid)
         bwrap = find_bwrap(self.bwrap) or self.bwrap
         return self.sandbox().command(bwrap, cmd, setpriv=setpriv), None, None
+
+    async def start_job(
+        self, cmd: list[str], *, env: dict[str, str], log_path: Path
+    ) -> ChildProcess:
+        """Start ``cmd`` in the user's account and sandbox, with their home and Jupyter
+        directories (a notebook run's worker: issue 12)."""
+        await self.prepare()
+        command, user, group = self.isolated_command(cmd)
+        return await self._start_isolated(
+            command, env={**env, **self.identity_env()}, log_path=log_path, user=user, group=group
+        )
+
+    async def _start_isolated(
+        self,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        user: str | None,
+        group: int | None,
+    ) -> ChildProcess:
+        return await start_process(
+            command, env=env, cwd=self.working_dir(), log_path=log_path, user=user, group=group
+        )
 
     def sandbox(self) -> Sandbox:
         """This server's sandbox: what it hides, and what it binds back."""
@@ -249,12 +271,12 @@ class LocalProcessSpawner(Spawner):
         # and every directory the hub imports from (a virtual environment's .pth files may
         # add some outside it)
         runtime |= {Path(entry) for entry in sys.path if entry and os.path.isdir(entry)}
-        socket = database_socket(self.hub.db_url)
+        socket_dir = database_socket_dir(self.hub.db_url)
         return Sandbox(
             home=self.working_dir(),
             hidden=hidden,
             runtime=sorted(runtime),
-            sockets=[socket] if socket is not None else [],
+            socket_dirs=[socket_dir] if socket_dir is not None else [],
         )
 
     async def start(self) -> tuple[str, int]:
@@ -262,14 +284,9 @@ class LocalProcessSpawner(Spawner):
         self._port = self.pick_port()
         await self.prepare()
         self._log_offset = self._prepare_log()
-        command, user, group = self.launch(self._port)
-        self._child = await start_process(
-            command,
-            env=self.get_env(),
-            cwd=self.working_dir(),
-            log_path=self.log_path,
-            user=user,
-            group=group,
+        command, user, group = self.isolated_command([*self.cmd, *self.get_args(self._port)])
+        self._child = await self._start_isolated(
+            command, env=self.get_env(), log_path=self.log_path, user=user, group=group
         )
         self._pid, self._create_time = self._child.pid, self._child.create_time
         self._sandbox_init = None

@@ -44,9 +44,8 @@ from traitlets import Bool, Float, Int, List, Unicode, default
 from gilhub.serverext.address import ADDRESS_URL_VARIABLE
 from gilhub.servers.models import SpawnFailed
 from gilhub.spawner.accounts import account_name, find_account
-from gilhub.spawner.base import Spawner, private_jupyter_dirs, scratch_home
+from gilhub.spawner.base import Spawner, hub_runs_as_root, private_jupyter_dirs, scratch_home
 from gilhub.spawner.isolation import Isolation
-from gilhub.spawner.local import hub_runs_as_root
 from gilhub.spawner.slurm_queue import PENDING, UNKNOWN, Job, SlurmQueue
 
 DEFAULT_BATCH_SCRIPT = """\

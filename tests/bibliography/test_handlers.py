@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 
 from gilhub.bibliography.library import parse_bibliography
 from gilhub.bibliography.preprocessor import hub_citation_preprocessor
-from tests.hub.conftest import ADMIN_NAME, RunningHub
+from tests.hub.conftest import ADMIN_NAME, RunningHub, post_form, running_hub
 
 from .conftest import EXAMPLE_BIB, hub_with_bibliography
 
@@ -141,9 +141,10 @@ async def test_forms_need_the_xsrf_token(bib_hub, browser, bib_file):
 
 async def test_add_by_form_paste_and_upload(bib_hub, browser, bib_file):
     xsrf = bib_hub.xsrf_token(browser)
-    added = await browser.post(
+    added = await post_form(
+        browser,
         "/hub/bib-add",
-        data={
+        {
             "_xsrf": xsrf,
             "mode": "form",
             "entry_type": "article",
@@ -155,15 +156,17 @@ async def test_add_by_form_paste_and_upload(bib_hub, browser, bib_file):
         },
     )
     assert added.status_code == 200 and "Added:" in added.text
+    assert "Added:" not in (await browser.get(str(added.url))).text  # shown once
     bad = await browser.post(
         "/hub/bib-add",
         data={"_xsrf": xsrf, "mode": "form", "entry_type": "article", "key": "a {b}"},
     )
     assert bad.status_code == 400 and "Nothing was written" in bad.text
 
-    pasted = await browser.post(
+    pasted = await post_form(
+        browser,
         "/hub/bib-add",
-        data={
+        {
             "_xsrf": xsrf,
             "mode": "paste",
             "bibtex": "@misc{evil2024, title={<script>alert(1)</script>},"
@@ -276,3 +279,20 @@ async def test_add_form_marks_alternatives_for_a_book(browser):
     author = page[page.index('<label data-field="author"') :]
     assert "(author or editor: one required)" in author[: author.index("</label>")]
     assert "publisher: required for @book" in page
+
+
+async def test_a_fresh_hub_starts_with_an_empty_bibliography_and_says_how_to_fill_it(
+    database_url: URL, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "fresh"
+    async with running_hub(database_url, data_dir) as fresh:
+        assert (data_dir / "bibliography.bib").read_bytes() == b""  # made at the first start
+        client = await fresh.login(fresh.admin_name, fresh.admin_password)
+        page = (await client.get("/hub/bib")).text
+    assert 'id="bib-empty-state"' in page
+    assert "/hub/bib-add" in page and "c.LabBibliography.path" in page
+    for greeting in ("does not exist", "No entries match", "Line 0"):
+        assert greeting not in page
+    (data_dir / "bibliography.bib").write_text("@misc{kept, title = {Mine}}\n")
+    async with running_hub(database_url, data_dir):  # a later start leaves the file alone
+        assert "kept" in (data_dir / "bibliography.bib").read_text()

@@ -42,6 +42,7 @@ PAGES = [
     ("admin", "/hub/admin"),
     ("logout", "/hub/logout"),
     ("spawn", f"/hub/spawn/{ADMIN_NAME}"),
+    ("spawn-log", f"/hub/spawn-log/{ADMIN_NAME}"),
     ("not-found", "/hub/no-such-page"),
     ("repo", "/hub/repo"),
     ("repo-search", "/hub/repo/search?q=fit"),
@@ -56,6 +57,7 @@ PAGES = [
     ("bib-entry", "/hub/bib/einstein1905electrodynamics"),
     ("bib-add", "/hub/bib-add"),
     ("runs", "/hub/runs"),
+    ("run-definitions", "/hub/runs/definitions"),
     ("activity", "/hub/activity"),
     ("activity-story", f"/hub/activity/{NOTEBOOK}"),
     ("templates", "/hub/templates"),
@@ -109,7 +111,7 @@ async def push(hub: RunningHub, web, source: str) -> None:
         "/hub/repo/push",
         data={"source": NOTEBOOK, "message": f"set {source}", "_xsrf": hub.xsrf_token(web)},
     )
-    assert response.status_code == 302, response.text
+    assert response.status_code == 303, response.text
 
 
 async def contents_owner(hub: RunningHub) -> str:
@@ -170,6 +172,21 @@ async def test_page_is_accessible_on_desktop_and_phone(
     hub: RunningHub, admin_browser: BrowserContext, axe_script: str, name: str, path: str
 ) -> None:
     problems = await check_page(admin_browser, hub.url + path, name, axe_script)
+    assert not problems, "\n".join(problems)
+
+
+async def test_a_fresh_hubs_empty_bibliography_is_accessible(
+    database_url, tmp_path, admin_browser: BrowserContext, axe_script: str
+) -> None:
+    """A second hub on the same database (the admin's login holds) with a fresh data
+    directory: the bibliography's empty state."""
+    async with running_hub(database_url, tmp_path / "fresh") as fresh:
+        url = f"{fresh.url}/hub/bib"
+        problems = await check_page(admin_browser, url, "bib-empty", axe_script)
+        page = await admin_browser.new_page()
+        await page.goto(url)
+        await expect(page.locator("#bib-empty-state")).to_contain_text("is empty")
+        await page.close()
     assert not problems, "\n".join(problems)
 
 

@@ -23,7 +23,7 @@ from gilhub.repository.notebooks import parse_notebook, serialize_notebook
 from tests.browser.test_accessibility import axe_script as axe_script
 from tests.browser.test_accessibility import check_part
 from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
-from tests.hub.conftest import RunningHub
+from tests.hub.conftest import RunningHub, post_form
 from tests.hub.conftest import hub as hub  # the fixture, for this module
 from tests.repository.helpers import notebook_bytes, push_notebook
 from tests.runs.helpers import notebook as runs_notebook
@@ -46,7 +46,7 @@ async def bob_finds_pulls_changes_and_pushes(hub: RunningHub, bob) -> None:
     found = await web.get("/hub/repo/search", params={"q": WORD})
     assert f'href="/hub/repo/entry/{NOTEBOOK}"' in found.text
     xsrf = {"_xsrf": hub.xsrf_token(web)}
-    pulled = await web.post("/hub/repo/pull", data={"path": NOTEBOOK, **xsrf})
+    pulled = await post_form(web, "/hub/repo/pull", {"path": NOTEBOOK, **xsrf})
     assert pulled.status_code == 200 and "Open in JupyterLab" in pulled.text
     async with hub.app.db.begin() as conn:
         record = await contents.read_file(conn, bob.db_role, NOTEBOOK)
@@ -56,7 +56,7 @@ async def bob_finds_pulls_changes_and_pushes(hub: RunningHub, bob) -> None:
     pushed = await web.post(
         "/hub/repo/push", data={"source": NOTEBOOK, "message": "bob's change", **xsrf}
     )
-    assert pushed.status_code == 302, pushed.text
+    assert pushed.status_code == 303, pushed.text
 
 
 async def reset_workspace(page: Page, hub: RunningHub, name: str) -> None:

@@ -94,13 +94,21 @@ class RunningHub:
             "/hub/login",
             data={"username": name, "password": password, "_xsrf": self.xsrf_token(client)},
         )
-        assert response.status_code == 302, response.text
+        assert response.status_code == 303, response.text
         return client
 
     async def close_clients(self) -> None:
         for client in self.clients:
             await client.aclose()
         self.clients.clear()
+
+
+async def post_form(client: httpx.AsyncClient, url: str, data: dict) -> httpx.Response:
+    """Post a hub form as a browser does: the answer is a 303 (POST/redirect/GET) to a
+    page, which is fetched and returned."""
+    posted = await client.post(url, data=data)
+    assert posted.status_code == 303, posted.text
+    return await client.get(posted.headers["Location"])
 
 
 @contextlib.asynccontextmanager

@@ -22,7 +22,7 @@ from traitlets.config import Config
 from gilhub.accounts import create_account, delete_account
 from gilhub.contents import query
 from gilhub.users import User, get_user_by_name
-from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub
+from tests.hub.conftest import USER_PASSWORD, RunningHub, post_form, running_hub
 from tests.hub.servers_harness import start_and_wait
 from tests.hub.test_auth import login_form
 from tests.hub.test_cli import gilhub
@@ -72,7 +72,7 @@ async def reset_password(hub: RunningHub, front_end: str, user: User, workdir: P
     if front_end == "page":
         admin = await as_admin(hub)
         path = f"/hub/admin/users/{user.name}/password"
-        response = await admin.post(path, data={"_xsrf": hub.xsrf_token(admin)})
+        response = await post_form(admin, path, {"_xsrf": hub.xsrf_token(admin)})
         assert response.status_code == 200 and "one-time password" in response.text
     elif front_end == "api":
         response = await (await admin_api(hub)).patch(
@@ -88,7 +88,7 @@ async def remove(hub: RunningHub, front_end: str, user: User, workdir: Path) -> 
     if front_end == "page":
         admin = await as_admin(hub)
         path = f"/hub/admin/users/{user.name}/remove"
-        response = await admin.post(path, data={"_xsrf": hub.xsrf_token(admin)})
+        response = await post_form(admin, path, {"_xsrf": hub.xsrf_token(admin)})
         assert response.status_code == 200 and f"Removed {user.name}" in response.text
     elif front_end == "api":
         response = await (await admin_api(hub)).delete(f"/hub/api/users/{user.name}")
@@ -161,7 +161,7 @@ async def test_a_deletion_that_fails_midway_leaves_user_role_and_notebooks(
         assert await role_exists(conn, user.db_role)
         kept = await query.read_file(conn, user.db_role, "keep/me.ipynb")
     assert kept is not None and kept.content == NOTEBOOK
-    assert (await login_form(hub.client(), hub, user.name, USER_PASSWORD)).status_code == 302
+    assert (await login_form(hub.client(), hub, user.name, USER_PASSWORD)).status_code == 303
 
 
 async def test_a_creation_that_fails_midway_leaves_no_user_role_or_storage(
@@ -203,22 +203,23 @@ async def test_renaming_through_the_api_moves_notebooks_and_login(hub: RunningHu
         assert not await role_exists(conn, user.db_role)
         moved = await query.read_file(conn, renamed.db_role, "mine.ipynb")
     assert moved is not None and moved.content == NOTEBOOK
-    assert (await login_form(hub.client(), hub, new_name, USER_PASSWORD)).status_code == 302
+    assert (await login_form(hub.client(), hub, new_name, USER_PASSWORD)).status_code == 303
 
 
 async def test_renaming_from_the_page_and_the_command_line(hub: RunningHub, workdir: Path) -> None:
     user = await hub.add_user()
     admin = await as_admin(hub)
     by_page = hub.unique_name("paged")
-    response = await admin.post(
+    response = await post_form(
+        admin,
         f"/hub/admin/users/{user.name}/rename",
-        data={"_xsrf": hub.xsrf_token(admin), "new_name": by_page},
+        {"_xsrf": hub.xsrf_token(admin), "new_name": by_page},
     )
     assert response.status_code == 200 and f"is now {by_page}" in response.text
     by_cli = hub.unique_name("typed")
     result = await gilhub("user", "rename", by_page, by_cli, cwd=workdir)
     assert result.returncode == 0, result.stderr
-    assert (await login_form(hub.client(), hub, by_cli, USER_PASSWORD)).status_code == 302
+    assert (await login_form(hub.client(), hub, by_cli, USER_PASSWORD)).status_code == 303
 
 
 async def test_only_admins_rename_remove_or_reset_others(hub: RunningHub) -> None:
@@ -262,7 +263,7 @@ async def test_a_one_time_password_must_be_changed_before_anything_else(hub: Run
     assert page.status_code == 200 and "one-time password" in page.text
     form = {"_xsrf": hub.xsrf_token(client), "current_password": one_time}
     form |= {"new_password": "my-own-password", "new_password_repeat": "my-own-password"}
-    assert (await client.post("/hub/change-password", data=form)).status_code == 200
+    assert (await client.post("/hub/change-password", data=form)).status_code == 303
     assert (await client.get("/hub/home")).status_code == 200
     assert (await client.get("/hub/api/user")).json()["name"] == name
 

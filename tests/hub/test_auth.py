@@ -12,7 +12,7 @@ from traitlets.config import Config
 from gilhub.auth.redirects import is_local_path, safe_next
 from gilhub.auth.sessions import purge_expired_sessions
 from gilhub.handlers.base import SESSION_COOKIE
-from tests.hub.conftest import RunningHub, running_hub
+from tests.hub.conftest import RunningHub, post_form, running_hub
 
 OFF_SITE_TARGETS = [
     "https://other.domain",
@@ -59,7 +59,7 @@ async def test_login_sets_a_protected_session_cookie(hub: RunningHub) -> None:
     user = await hub.add_user()
     client = hub.client()
     response = await login_form(client, hub, user.name, "a-good-password")
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert response.headers["Location"] == "/hub/home"
     set_cookie = next(
         value
@@ -88,7 +88,7 @@ async def test_session_is_stored_hashed(hub: RunningHub) -> None:
 async def test_user_name_is_case_insensitive_at_login(hub: RunningHub) -> None:
     user = await hub.add_user()
     response = await login_form(hub.client(), hub, user.name.upper(), "a-good-password")
-    assert response.status_code == 302
+    assert response.status_code == 303
 
 
 @pytest.mark.parametrize("wrong", ["wrong-password", None])
@@ -115,7 +115,7 @@ async def test_failed_logins_are_throttled_per_user(hub: RunningHub) -> None:
     assert "Too many failed logins" in response.text
     # the throttle is per user: someone else still logs in
     other = await hub.add_user()
-    assert (await login_form(hub.client(), hub, other.name, "a-good-password")).status_code == 302
+    assert (await login_form(hub.client(), hub, other.name, "a-good-password")).status_code == 303
     async with hub.app.db.begin() as conn:
         await conn.execute(text("DELETE FROM login_failures"))
 
@@ -141,7 +141,7 @@ async def test_a_successful_login_is_not_counted_as_a_failure(hub: RunningHub) -
     for _ in range(hub.app.login_max_failures + 2):
         assert (
             await login_form(hub.client(), hub, user.name, "a-good-password")
-        ).status_code == 302
+        ).status_code == 303
     async with hub.app.db.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM login_failures"))).scalar_one() == 0
 
@@ -171,7 +171,7 @@ async def test_html_in_user_name_is_escaped(hub: RunningHub) -> None:
 async def test_login_never_redirects_off_the_hub(hub: RunningHub, target: str) -> None:
     user = await hub.add_user()
     response = await login_form(hub.client(), hub, user.name, "a-good-password", next=target)
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert response.headers["Location"] == "/hub/home"
     # and the form posts back to the same, sanitised, target
     page = await hub.client().get("/hub/login", params={"next": target})
@@ -274,7 +274,7 @@ async def test_logout_ends_the_session_server_side(hub: RunningHub) -> None:
     client = await hub.login(user.name, "a-good-password")
     stolen = client.cookies[SESSION_COOKIE]
     response = await client.post("/hub/logout", data={"_xsrf": hub.xsrf_token(client)})
-    assert response.status_code == 302
+    assert response.status_code == 303
     replay = hub.client(cookies={SESSION_COOKIE: stolen})
     assert (await replay.get("/hub/api/user")).status_code == 403
 
@@ -287,13 +287,12 @@ async def test_change_password(hub: RunningHub) -> None:
     form |= {"new_password": "new-password-2", "new_password_repeat": "new-password-2"}
     assert (await client.post("/hub/change-password", data=form)).status_code == 400
     form["current_password"] = "a-good-password"
-    response = await client.post("/hub/change-password", data=form)
-    assert response.status_code == 200
+    response = await post_form(client, "/hub/change-password", form)
     assert "has been changed" in response.text
     assert (await client.get("/hub/api/user")).status_code == 200  # this session stays
     assert (await other_session.get("/hub/api/user")).status_code == 403  # others end
     assert (await login_form(hub.client(), hub, user.name, "a-good-password")).status_code == 403
-    assert (await login_form(hub.client(), hub, user.name, "new-password-2")).status_code == 302
+    assert (await login_form(hub.client(), hub, user.name, "new-password-2")).status_code == 303
 
 
 async def test_tokens_are_stored_hashed_and_shown_once(hub: RunningHub) -> None:

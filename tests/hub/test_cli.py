@@ -19,6 +19,7 @@ from gilhub.auth.passwords import PasswordHasher
 from gilhub.auth.tokens import identity_for_token
 from gilhub.users import get_password_hash, get_user_by_name
 from tests.hub.conftest import RunningHub, write_config
+from tests.hub.hub_process import HubProcess
 from tests.hub.servers_harness import server_python
 
 verify_password = PasswordHasher(workers=1).verify
@@ -31,13 +32,19 @@ class Result:
         self.stderr = stderr.decode()
 
 
-async def gilhub(*args: str, cwd: Path, stdin: str | None = None) -> Result:
+async def gilhub(
+    *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> Result:
+    """``gilhub ARGS`` in ``cwd``; ``env`` adds to the environment (without XDG_RUNTIME_DIR,
+    as under a service manager or ``su``: platformdirs must not warn about it)."""
+    environment = {key: value for key, value in os.environ.items() if key != "XDG_RUNTIME_DIR"}
     process = await asyncio.create_subprocess_exec(
         server_python(),
         "-m",
         "gilhub",
         *args,
         cwd=cwd,
+        env={**environment, **(env or {})},
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -233,6 +240,7 @@ async def test_zero_configuration_start_uses_the_embedded_database(tmp_path: Pat
     again when the hub exits."""
     stdout, stderr = await run_hub_until_listening(tmp_path)
     assert "Starting the embedded PostgreSQL" in stderr
+    assert "RuntimeDirWarning" not in stderr
     assert "administrator account 'admin'" in stdout
     pgdata = tmp_path / "data" / "postgres"
     assert (pgdata / "PG_VERSION").is_file()
@@ -264,3 +272,49 @@ async def test_user_password_recovers_a_lost_password(workdir: Path, engine: Asy
     assert await verify_password(stored, "jacks-new-pw")
     assert not await verify_password(stored, generated)
     assert_clean_failure(await gilhub("user", "password", "nobody", cwd=workdir), "no user named")
+
+
+async def test_commands_refuse_to_create_a_database_elsewhere(tmp_path: Path) -> None:
+    """The issue's trap: a command run outside the hub's directory made a second database."""
+    result = await gilhub("user", "add", "kim", cwd=tmp_path)
+    assert_clean_failure(result, f"there is no hub database in {tmp_path / 'gilhub-data'}")
+    assert "--data-dir=DIR or GILHUB_DATA_DIR=DIR" in result.stderr
+    assert not (tmp_path / "gilhub-data").exists()
+    created = await gilhub("user", "add", "kim", "--create", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert "Added user kim." in created.stdout
+    assert "RuntimeDirWarning" not in created.stderr + created.stdout
+
+
+async def test_commands_find_the_running_hubs_database(tmp_path: Path) -> None:
+    """--data-dir, else GILHUB_DATA_DIR, else the config file: the CLI uses the running
+    hub's PostgreSQL, says so, and starts none of its own."""
+    hub = HubProcess(tmp_path / "srv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    await hub.start()
+    try:
+        assert hub.process is not None
+        running = f"the hub's database in {hub.data_dir} (running hub, pid {hub.process.pid})"
+        by_variable = await gilhub(
+            "user", "add", "lena", cwd=elsewhere, env={"GILHUB_DATA_DIR": str(hub.data_dir)}
+        )
+        (elsewhere / "gilhub_config.py").write_text(f"c.GilHub.data_dir = {str(hub.data_dir)!r}\n")
+        by_config = await gilhub("user", "list", cwd=elsewhere)
+        by_flag = await gilhub("user", "list", f"--data-dir={hub.data_dir}", cwd=tmp_path)
+        wrong_variable = await gilhub(
+            "user", "list", cwd=elsewhere, env={"GILHUB_DATA_DIR": str(tmp_path / "nothing")}
+        )
+    finally:
+        await hub.stop()
+    for result in (by_variable, by_config, by_flag):
+        assert result.returncode == 0, result.stderr
+        assert running in result.stderr
+        assert "Starting the embedded PostgreSQL" not in result.stderr
+        assert "Warning" not in result.stderr
+    assert "lena" in by_config.stdout and "lena" in by_flag.stdout
+    # the environment wins over the config file, and names no database: refused
+    assert_clean_failure(wrong_variable, f"there is no hub database in {tmp_path / 'nothing'}")
+    stopped = await gilhub("user", "list", cwd=elsewhere)
+    assert f"the hub's database in {hub.data_dir} (the hub is not running)" in stopped.stderr
+    assert "lena" in stopped.stdout

@@ -60,7 +60,7 @@ def authenticator_settings(hub: RunningHub, **settings) -> Iterator[None]:
 async def test_ldap_login_creates_the_user_and_lands_on_the_home_page(ldap_hub: RunningHub):
     client = ldap_hub.client()
     response = await login_form(client, ldap_hub, "Ada", "ada-directory-pw")
-    assert response.status_code == 302, response.text
+    assert response.status_code == 303, response.text
     assert response.headers["Location"] == "/hub/home"
     home = await client.get("/hub/home")
     assert home.status_code == 200 and "ada" in home.text
@@ -97,7 +97,7 @@ async def test_allowed_users_and_admin_users_apply_to_directory_logins(
         outside = await login_form(ldap_hub.client(), ldap_hub, "ada", "ada-directory-pw")
         grace = await login_form(ldap_hub.client(), ldap_hub, "grace", "grace-directory-pw")
     assert outside.status_code == 403
-    assert grace.status_code == 302
+    assert grace.status_code == 303
     async with ldap_hub.app.db.connect() as conn:
         assert (await get_user_by_name(conn, "grace")).is_admin
 
@@ -112,7 +112,7 @@ async def test_search_then_bind_with_a_service_account(ldap_hub: RunningHub) -> 
     ):
         good = await login_form(ldap_hub.client(), ldap_hub, "grace", "grace-directory-pw")
         outsider = await login_form(ldap_hub.client(), ldap_hub, "bert", "bert-directory-pw")
-    assert good.status_code == 302
+    assert good.status_code == 303
     assert outsider.status_code == 403
 
 
@@ -126,7 +126,7 @@ async def test_tls_to_the_directory_verifies_its_certificate(
         trusted = await login_form(ldap_hub.client(), ldap_hub, "ada", "ada-directory-pw")
     with authenticator_settings(ldap_hub, **settings, ca_file=""):  # the system's CAs only
         untrusted = await login_form(ldap_hub.client(), ldap_hub, "ada", "ada-directory-pw")
-    assert trusted.status_code == 302
+    assert trusted.status_code == 303
     assert untrusted.status_code == 503  # never a login over an unverified connection
 
 
@@ -140,7 +140,7 @@ async def test_directory_down_is_said_and_the_local_admin_still_logs_in(
         )
     assert down.status_code == 503
     assert DIRECTORY_DOWN in down.text
-    assert admin.status_code == 302
+    assert admin.status_code == 303
 
 
 async def test_authenticators_are_found_by_short_name(tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ async def test_an_attackers_failures_do_not_stop_the_owner_from_another_address(
     paused = await login_form(attacker, hub, owner.name, USER_PASSWORD)
     assert paused.status_code == 429  # the attacker's address stays paused for this name
     mine = await login_form(client_from(hub, OWNER), hub, owner.name, USER_PASSWORD)
-    assert mine.status_code == 302
+    assert mine.status_code == 303
     await forget_failures(hub)
 
 
@@ -87,7 +87,7 @@ async def test_logins_pause_longer_and_longer_but_are_never_locked(hub: RunningH
     assert second.status_code == 429
     assert first_pause < int(second.headers["Retry-After"]) <= 2 * hub.app.login_failure_pause
     await let_time_pass(hub, 2 * int(hub.app.login_failure_pause) + 1)
-    assert (await login_form(client, hub, user.name, USER_PASSWORD)).status_code == 302
+    assert (await login_form(client, hub, user.name, USER_PASSWORD)).status_code == 303
     await forget_failures(hub)
 
 

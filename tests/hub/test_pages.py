@@ -12,7 +12,7 @@ import pytest
 from psycopg import sql
 
 from gilhub.servers import ServerState
-from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub
+from tests.hub.conftest import USER_PASSWORD, RunningHub, post_form, running_hub
 from tests.hub.servers_harness import server_python
 
 HTML_NAME = '<img src=x onerror="alert(1)">'
@@ -77,29 +77,32 @@ async def test_admin_adds_a_user_with_a_generated_password(
     hub: RunningHub, admin: httpx.AsyncClient
 ) -> None:
     name = hub.unique_name("new")
-    page = await admin.post("/hub/admin/users", data=form(hub, admin, username=name))
+    posted = await admin.post("/hub/admin/users", data=form(hub, admin, username=name))
+    assert posted.status_code == 303  # POST/redirect/GET: the address bar shows the page
+    page = await admin.get(posted.headers["Location"])
     assert page.status_code == 200
     assert f"Added {name}." in page.text
     password = shown_secret(page.text)
     assert (await hub.login(name, password)).cookies
-    assert password not in (await admin.get("/hub/admin")).text  # shown once
-    again = await admin.post("/hub/admin/users", data=form(hub, admin, username=name))
-    assert again.status_code == 400 and "already exists" in again.text
+    assert password not in (await admin.get(posted.headers["Location"])).text  # shown once
+    assert password not in (await admin.get("/hub/admin")).text
+    assert password not in posted.headers["Location"]
+    again = await post_form(admin, "/hub/admin/users", form(hub, admin, username=name))
+    assert "already exists" in again.text
 
 
 @pytest.mark.parametrize("bad_name", ["x" * 10_000, HTML_NAME])
 async def test_admin_add_rejects_bad_names_escaped(
     hub: RunningHub, admin: httpx.AsyncClient, bad_name: str
 ) -> None:
-    page = await admin.post("/hub/admin/users", data=form(hub, admin, username=bad_name))
-    assert page.status_code == 400
+    page = await post_form(admin, "/hub/admin/users", form(hub, admin, username=bad_name))
     assert "Invalid user name" in page.text
     assert HTML_NAME not in page.text and "x" * 100 not in page.text
 
 
 async def test_admin_resets_a_password(hub: RunningHub, admin: httpx.AsyncClient) -> None:
     name, client = await logged_in_user(hub)
-    page = await admin.post(f"/hub/admin/users/{name}/password", data=form(hub, admin))
+    page = await post_form(admin, f"/hub/admin/users/{name}/password", form(hub, admin))
     new_password = shown_secret(page.text)
     assert (await client.get("/hub/api/user")).status_code == 403  # sessions ended
     assert (await hub.login(name, new_password)).cookies
@@ -107,25 +110,26 @@ async def test_admin_resets_a_password(hub: RunningHub, admin: httpx.AsyncClient
 
 async def test_admin_grants_and_revokes_admin(hub: RunningHub, admin: httpx.AsyncClient) -> None:
     name, client = await logged_in_user(hub)
-    granted = await admin.post(f"/hub/admin/users/{name}/admin", data=form(hub, admin, value="1"))
+    granted = await post_form(admin, f"/hub/admin/users/{name}/admin", form(hub, admin, value="1"))
     assert f"{name} is now an admin." in granted.text
     assert (await client.get("/hub/admin")).status_code == 200
     await admin.post(f"/hub/admin/users/{name}/admin", data=form(hub, admin, value="0"))
     assert (await client.get("/hub/admin")).status_code == 403
-    own = await admin.post(
-        f"/hub/admin/users/{hub.admin_name}/admin", data=form(hub, admin, value="0")
+    own = await post_form(
+        admin, f"/hub/admin/users/{hub.admin_name}/admin", form(hub, admin, value="0")
     )
-    assert own.status_code == 400
+    assert 'class="error"' in own.text
 
 
 async def test_admin_removes_a_user(hub: RunningHub, admin: httpx.AsyncClient) -> None:
     name, client = await logged_in_user(hub)
-    page = await admin.post(f"/hub/admin/users/{name}/remove", data=form(hub, admin))
+    page = await post_form(admin, f"/hub/admin/users/{name}/remove", form(hub, admin))
     assert f"Removed {name}." in page.text
     assert f'data-user="{name}"' not in page.text
     assert (await client.get("/hub/home")).status_code == 302  # logged out with the account
-    myself = await admin.post(f"/hub/admin/users/{hub.admin_name}/remove", data=form(hub, admin))
-    assert myself.status_code == 400
+    assert f"admin/users/{hub.admin_name}/remove" not in page.text  # not offered for oneself
+    myself = await post_form(admin, f"/hub/admin/users/{hub.admin_name}/remove", form(hub, admin))
+    assert "You cannot remove your own account." in myself.text
 
 
 async def test_spawn_pending_page_offers_to_start_a_stopped_server(hub: RunningHub) -> None:
@@ -147,10 +151,12 @@ async def test_user_redirect_goes_to_my_own_server(hub: RunningHub) -> None:
     assert anonymous.headers["Location"].startswith("/hub/login?next=")
 
 
-async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
+async def test_start_watch_and_stop_from_the_pages(
+    hub: RunningHub, admin: httpx.AsyncClient
+) -> None:
     name, client = await logged_in_user(hub)
     started = await client.post(f"/hub/spawn/{name}", data=form(hub, client))
-    assert started.status_code == 302
+    assert started.status_code == 303
     assert started.headers["Location"].startswith(f"/hub/spawn-pending/{name}?next=")
     pending = await client.get(started.headers["Location"])
     if pending.status_code == 200:  # still starting: the page follows the progress stream
@@ -162,8 +168,10 @@ async def test_start_watch_and_stop_from_the_pages(hub: RunningHub) -> None:
     assert ready.status_code == 302 and ready.headers["Location"] == f"/user/{name}/lab"
     home = await client.get("/hub/home")
     assert "state-running" in home.text and f'href="/user/{name}/lab"' in home.text
+    await admin_may_open_only_with_admin_access(hub, admin, name)
+    await only_owner_and_admins_read_the_log(hub, admin, name, client)
     stopped = await client.post(f"/hub/stop/{name}", data=form(hub, client))
-    assert stopped.status_code == 302
+    assert stopped.status_code == 303
     async with asyncio.timeout(60):
         while hub.app.servers.status(name).state != ServerState.STOPPED:
             await asyncio.sleep(0.1)
@@ -224,8 +232,8 @@ async def test_database_gone_is_a_503_not_a_traceback(postgres, tmp_path) -> Non
 
 async def test_token_page_creates_a_token_shown_once_and_revokes_it(hub: RunningHub) -> None:
     name, client = await logged_in_user(hub)
-    page = await client.post(
-        "/hub/token", data=form(hub, client, note="<i>culler</i>", expires_in_days="7")
+    page = await post_form(
+        client, "/hub/token", form(hub, client, note="<i>culler</i>", expires_in_days="7")
     )
     assert page.status_code == 200
     token = re.search(r'<p class="secret" id="new-token">([^<]+)</p>', page.text).group(1)
@@ -235,8 +243,63 @@ async def test_token_page_creates_a_token_shown_once_and_revokes_it(hub: Running
     listing = await client.get("/hub/token")
     assert token not in listing.text
     token_id = re.search(r'data-token-id="(\d+)"', listing.text).group(1)
-    revoked = await client.post(f"/hub/token/{token_id}/revoke", data=form(hub, client))
+    revoked = await post_form(client, f"/hub/token/{token_id}/revoke", form(hub, client))
     assert "Token revoked." in revoked.text
     assert (await api.get("/hub/api/user")).status_code == 403
     again = await client.post(f"/hub/token/{token_id}/revoke", data=form(hub, client))
     assert again.status_code == 404
+
+
+async def admin_may_open_only_with_admin_access(
+    hub: RunningHub, admin: httpx.AsyncClient, name: str
+) -> None:
+    """ "Open" on another's running server would be a 403 without admin_access: not offered."""
+    page = (await admin.get("/hub/admin")).text
+    assert f'href="/user/{name}/lab"' not in page
+    assert f"only {name} can open it" in page
+    hub.app.admin_access = True
+    try:
+        assert f'href="/user/{name}/lab"' in (await admin.get("/hub/admin")).text
+    finally:
+        hub.app.admin_access = False
+
+
+async def only_owner_and_admins_read_the_log(
+    hub: RunningHub, admin: httpx.AsyncClient, name: str, owner: httpx.AsyncClient
+) -> None:
+    mine = await owner.get(f"/hub/spawn-log/{name}")
+    assert mine.status_code == 200 and "Log of your server" in mine.text
+    assert "ServerApp" in mine.text  # jupyter_server's own start-up lines
+    assert (await admin.get(f"/hub/spawn-log/{name}")).status_code == 200
+    _, someone_else = await logged_in_user(hub)
+    assert (await someone_else.get(f"/hub/spawn-log/{name}")).status_code == 403
+    assert (await hub.client().get(f"/hub/spawn-log/{name}")).status_code == 302  # log in
+
+
+async def test_each_person_chooses_the_interface_their_server_opens_in(hub: RunningHub) -> None:
+    name, client = await logged_in_user(hub)
+    home = await client.get("/hub/home")
+    assert home.text.count("<h2>Services</h2>") == 0  # the header has those links already
+    assert 'value="lab" checked' in home.text  # the hub's landing_path until one chooses
+    chosen = await post_form(client, "/hub/interface", form(hub, client, interface="tree"))
+    assert "Your server opens in Notebook." in chosen.text
+    assert 'value="tree" checked' in chosen.text
+    started = await client.post(f"/hub/spawn/{name}", data=form(hub, client))
+    try:
+        assert started.headers["Location"].endswith(f"?next=%2Fuser%2F{name}%2Ftree")
+        async with asyncio.timeout(90):
+            while hub.app.servers.status(name).state != ServerState.RUNNING:
+                await asyncio.sleep(0.1)
+        home = await client.get("/hub/home")
+        assert f'href="/user/{name}/tree"' in home.text  # Open
+        root = await client.get(f"/user/{name}/")  # the server's own default, too
+        assert root.headers["Location"].startswith(f"/user/{name}/tree")
+        notebook = await client.get(f"/user/{name}/tree")
+        assert notebook.status_code == 200 and "Notebook" in notebook.text  # Notebook 7
+    finally:
+        await hub.app.servers.stop(await hub.app.accounts.get(name))
+    _, other = await logged_in_user(hub)  # one person's choice is theirs alone
+    assert 'value="lab" checked' in (await other.get("/hub/home")).text
+    bad = await client.post("/hub/interface", data=form(hub, client, interface="../admin"))
+    assert bad.status_code == 400 and "The interface is one of: lab, tree." in bad.text
+    assert (await client.post("/hub/interface", data={"interface": "lab"})).status_code == 403

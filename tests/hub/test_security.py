@@ -344,7 +344,7 @@ async def hub_login(app, client: httpx.AsyncClient) -> None:
             "_xsrf": client.cookies["_xsrf"],
         },
     )
-    assert response.status_code == 302, response.text
+    assert response.status_code == 303, response.text
     session = [c for c in response.headers.get_list("Set-Cookie") if "gilhub-session" in c]
     assert session and "secure" in session[0].lower()
 

@@ -106,7 +106,7 @@ async def test_twenty_simultaneous_starts_all_become_ready_in_queue_order(hub) -
     assert sum(1 for events in queued if events) >= USERS // 2
     longest_wait = max(queued, key=len)
     assert longest_wait[0]["queue_position"] >= 3
-    assert "servers are starting before yours" in longest_wait[0]["message"]
+    assert "servers are starting before this one" in longest_wait[0]["message"]
     for events in queued:  # first come, first served: a place in line only improves
         places = [event["queue_position"] for event in events]
         assert places == sorted(places, reverse=True)

@@ -81,7 +81,7 @@ async def test_post_spawn_starts_and_spawn_for_others_is_refused(hub: RunningHub
         assert hub.app.servers.status(other).state == ServerState.STOPPED
 
         started = await client.post("/hub/spawn", data=xsrf)
-        assert started.status_code == 302
+        assert started.status_code == 303
         assert started.headers["Location"].startswith(f"/hub/spawn-pending/{name}?")
         assert hub.app.servers.status(name).state.pending == "spawn"
 
@@ -195,7 +195,7 @@ async def test_a_queued_start_gets_its_whole_timeout_once_it_leaves_the_queue(
     queued = next(i for i, event in enumerate(second_events) if "queue_position" in event)
     # it waited its turn, then started and got its own 2 s: a clock started in the queue
     # would have ended it there, before it ever started
-    assert messages.index("Starting your server") > queued
+    assert messages.index("Starting the server") > queued
 
 
 # -- POST /hub/api/users/NAME/activity --------------------------------------------------

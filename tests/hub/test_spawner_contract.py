@@ -27,6 +27,7 @@ from sqlalchemy import text
 
 import gilhub.servers.manager
 import gilhub.servers.query
+import gilhub.spawner.base
 from gilhub.servers import ServerManager, ServerState, SpawnFailed
 from gilhub.spawner.base import Spawner
 from tests.hub.servers_harness import (
@@ -193,3 +194,15 @@ def test_the_server_manager_leaves_processes_to_the_spawner():
     no ``.pid`` in the manager or its queries."""
     for module in (gilhub.servers.manager, gilhub.servers.query):
         assert not re.search(r"""["']pid["']|\.pid\b""", inspect.getsource(module))
+
+
+async def test_a_spawner_that_does_not_isolate_jobs_refuses_them_in_a_root_hub(
+    hub, tmp_path, monkeypatch
+):
+    """A spawner without its own :meth:`Spawner.start_job` would run a notebook run's
+    worker in the hub's account; in a root hub that would be a user's code running as root."""
+    monkeypatch.setattr(gilhub.spawner.base, "hub_runs_as_root", lambda: True)
+    person = await add_person(hub, "rootjob")
+    spawner = BatchJobSpawner(hub=hub, user=person.user, parent=hub)
+    with pytest.raises(PermissionError, match="never runs a user's code as root"):
+        await spawner.start_job(["true"], env={}, log_path=tmp_path / "job.log")

@@ -84,7 +84,7 @@ async def test_sampledb_post_logs_in_confirms_creates_and_opens_jupyterlab(hub, 
         login_url,
         data={"username": user.name, "password": USER_PASSWORD, "_xsrf": hub.xsrf_token(browser)},
     )
-    assert logged_in.status_code == 302 and logged_in.headers["Location"] == link
+    assert logged_in.status_code == 303 and logged_in.headers["Location"] == link
 
     confirm = await browser.get(link)
     assert confirm.status_code == 200, confirm.text
@@ -103,7 +103,7 @@ async def test_sampledb_post_logs_in_confirms_creates_and_opens_jupyterlab(hub, 
 
     xsrf = {"_xsrf": hub.xsrf_token(browser)}
     created = await browser.post("/hub/templates/create", data={**form, **xsrf, "on_exists": "new"})
-    assert created.status_code == 302, created.text
+    assert created.status_code == 303, created.text
     target = urlsplit(created.headers["Location"])
     assert target.path == f"/hub/spawn-pending/{user.name}"
     lab = f"/user/{user.name}/lab/tree/data_analysis.ipynb"
@@ -119,10 +119,10 @@ async def test_sampledb_post_logs_in_confirms_creates_and_opens_jupyterlab(hub, 
     assert "You already have data_analysis.ipynb" in text
     assert "Create data_analysis-1.ipynb" in text and "Open my existing data_analysis.ipynb" in text
     opened = await browser.post("/hub/templates/create", data={**form, **xsrf, "on_exists": "open"})
-    assert opened.status_code == 302
+    assert opened.status_code == 303
     assert parse_qs(urlsplit(opened.headers["Location"]).query)["next"] == [lab]
     second = await browser.post("/hub/templates/create", data={**form, **xsrf, "on_exists": "new"})
-    assert second.status_code == 302
+    assert second.status_code == 303
     assert await stored_notebook(hub, user.db_role, "data_analysis-1.ipynb") is not None
     assert run_injected(await stored_notebook(hub, user.db_role, "data_analysis.ipynb")) == (
         MEASUREMENT

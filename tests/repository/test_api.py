@@ -10,7 +10,7 @@ import pytest
 
 from gilhub.contents import query as contents
 from gilhub.repository.notebooks import parse_notebook, read_origin, serialize_notebook
-from tests.hub.conftest import RunningHub
+from tests.hub.conftest import RunningHub, post_form
 from tests.repository.helpers import notebook_bytes
 
 MAX_SIZE = 300_000
@@ -188,25 +188,39 @@ async def test_pages_push_conflict_merge_and_pull(people, hub):
     assert (await bob.push("m.ipynb")).status_code == 201
     await alice.edit("m.ipynb", "a = 1", "b = 3")
     xsrf = {"_xsrf": hub.xsrf_token(alice.web)}
-    page = await alice.web.post("/hub/repo/push", data={"source": "m.ipynb", **xsrf})
-    assert page.status_code == 302 and "/hub/repo/conflict" in page.headers["Location"]
+    mine = "b is 3 <now>"
+    page = await alice.web.post(
+        "/hub/repo/push", data={"source": "m.ipynb", "message": mine, **xsrf}
+    )
+    assert page.status_code == 303 and "/hub/repo/conflict" in page.headers["Location"]
     conflict = await alice.web.get(page.headers["Location"])
     assert conflict.status_code == 200, conflict.text
     assert (
         "merge cleanly" in conflict.text and "a = 2" in conflict.text and "b = 3" in conflict.text
     )
+    # both forms keep her message; "push as a new path" proposes a path nobody has
+    assert conflict.text.count('name="message" value="b is 3 &lt;now&gt;"') == 2
+    await alice.save("m-2.ipynb", notebook_bytes("taken"))
+    assert (await alice.push("m-2.ipynb")).status_code == 201
+    proposed = (await alice.web.get(page.headers["Location"])).text
+    assert 'name="path" value="m-3.ipynb"' in proposed
     merged = await alice.web.post(
-        "/hub/repo/merge", data={"source": "m.ipynb", "path": "m.ipynb", "base": "1", **xsrf}
+        "/hub/repo/merge",
+        data={"source": "m.ipynb", "path": "m.ipynb", "base": "1", "message": mine, **xsrf},
     )
-    assert merged.status_code == 302
+    assert merged.status_code == 303
+    history = (await alice.api.get("/hub/api/repo/history/m.ipynb")).json()
+    assert mine in [version["message"] for version in history["versions"]]
     sources = [c.source for c in parse_notebook(await alice.load("m.ipynb")).cells]
     assert sources == ["a = 2", "b = 3"]
 
     pull_form = {"path": "m.ipynb", "dest": "m.ipynb", **{"_xsrf": hub.xsrf_token(bob.web)}}
-    refused = await bob.web.post("/hub/repo/pull", data=pull_form)
-    assert refused.status_code == 409 and "Write beside it" in refused.text
-    beside = await bob.web.post("/hub/repo/pull", data={**pull_form, "on_exists": "beside"})
+    refused = await post_form(bob.web, "/hub/repo/pull", pull_form)
+    assert "Write beside it" in refused.text
+    beside = await post_form(bob.web, "/hub/repo/pull", {**pull_form, "on_exists": "beside"})
     assert beside.status_code == 200 and "m (2).ipynb" in beside.text
+    shown_once = await bob.web.get(str(beside.url))  # reloaded: nothing is pulled again
+    assert "m (2).ipynb" not in shown_once.text
 
 
 async def test_rename_delete_restore_over_http(people):

@@ -150,6 +150,7 @@ async def test_an_unknown_parameter_runs_with_a_warning(people):
         {"notebook": "known.ipynb", "kernel": "bad kernel; rm"},
         {"notebook": "../escape.ipynb"},
         {"notebook": "known.ipynb", "colour": "blue"},
+        {"parameters": {"x": 1}},
     ],
 )
 async def test_bad_requests_are_refused_and_create_no_run(people, body):
@@ -165,6 +166,8 @@ async def test_a_body_that_is_not_json_or_a_missing_or_broken_notebook_is_refuse
     alice = people["alice"]
     response = await alice.api.post("/hub/api/runs", content=b"{not json")
     assert response.status_code == 400
+    oversized = {"notebook": "known.ipynb", "parameters": {"x": "y" * 2_000_000}}
+    assert (await alice.api.post("/hub/api/runs", json=oversized)).status_code == 413
     response = await alice.api.post("/hub/api/runs", json={"notebook": "nowhere.ipynb"})
     assert response.status_code == 404
     await alice.save("broken.ipynb", b"{not a notebook")
@@ -172,8 +175,24 @@ async def test_a_body_that_is_not_json_or_a_missing_or_broken_notebook_is_refuse
     assert response.status_code == 400 and "not a readable notebook" in response.json()["message"]
 
 
-async def test_a_kernel_that_does_not_exist_fails_the_run_clearly(people):
-    run = await people["alice"].run("known.ipynb", notebook("1"), kernel="nokernel")
+async def test_a_kernel_that_is_not_installed_is_refused_clearly(people):
+    alice = people["alice"]
+    await alice.save("known.ipynb", notebook("1"))
+    refused = await alice.api.post(
+        "/hub/api/runs", json={"notebook": "known.ipynb", "kernel": "nokernel"}
+    )
+    assert refused.status_code == 400
+    assert "No kernel named 'nokernel'" in refused.json()["message"]
+    assert "python3" in refused.json()["message"]  # what is installed
+
+
+async def test_a_kernel_the_worker_does_not_find_fails_the_run_clearly(people):
+    """Where the hub does not check kernels (users install their own)."""
+    people["alice"].hub.app.runs.known_kernels_only = False
+    try:
+        run = await people["alice"].run("known.ipynb", notebook("1"), kernel="nokernel")
+    finally:
+        people["alice"].hub.app.runs.known_kernels_only = True
     assert run["status"] == "failed"
     assert "No kernel named 'nokernel'" in run["error"]["evalue"]
 

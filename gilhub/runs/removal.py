@@ -1,0 +1,28 @@
+"""Ending a removed user's runs: with or without a running hub (the command line).
+
+Kept apart from :mod:`.service` so that the accounts service (imported by every
+``gilhub`` command) does not import papermill and the worker with it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gilhub.runs import query
+from gilhub.spawner.process import find_process, terminate_tree
+
+
+async def end_user_runs(engine: AsyncEngine, user_id: int, *, grace: float) -> None:
+    """The user is being removed: cancel their active runs and end their workers' trees
+    (without a hub too: the workers are found by their recorded pid and start time)."""
+    async with engine.begin() as conn:
+        active = await query.active_runs_of(conn, user_id)
+        for run in active:
+            if await query.finish_run(conn, run.id, "cancelled"):
+                await query.add_message(
+                    conn, run.id, run.owner, "INFO", "Cancelled: the user is being removed."
+                )
+    for run in active:
+        worker = find_process(run.worker_pid, run.worker_started)
+        if worker is not None:
+            await terminate_tree(worker, grace=grace)
