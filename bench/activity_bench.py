@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -36,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
+from bench.report import load_average, machine, markdown_table, write_report  # noqa: E402
 from gilhub.activity import narrative, query  # noqa: E402
 from gilhub.activity.events import parse_events  # noqa: E402
 from gilhub.activity.recorder import Recorder  # noqa: E402
@@ -196,21 +195,14 @@ async def main() -> None:
 
 
 def report(rows: list[tuple[str, ...]]) -> None:
-    table = ["| measurement | wall, median | wall, 90th percentile | CPU, median | goal |"]
-    table += ["| --- | --- | --- | --- | --- |"]
-    table += ["| " + " | ".join(cells) + " |" for cells in rows]
-    machine = f"Python {platform.python_version()} on {platform.system()} {platform.machine()}"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    head = ("measurement", "wall, median", "wall, 90th percentile", "CPU, median", "goal")
     stored = NOTEBOOKS * CELLS * RUNS_PER_CELL
-    report = (
+    write_report(
+        "activity",
         f"# Activity benchmark\n\n{stored:,} executions stored (`python bench/activity_bench.py`;"
-        f" {machine}, {os.cpu_count()} CPUs, load average {load:.1f} at the end;"
-        f" {RECORDINGS} recordings, {REPEATS} narratives).\n\n" + "\n".join(table) + "\n"
+        f" {machine()}, load average {load_average()} at the end;"
+        f" {RECORDINGS} recordings, {REPEATS} narratives).\n\n{markdown_table(head, rows)}\n",
     )
-    print(report)
-    results = REPOSITORY / "bench" / "results"
-    results.mkdir(exist_ok=True)
-    (results / "activity.md").write_text(report, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import platform
 import random
 import statistics
 import sys
@@ -40,6 +38,7 @@ from traitlets.config import Config
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
+from bench.report import load_average, machine, markdown_table, write_report  # noqa: E402
 from gilhub.accounts import create_account  # noqa: E402
 from gilhub.auth.tokens import create_token  # noqa: E402
 from gilhub.bibliography.cache import PostgresParseCache  # noqa: E402
@@ -214,20 +213,14 @@ async def measure_http(scratch: Path, database_url: URL) -> list[tuple[str, ...]
 
 
 def report(rows: list[tuple[str, ...]]) -> None:
-    table = ["| measurement | wall, median | wall, worst | CPU, median | goal |"]
-    table += ["| --- | --- | --- | --- | --- |"]
-    table += ["| " + " | ".join(cells) + " |" for cells in rows]
-    machine = f"Python {platform.python_version()} on {platform.system()} {platform.machine()}"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    report = (
+    head = ("measurement", "wall, median", "wall, worst", "CPU, median", "goal")
+    write_report(
+        "bib",
         f"# Bibliography benchmark\n\n{ENTRIES:,} generated entries (`python bench/bib_bench.py`;"
-        f" {machine}, {os.cpu_count()} CPUs, load average {load:.1f} at the end;"
-        f" {REPEATS} repeats, 10 for the notebook, 5 for the export).\n\n" + "\n".join(table) + "\n"
+        f" {machine()}, load average {load_average()} at the end;"
+        f" {REPEATS} repeats, 10 for the notebook, 5 for the export).\n\n"
+        f"{markdown_table(head, rows)}\n",
     )
-    print(report)
-    results = REPOSITORY / "bench" / "results"
-    results.mkdir(exist_ok=True)
-    (results / "bib.md").write_text(report, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import datetime
 import json
-import platform
 import random
 import statistics
 import string
@@ -41,6 +40,7 @@ import httpx
 import psutil
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from bench.report import load_average, machine, write_report
 from gilhub.contents.roles import ensure_user_role, issue_role_password, user_database_url
 from gilhub.db import apply_migrations, create_engine
 from gilhub.db.embedded import start_embedded
@@ -54,7 +54,6 @@ from tests.contents.harness import (
     start_jupyter_server,
 )
 
-RESULTS_FILE = Path(__file__).resolve().parent / "results" / "contents.md"
 KINDS = ("file", "postgres")
 MB = 1000 * 1000
 MIB = 1024 * 1024
@@ -245,10 +244,6 @@ def goal_for(operation: str) -> str:
     return GOALS.get(operation.split()[0], "")
 
 
-def load_average() -> str:
-    return f"{psutil.getloadavg()[0]:.1f}"
-
-
 def report(samples: Samples, command: str, rounds: int, pg_version: str, load: str) -> str:
     ms = 1000.0
     lines = [
@@ -256,8 +251,7 @@ def report(samples: Samples, command: str, rounds: int, pg_version: str, load: s
         "",
         f"Command: `{command}`  ",
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
-        f"Machine: {platform.platform()}, {psutil.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, PostgreSQL {pg_version} (embedded, same machine)  ",
+        f"Machine: {machine()}, PostgreSQL {pg_version} (embedded, same machine)  ",
         f"Load average (1 min) at start / end: {load} / {load_average()} "
         "(other work on the machine makes every figure noisier).  ",
         f"Rounds: {rounds}, servers alternating first; times in milliseconds.",
@@ -376,18 +370,17 @@ def main() -> None:
         help=f"alternating rounds (default {DEFAULT_ROUNDS})",
     )
     parser.add_argument(
-        "--no-write", action="store_true", help=f"print only, do not write {RESULTS_FILE.name}"
+        "--no-write", action="store_true", help="print only, do not write bench/results/contents.md"
     )
     args = parser.parse_args()
     command = "python -m bench.contents_bench" + (
         f" --rounds {args.rounds}" if args.rounds != DEFAULT_ROUNDS else ""
     )
     table = asyncio.run(run(args.rounds, command))
-    print(table)
-    if not args.no_write:
-        RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS_FILE.write_text(table, encoding="utf-8")
-        print(f"written to {RESULTS_FILE}", file=sys.stderr)
+    if args.no_write:
+        print(table)
+    else:
+        print(f"written to {write_report('contents', table)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,6 @@ import asyncio
 import contextlib
 import datetime
 import json
-import os
-import platform
 import re
 import secrets
 import shutil
@@ -56,6 +54,7 @@ from bench.hub_bench import (
     proxy_pid,
     run_gilhub_cli,
 )
+from bench.report import load_average, machine, markdown_table, write_report
 
 PASSWORD = "load-bench-" + secrets.token_hex(8)
 XSRF_FIELD = re.compile(r'name="_xsrf" value="([^"]+)"')
@@ -349,41 +348,52 @@ def goals(results: list[Result]) -> list[tuple[str, str, bool]]:
     return checks
 
 
-def write_markdown(results: list[Result], command: str, path: Path) -> None:
+def write_markdown(results: list[Result], command: str, directory: Path) -> None:
+    head = (
+        "hub",
+        "N",
+        "succeeded",
+        "start→ready p50 (s)",
+        "p95 (s)",
+        "API p50 (ms)",
+        "API p99 (ms)",
+        "peak memory (MiB)",
+    )
     rows = [
-        "| hub | N | succeeded | start→ready p50 (s) | p95 (s) | API p50 (ms) | API p99 (ms) "
-        "| peak memory (MiB) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in sorted(results, key=lambda r: (r.people, r.system)):
-        rows.append(
-            f"| {r.system} | {r.people} | {r.succeeded} | {cell(r.start_percentile(0.5))} "
-            f"| {cell(r.start_percentile(0.95))} | {cell(r.probe_percentile(0.5))} "
-            f"| {cell(r.probe_percentile(0.99))} | {r.peak_rss:.0f} |"
+        (
+            r.system,
+            str(r.people),
+            str(r.succeeded),
+            cell(r.start_percentile(0.5)),
+            cell(r.start_percentile(0.95)),
+            cell(r.probe_percentile(0.5)),
+            cell(r.probe_percentile(0.99)),
+            f"{r.peak_rss:.0f}",
         )
-    checks = ["| goal | measured | met |", "| --- | --- | --- |"]
-    checks += [f"| {g} | {m} | {'yes' if ok else '**no**'} |" for g, m, ok in goals(results)]
+        for r in sorted(results, key=lambda r: (r.people, r.system))
+    ]
+    checks = [(g, m, "yes" if ok else "**no**") for g, m, ok in goals(results)]
     failures = [f"- {r.system} N={r.people}: {error}" for r in results for error in r.errors()[:3]]
     now = datetime.datetime.now(datetime.timezone.utc)
     text = "\n".join(
         [
             "# Many people at once: gilhub vs JupyterHub 6",
             "",
-            f"Measured {now:%Y-%m-%d %H:%M} UTC on {platform.system()} {platform.release()}, "
-            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end, with",
+            f"Measured {now:%Y-%m-%d %H:%M} UTC on {machine()},"
+            f" load average {load_average()} at the end, with",
             "",
             f"    {command}",
             "",
-            *rows,
+            markdown_table(head, rows),
             "",
-            *checks,
+            markdown_table(("goal", "measured", "met"), checks),
             "",
             *(["Failures seen:", "", *failures, ""] if failures else []),
             "![plot](load.png)",
             "",
         ]
     )
-    path.write_text(text)
+    write_report("load", text, directory)
 
 
 def write_plot(results: list[Result], path: Path) -> None:
@@ -432,7 +442,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     args.output.mkdir(parents=True, exist_ok=True)
     command = "python -m bench.load_bench " + " ".join(sys.argv[1:])
-    write_markdown(results, command.strip(), args.output / "load.md")
+    write_markdown(results, command.strip(), args.output)
     write_plot(results, args.output / "load.png")
     for goal, measured, met in goals(results):
         print(f"{'met' if met else 'NOT met':8} {goal}: {measured}")

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import os
-import platform
 import random
 import statistics
 import sys
@@ -44,6 +42,7 @@ from sqlalchemy import text
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
+from bench.report import RESULTS_DIR, load_average, machine, markdown_table, write_report  # noqa: E402
 from gilhub.app import GilHub  # noqa: E402
 from gilhub.auth.tokens import create_token  # noqa: E402
 from gilhub.contents import query as contents  # noqa: E402
@@ -55,7 +54,6 @@ VERSIONS = 100_000
 HISTORY_VERSIONS = 1_000
 REPEATS = 30
 LONG_BODY_CHARS = 20_000
-RESULTS = REPOSITORY / "bench" / "results" / "repo.md"
 
 # Words for the generated cells: a few rare ones so searches have selective hits.
 _BULK_LOAD = """
@@ -349,38 +347,32 @@ async def measure(app: GilHub, search_only: bool) -> list[tuple[str, ...]]:
     return rows
 
 
-def table(rows: list[tuple[str, ...]]) -> str:
-    head = (
-        "measurement",
-        "wall median ms",
-        "wall p95 ms",
-        "CPU median ms",
-        "goal ms",
-        "median meets goal",
-    )
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+HEAD = (
+    "measurement",
+    "wall median ms",
+    "wall p95 ms",
+    "CPU median ms",
+    "goal ms",
+    "median meets goal",
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--search-only", action="store_true", help="measure the searches only")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "repo.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gilhub-repo-bench-") as directory:
         rows = asyncio.run(run_benchmark(Path(directory), args.search_only))
-    machine = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
-    if hasattr(os, "getloadavg"):
-        machine += f", {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
     command = " ".join(["python bench/repo_bench.py", *sys.argv[1:]])
-    report = (
+    write_report(
+        args.output.stem,
         "# Shared repository benchmark\n\n"
-        f"`{command}` on {machine}; {REPEATS} runs each, real hub over HTTP "
-        "(token auth), embedded PostgreSQL.\n\n" + table(rows) + "\n"
+        f"`{command}` on {machine()}, load average {load_average()} at the end;"
+        f" {REPEATS} runs each, real hub over HTTP (token auth), embedded PostgreSQL.\n\n"
+        f"{markdown_table(HEAD, rows)}\n",
+        args.output.parent,
     )
-    print(report)
-    args.output.write_text(report, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -39,13 +37,13 @@ from nbformat.v4 import new_code_cell, new_notebook
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
+from bench.report import load_average, machine, markdown_table, write_report  # noqa: E402
 from gilhub.app import GilHub  # noqa: E402
 from gilhub.auth.tokens import create_token  # noqa: E402
 from gilhub.contents import query as contents  # noqa: E402
 from gilhub.contents import roles  # noqa: E402
 from gilhub.db.embedded import start_embedded  # noqa: E402
 
-RESULTS = REPOSITORY / "bench" / "results" / "runs.md"
 NOTEBOOK = "bench/ten_cells.ipynb"
 QUEUED_USERS, RUNS_EACH = 4, 5
 TICK = 0.010
@@ -202,16 +200,13 @@ def report(figures: dict[str, object], isolation: str, rounds: int) -> str:
          f"{figures['lateness_p50'] * 1000:.1f} / {figures['lateness_p99'] * 1000:.1f} / "
          f"{figures['lateness_max'] * 1000:.1f} ms", "p99 < 20 ms"),
     ]  # fmt: skip
-    machine = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
-    if hasattr(os, "getloadavg"):
-        machine += f", {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
-    lines = ["| measurement | result | goal |", "|---|---|---|"]
-    lines += [f"| {name} | {value} | {goal} |" for name, value, goal in rows]
     return (
         "# Runs benchmark\n\n"
-        f"`python bench/runs_bench.py --rounds {rounds}` on {machine}; isolation: {isolation}; "
+        f"`python bench/runs_bench.py --rounds {rounds}` on {machine()}, load average"
+        f" {load_average()} at the end; isolation: {isolation}; "
         f"limits max_runs={figures['max_runs']}, max_runs_per_user="
-        f"{figures['max_runs_per_user']}.\n\n" + "\n".join(lines) + "\n"
+        f"{figures['max_runs_per_user']}.\n\n"
+        f"{markdown_table(('measurement', 'result', 'goal'), rows)}\n"
     )
 
 
@@ -223,9 +218,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gilhub-runs-bench-") as directory:
         figures, isolation = asyncio.run(run_benchmark(Path(directory), args.rounds))
     text = report(figures, isolation, args.rounds)
-    print(text)
-    if not args.no_write:
-        RESULTS.write_text(text, encoding="utf-8")
+    if args.no_write:
+        print(text)
+    else:
+        write_report("runs", text)
 
 
 if __name__ == "__main__":

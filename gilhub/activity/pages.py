@@ -13,7 +13,7 @@ from markupsafe import Markup
 from tornado.web import HTTPError
 
 from gilhub.activity.errors import ActivityError
-from gilhub.activity.web import ERROR_STATUS
+from gilhub.activity.web import activity_errors
 from gilhub.handlers.base import BaseHandler, login_required
 from gilhub.pagetime import time_element
 
@@ -40,7 +40,7 @@ class ActivityPageHandler(BaseHandler):
         try:
             return await action
         except ActivityError as error:
-            raise HTTPError(ERROR_STATUS.get(type(error), 400), error.message) from None
+            raise HTTPError(activity_errors.status(error), error.message) from None
 
 
 class ActivityListPageHandler(ActivityPageHandler):

@@ -4,12 +4,6 @@ tornado ``HTTPError`` with a JSON message)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-from tornado.web import HTTPError
-
 from gilhub.activity.errors import (
     ActivityError,
     BadActivity,
@@ -18,26 +12,16 @@ from gilhub.activity.errors import (
     PromptNotFound,
     TooMuchActivity,
 )
+from gilhub.web_errors import domain_errors
 
-#: The HTTP status each activity error answers with.
-ERROR_STATUS: dict[type[ActivityError], int] = {
-    BadActivity: 400,
-    PromptNotFound: 404,
-    NotebookNotRecorded: 404,
-    TooMuchActivity: 413,
-    Flooded: 429,
-}
-
-
-def activity_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Turn the activity's errors into HTTP errors with their message."""
-
-    @functools.wraps(method)
-    async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await method(self, *args, **kwargs)
-        except ActivityError as error:
-            status = ERROR_STATUS.get(type(error), 400)
-            raise HTTPError(status, error.message.replace("%", "%%")) from None
-
-    return wrapper
+#: The activity's errors as HTTP errors of these statuses (400 for the others).
+activity_errors = domain_errors(
+    ActivityError,
+    {
+        BadActivity: 400,
+        PromptNotFound: 404,
+        NotebookNotRecorded: 404,
+        TooMuchActivity: 413,
+        Flooded: 429,
+    },
+)

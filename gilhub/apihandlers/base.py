@@ -15,14 +15,7 @@ from typing import Any
 from tornado.web import HTTPError
 
 from gilhub.handlers.base import BaseHandler
-
-
-class APIError(HTTPError):
-    """An HTTP error whose JSON answer carries ``details`` beside status and message."""
-
-    def __init__(self, status_code: int, message: str, **details: Any) -> None:
-        super().__init__(status_code, message.replace("%", "%%"))
-        self.details = details
+from gilhub.web_errors import APIError as APIError  # where the parts import it from
 
 
 class APIHandler(BaseHandler):

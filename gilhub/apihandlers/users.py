@@ -8,11 +8,9 @@ times, optional pagination (``Accept: application/jupyterhub-pagination+json``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -35,6 +33,7 @@ from gilhub.handlers.base import login_required, token_in
 from gilhub.servers.models import ACTIVE_STATES, AddressRefused, ServerState
 from gilhub.servers.query import record_server_activity
 from gilhub.users import User, list_users, touch_user
+from gilhub.web_errors import domain_errors
 
 #: The JupyterHub REST API version whose subset gilhub implements.
 JUPYTERHUB_API_VERSION = "5.2.0"
@@ -52,21 +51,10 @@ def isoformat(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-#: HTTP status of each refused account change (400 for the others).
-ACCOUNT_ERROR_STATUS: dict[type[AccountError], int] = {
-    NoSuchUser: 404,
-    UserExists: 409,
-    ServerNotStopped: 409,
-}
-
-
-@contextlib.contextmanager
-def account_errors() -> Iterator[None]:
-    """Turn the accounts service's refusals into JSON errors."""
-    try:
-        yield
-    except AccountError as error:
-        raise HTTPError(ACCOUNT_ERROR_STATUS.get(type(error), 400), str(error)) from error
+#: The accounts service's refusals as JSON errors of these statuses (400 for the others).
+account_errors = domain_errors(
+    AccountError, {NoSuchUser: 404, UserExists: 409, ServerNotStopped: 409}
+)
 
 
 def latest(*moments: datetime | None) -> datetime | None:
@@ -210,7 +198,7 @@ class UserAPIHandler(HubAPIHandler):
         password a random one is set and returned once as ``password``."""
         self.require_scope("admin:users", name)
         body = self.json_object()
-        with account_errors():
+        with account_errors:
             user, new = await self.hub.accounts.create(
                 name, body.get("password") or None, admin=bool(body.get("admin"))
             )
@@ -228,7 +216,7 @@ class UserAPIHandler(HubAPIHandler):
         new_name = body.get("name", user.name)
         if not isinstance(new_name, str) or not isinstance(body.get("password", ""), str):
             raise HTTPError(400, "name and password must be strings.")
-        with account_errors():
+        with account_errors:
             if "admin" in body:
                 user = await accounts.set_admin(user, bool(body["admin"]), by=self.current_user)
             if "password" in body:
@@ -239,7 +227,7 @@ class UserAPIHandler(HubAPIHandler):
     @login_required
     async def delete(self, name: str) -> None:
         user = await self.permitted_user(name, "delete:users")
-        with account_errors():
+        with account_errors:
             await self.hub.accounts.remove(user, by=self.current_user)
         self.set_status(204)
         self.finish()

@@ -21,6 +21,7 @@ run a transaction of their own.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -138,13 +139,18 @@ async def issue_role_password(engine: AsyncEngine, role: str) -> str:
     """Give ``role`` a fresh random password and return it.
 
     Only a SCRAM verifier, computed here by libpq, is sent to the server, so
-    the password itself never appears in SQL text or server logs.
+    the password itself never appears in SQL text or server logs. The verifier's
+    key stretching is CPU work, so it runs in a thread, not on the event loop
+    (libpq needs the connection only for its error messages; it is idle meanwhile).
     """
     password = secrets.token_urlsafe(32)
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
-        verifier = raw.driver_connection.pgconn.encrypt_password(
-            password.encode("utf-8"), role.encode("utf-8"), b"scram-sha-256"
+        verifier = await asyncio.to_thread(
+            raw.driver_connection.pgconn.encrypt_password,
+            password.encode("utf-8"),
+            role.encode("utf-8"),
+            b"scram-sha-256",
         )
         await execute_composed(
             conn,

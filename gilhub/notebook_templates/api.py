@@ -7,8 +7,6 @@ The templates' domain errors get their HTTP status here (and in
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -25,6 +23,7 @@ from gilhub.notebook_templates.errors import (
     TooLarge,
 )
 from gilhub.notebook_templates.params import MAX_PARAMS_BYTES, check_params
+from gilhub.web_errors import domain_errors
 
 if TYPE_CHECKING:
     from gilhub.notebook_templates.service import TemplateService
@@ -33,16 +32,10 @@ if TYPE_CHECKING:
 MAX_BODY_OVERHEAD = 8 * 1024
 
 
-def http_status(error: TemplateError) -> int:
-    if isinstance(error, TooLarge):
-        return 413
-    if isinstance(error, TemplateNotFound):
-        return 404
-    if isinstance(error, DestinationExists):
-        return 409
-    if isinstance(error, BadTemplate):
-        return 422
-    return 400
+#: The templates' errors as HTTP errors of these statuses (400 for the others).
+template_errors = domain_errors(
+    TemplateError, {TooLarge: 413, TemplateNotFound: 404, DestinationExists: 409, BadTemplate: 422}
+)
 
 
 def lab_url(base_url: str, user_name: str, path: str) -> str:
@@ -57,19 +50,6 @@ class TemplatesMixin:
     def templates(self) -> TemplateService:
         assert part.service_attribute is not None
         return getattr(self.hub, part.service_attribute)
-
-
-def template_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """The templates' errors as JSON errors of the matching status."""
-
-    @functools.wraps(method)
-    async def wrapper(self: APIHandler, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await method(self, *args, **kwargs)
-        except TemplateError as error:
-            raise HTTPError(http_status(error), error.message.replace("%", "%%")) from None
-
-    return wrapper
 
 
 class TemplatesAPIHandler(TemplatesMixin, APIHandler):

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from gilhub.handlers.base import BaseHandler, login_required
-from gilhub.notebook_templates.api import TemplatesMixin, http_status, lab_url
+from gilhub.notebook_templates.api import TemplatesMixin, lab_url, template_errors
 from gilhub.notebook_templates.errors import (
     BadParameters,
     TemplateError,
@@ -60,7 +60,7 @@ class TemplatePageHandler(TemplatesMixin, BaseHandler):
 
     async def render_error(self, error: TemplateError) -> None:
         """The error's page; a missing template's page lists those there are."""
-        self.set_status(http_status(error))
+        self.set_status(template_errors.status(error))
         templates = []
         if isinstance(error, TemplateNotFound) and self.current_user is not None:
             templates = await self.templates.list_templates()

@@ -1,7 +1,7 @@
 """Errors of the repository, raised by the store and the service.
 
 They know nothing of HTTP: the pages and API choose a status for each
-(:data:`gilhub.repository.web.ERROR_STATUS`), the command line shows the
+(:data:`gilhub.repository.web.repository_errors`), the command line shows the
 message. ``details`` carry what a client needs to act (e.g. a conflict's head).
 """
 

@@ -24,7 +24,6 @@ from gilhub.repository.paths import normalize_path, normalize_prefix
 from gilhub.repository.web import (
     RepositoryMixin,
     diff_contents,
-    error_status,
     flag,
     repository_errors,
 )
@@ -238,7 +237,7 @@ class PushPageHandler(RepoPageHandler):
             )
             return
         except RepositoryError as error:
-            self.set_status(error_status(error))
+            self.set_status(repository_errors.status(error))
             await self.render_template(
                 "repo_push.html", files=await self.my_files(), error=error.message
             )

@@ -7,16 +7,12 @@ HTTP statuses: the store and the service know nothing of HTTP.
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gilhub.apihandlers.base import APIError
-from gilhub.handlers.base import BaseHandler, whole_number
+from gilhub.handlers.base import whole_number
 from gilhub.repository import render, store
 from gilhub.repository.errors import (
     BadRequest,
@@ -27,36 +23,16 @@ from gilhub.repository.errors import (
     TooLarge,
 )
 from gilhub.repository.paths import normalize_path
+from gilhub.web_errors import domain_errors
 
 if TYPE_CHECKING:
     from gilhub.repository.service import RepositoryService
 
-#: The HTTP status each repository error answers with.
-ERROR_STATUS: dict[type[RepositoryError], int] = {
-    BadRequest: 400,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    TooLarge: 413,
-}
-
-
-def error_status(error: RepositoryError) -> int:
-    return ERROR_STATUS.get(type(error), 400)
-
-
-def repository_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Turn the repository's errors into HTTP errors carrying their details (JSON for the API)."""
-
-    @functools.wraps(method)
-    async def wrapper(self: BaseHandler, *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = method(self, *args, **kwargs)
-            return await result if inspect.isawaitable(result) else result
-        except RepositoryError as error:
-            raise APIError(error_status(error), error.message, **error.details) from None
-
-    return wrapper
+#: The repository's errors as HTTP errors carrying their details (JSON for the API), of
+#: these statuses (400 for the others).
+repository_errors = domain_errors(
+    RepositoryError, {BadRequest: 400, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413}
+)
 
 
 def flag(value: Any) -> bool:

@@ -44,7 +44,7 @@ from gilhub.servers.models import (
 )
 from gilhub.servers.queue import SpawnQueue
 from gilhub.spawner.base import Spawner, user_url
-from gilhub.users import User, touch_user
+from gilhub.users import User
 
 ServiceT = TypeVar("ServiceT")
 
@@ -64,6 +64,7 @@ class _Server:
         self.started: datetime | None = None
         self.last_activity: datetime | None = None
         self.activity_saved = 0.0
+        self.activity_written: datetime | None = None  # the last activity in the database
         self.error: str | None = None
         self.log_tail: list[str] = []
         self.upstream: Upstream | None = None
@@ -121,6 +122,12 @@ class ServerManager(LoggingConfigurable):
     cleanup_servers = Bool(
         False, config=True, help="Stop every user server when the hub exits (default: keep them)."
     )
+    concurrent_stop_limit = Int(
+        config=True,
+        help="""Servers stopped at the same moment when the hub exits with cleanup_servers
+        (default: the size of the hub's database pool). Each stop ends with a database write:
+        stopping hundreds at once exhausted the pool and crashed the hub's exit.""",
+    )
     concurrent_spawn_limit = Int(
         config=True,
         help="""Servers that may be starting at the same moment (default: the number of CPUs,
@@ -143,6 +150,10 @@ class ServerManager(LoggingConfigurable):
     spawn_retry_after = Int(
         30, config=True, help="Seconds a client refused by a spawn limit is told to wait."
     )
+
+    @default("concurrent_stop_limit")
+    def _default_concurrent_stop_limit(self) -> int:
+        return self.hub.db.pool.size()
 
     @default("concurrent_spawn_limit")
     def _default_concurrent_spawn_limit(self) -> int:
@@ -192,10 +203,20 @@ class ServerManager(LoggingConfigurable):
         except SQLAlchemyError as error:  # the database is gone: the servers still stop
             self.hub.report_database_error(error, "saving the servers' activity failed")
         if self.cleanup_servers:
-            await asyncio.gather(*(self.stop(s.user) for s in list(self._servers.values())))
+            await self._stop_all()
         for server in self._servers.values():
             if server.task is not None and not server.task.done():
                 server.task.cancel()
+
+    async def _stop_all(self) -> None:
+        """Stop every server, ``concurrent_stop_limit`` at a time."""
+        slots = asyncio.Semaphore(max(1, self.concurrent_stop_limit))
+
+        async def stop(user: User) -> None:
+            async with slots:
+                await self.stop(user)
+
+        await asyncio.gather(*(stop(server.user) for server in list(self._servers.values())))
 
     async def start(self, user: User) -> None:
         """Begin starting ``user``'s server in the background (queued behind other starts
@@ -556,6 +577,7 @@ class ServerManager(LoggingConfigurable):
                 await self._save_row(server, ServerState.RUNNING)
             server.state = ServerState.RUNNING
             server.activity_saved = time.monotonic()
+            server.activity_written = record.last_activity
             self.log.info("re-adopted the running server of %s", name)
             server.emit(100, "Server ready", ready=True, phase="ready")
             return
@@ -581,24 +603,24 @@ class ServerManager(LoggingConfigurable):
             await query.save_server(conn, record)
 
     async def _save_activity(self, *, force: bool = False) -> None:
-        """Write last-activity times that changed, at most once per ``activity_resolution``."""
+        """Write last-activity times that changed since they were last written, at most
+        once per ``activity_resolution``; an idle server's rows are left alone."""
         now = time.monotonic()
-        due = [
-            server
+        due = {
+            server.user.id: server
             for server in self._servers.values()
             if server.state == ServerState.RUNNING
             and server.last_activity is not None
+            and server.last_activity != server.activity_written
             and (force or now - server.activity_saved >= self.activity_resolution)
-        ]
+        }
         if not due:
             return
+        times = {user_id: server.last_activity for user_id, server in due.items()}
         async with self.hub.db.begin() as conn:
-            for server in due:
-                assert server.last_activity is not None
-                await query.record_server_activity(conn, server.user.id, server.last_activity)
-                await touch_user(conn, server.user.id, server.last_activity)
-        for server in due:
-            server.activity_saved = now
+            await query.record_servers_activity(conn, times)  # type: ignore[arg-type]
+        for user_id, server in due.items():
+            server.activity_saved, server.activity_written = now, times[user_id]
 
     # -- helpers -------------------------------------------------------------------
 

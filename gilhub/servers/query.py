@@ -5,11 +5,12 @@ Every function takes an ``AsyncConnection``; the caller owns the transaction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import DateTime, Integer, column, delete, or_, select, update, values
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -92,4 +93,27 @@ async def record_server_activity(conn: AsyncConnection, user_id: int, when: date
         update(servers)
         .where(servers.c.user_id == user_id, servers.c.last_activity < when)
         .values(last_activity=when)
+    )
+
+
+async def record_servers_activity(conn: AsyncConnection, times: Mapping[int, datetime]) -> None:
+    """Move several servers' (and their users') last activity forward at once: one
+    statement per table for all of them, keyed by user id."""
+    if not times:
+        return
+    changed = values(
+        column("user_id", Integer), column("at", DateTime(timezone=True)), name="changed"
+    ).data(list(times.items()))
+    await conn.execute(
+        update(servers)
+        .where(servers.c.user_id == changed.c.user_id, servers.c.last_activity < changed.c.at)
+        .values(last_activity=changed.c.at)
+    )
+    await conn.execute(
+        update(users)
+        .where(
+            users.c.id == changed.c.user_id,
+            or_(users.c.last_activity.is_(None), users.c.last_activity < changed.c.at),
+        )
+        .values(last_activity=changed.c.at)
     )

@@ -25,7 +25,9 @@ token = os.environ["JUPYTER_TOKEN"]
 
 
 def finish(status: int) -> None:
-    (jobs / f"{job}.exit").write_text(str(status))
+    # written whole or not at all: the spawner may read it at any moment
+    (jobs / f"{job}.exit.tmp").write_text(str(status))
+    (jobs / f"{job}.exit.tmp").replace(jobs / f"{job}.exit")
     print(f"fake job {job} ended with status {status}", flush=True)
     os._exit(status)
 

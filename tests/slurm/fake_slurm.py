@@ -69,6 +69,11 @@ class FakeSlurm:
         times = [float(line) for line in calls.read_text().split()]
         return sum(1 for moment in times if since <= moment < until)
 
+    def job_state(self, user_name: str) -> str:
+        """The state of the user's latest job (RUNNING, COMPLETED, CANCELLED)."""
+        job_id = (self.state / "jobs" / f"{user_name}.user").read_text()
+        return job_record(self.state, job_id)["state"]
+
 
 def job_record(state: Path, job_id: str) -> dict:
     return json.loads((state / "jobs" / f"{job_id}.json").read_text())
