@@ -298,6 +298,10 @@ def proxy_pid(jupyterhub_process: subprocess.Popen) -> int:
 GILHUB_CONFIG = """\
 c = get_config()  # noqa
 c.Spawner.args = {args!r}
+# the same server as direct access and JupyterHub's spawner run: in the hub's account, on
+# the files make_root wrote (a comparison of proxies, not of isolation)
+c.LocalProcessSpawner.isolation = "none"
+c.LocalProcessSpawner.allow_root = True
 """
 
 

@@ -115,6 +115,7 @@ class LoadHub:
 GILHUB_LOAD_CONFIG = """\
 c = get_config()  # noqa
 c.GilHub.login_max_failures_per_address = 100000
+c.LocalProcessSpawner.removed_user_account = "delete"  # a root hub's system accounts
 """
 
 JUPYTERHUB_LOAD_CONFIG = """
@@ -297,6 +298,10 @@ async def wave(hub: LoadHub, people: int, tag: str) -> Result:
     )
     flows_done.set()
     probe, peak = await asyncio.gather(*watchers)
+    if hub.hub.name == "gilhub":  # removing them removes the system accounts a root hub made
+        async with httpx.AsyncClient(headers=hub.hub.headers, timeout=120) as admin:
+            for name in names:
+                await admin.delete(f"{hub.hub.hub_url}users/{name}")
     return Result(hub.hub.name, people, list(outcomes), probe, peak, started_rss)
 
 

@@ -8,17 +8,19 @@ through the REST API and the pages, as a client sees them:
 - pull of a 1 MB notebook into the user's storage (alternating versions, so
   every pull really writes);
 - search over 10,000 entries holding 100,000 versions (bulk-loaded with SQL,
-  content generated inside the database);
+  content generated inside the database), then again once every entry's text is
+  longer than 20,000 characters (each hit shown with a ``ts_headline`` snippet);
 - history of an entry with 1,000 versions: the API (100 and all 1,000 versions)
   and the entry page (HTML, newest 100).
 
 Run from a checkout: ``python bench/repo_bench.py`` (prints a table and writes
-``bench/results/repo.md``). Goals: push and pull under 50 ms, search under
-100 ms, history page under 100 ms.
+``bench/results/repo.md``; ``--search-only`` skips the pushes, pulls and history).
+Goals: push and pull under 50 ms, search under 100 ms, history page under 100 ms.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import os
@@ -52,6 +54,7 @@ ENTRIES = 10_000
 VERSIONS = 100_000
 HISTORY_VERSIONS = 1_000
 REPEATS = 30
+LONG_BODY_CHARS = 20_000
 RESULTS = REPOSITORY / "bench" / "results" / "repo.md"
 
 # Words for the generated cells: a few rare ones so searches have selective hits.
@@ -201,13 +204,13 @@ async def push_and_pull(
     return push_times, pull_times
 
 
-async def run_benchmark(data_dir: Path) -> list[tuple[str, ...]]:
+async def run_benchmark(data_dir: Path, search_only: bool) -> list[tuple[str, ...]]:
     database = await asyncio.to_thread(start_embedded, data_dir)
     app = GilHub()
     app.db_url, app.data_dir, app.ip, app.port = database.url, data_dir, "127.0.0.1", 0
     await app.start_hub()
     try:
-        return await measure(app)
+        return await measure(app, search_only)
     finally:
         if app.servers is not None:
             app.servers.cleanup_servers = True
@@ -215,7 +218,7 @@ async def run_benchmark(data_dir: Path) -> list[tuple[str, ...]]:
         await asyncio.to_thread(database.stop)
 
 
-async def measure(app: GilHub) -> list[tuple[str, ...]]:
+async def measure(app: GilHub, search_only: bool) -> list[tuple[str, ...]]:
     user, _ = await app.accounts.create("bench", "bench-password-1")
     async with app.db.begin() as conn:
         token = (await create_token(conn, user.id, note="bench")).token
@@ -236,7 +239,7 @@ async def measure(app: GilHub) -> list[tuple[str, ...]]:
             ("1 MB notebook, plots as outputs, outputs kept", output_notebook, True),
             ("1 MB of source in 2,400 cells (worst case)", source_notebook, False),
         ]
-        for number, (label, make, keep_outputs) in enumerate(shapes):
+        for number, (label, make, keep_outputs) in enumerate([] if search_only else shapes):
             variants = [make("alpha"), make("beta")]
             print(f"{label}: {len(variants[0]):,} bytes", flush=True)
             push_times, pull_times = await push_and_pull(
@@ -270,6 +273,26 @@ async def measure(app: GilHub) -> list[tuple[str, ...]]:
                 f"search, {ENTRIES:,} entries / {VERSIONS:,} versions", await timed(search), 100
             )
         )
+        print(f"making every entry's text longer than {LONG_BODY_CHARS:,} characters ...")
+        async with app.db.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE repository.entries"
+                    " SET body = repeat(body || ' ', ceil(:chars / length(body))::int + 1)"
+                ),
+                {"chars": LONG_BODY_CHARS},
+            )
+            await conn.execute(text("ANALYZE repository.entries"))
+            shortest = await conn.scalar(text("SELECT min(length(body)) FROM repository.entries"))
+        rows.append(
+            summary(
+                f"search, {ENTRIES:,} entries of over {shortest // 1000}k characters",
+                await timed(search),
+                100,
+            )
+        )
+        if search_only:
+            return rows
 
         print(f"pushing {HISTORY_VERSIONS:,} versions of one entry ...", flush=True)
         async with app.db.begin() as conn:
@@ -341,18 +364,23 @@ def table(rows: list[tuple[str, ...]]) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--search-only", action="store_true", help="measure the searches only")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gilhub-repo-bench-") as directory:
-        rows = asyncio.run(run_benchmark(Path(directory)))
+        rows = asyncio.run(run_benchmark(Path(directory), args.search_only))
     machine = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
     if hasattr(os, "getloadavg"):
         machine += f", {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+    command = " ".join(["python bench/repo_bench.py", *sys.argv[1:]])
     report = (
         "# Shared repository benchmark\n\n"
-        f"`python bench/repo_bench.py` on {machine}; {REPEATS} runs each, real hub over HTTP "
+        f"`{command}` on {machine}; {REPEATS} runs each, real hub over HTTP "
         "(token auth), embedded PostgreSQL.\n\n" + table(rows) + "\n"
     )
     print(report)
-    RESULTS.write_text(report, encoding="utf-8")
+    args.output.write_text(report, encoding="utf-8")
 
 
 if __name__ == "__main__":

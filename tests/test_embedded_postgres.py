@@ -1,16 +1,20 @@
-"""The embedded PostgreSQL starts despite the records a crash leaves behind."""
+"""The embedded PostgreSQL: its socket's own directory, and a start despite the records a
+crash leaves behind."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
+import stat
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from gilhub.db.embedded import HANDLE_PIDS_FILE, POSTMASTER_PID_FILE, start_embedded
+from gilhub.db.embedded import HANDLE_PIDS_FILE, POSTMASTER_PID_FILE, SOCKET_DIR, start_embedded
+from gilhub.db.engine import DatabaseUnavailable
 
 
 def _connects(url) -> bool:
@@ -42,6 +46,30 @@ def test_records_naming_other_processes_are_repaired_at_start(tmp_path: Path) ->
     finally:
         database.stop()
     assert not postmaster.is_running() or postmaster.status() == "zombie"
+
+
+def test_the_socket_lives_in_a_directory_of_its_own_that_a_restart_keeps(tmp_path: Path) -> None:
+    """Sandboxed servers have this directory bound in: the socket of a PostgreSQL started
+    again after it died must appear there, and nobody but the cluster may write there."""
+    database = start_embedded(tmp_path)
+    try:
+        socket_dir = tmp_path.resolve() / SOCKET_DIR
+        assert database.url.query["host"] == str(socket_dir)
+        assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o711
+        killed = database.postmaster()
+        killed.kill()
+        killed.wait(60)
+        for _ in range(60):  # the dead server's backends may hold on for a moment
+            try:
+                database.restart()
+                break
+            except DatabaseUnavailable:
+                time.sleep(1)
+        assert database.postmaster().pid != killed.pid
+        assert [path.is_socket() for path in socket_dir.glob(".s.PGSQL.*[0-9]")] == [True]
+        assert _connects(database.url)
+    finally:
+        database.stop()
 
 
 def test_the_embedded_postgresql_listens_on_a_configured_address_only_when_asked(

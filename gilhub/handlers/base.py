@@ -174,10 +174,9 @@ class BaseHandler(RequestHandler):
     @functools.cached_property
     def grants(self) -> Grants:
         """The scopes of this request: the owner's, narrowed to its token's if it has one."""
-        if self.identity is None or self.identity.token_scopes is None:
-            return self.owner_grants
-        user = self.identity.user
-        return scopes.token_scopes(self.identity.token_scopes, self.owner_grants, user.name)
+        if self.identity is None:
+            return {}
+        return scopes.request_grants(self.identity, self.hub.admin_access)
 
     def has_scope(self, scope: str, user_name: str | None = None) -> bool:
         if scope == "inherit":

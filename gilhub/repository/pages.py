@@ -16,7 +16,6 @@ from urllib.parse import quote, urlencode
 
 from tornado.web import StaticFileHandler
 
-from gilhub.bibliography.preprocessor import hub_citation_preprocessor
 from gilhub.contents import query as contents
 from gilhub.handlers.base import BaseHandler, admin_required, login_required, whole_number
 from gilhub.repository import render, store
@@ -161,7 +160,10 @@ async def notebook_view_html(handler: BaseHandler, content: bytes) -> str:
     mathjax_config_url = handler.static_url("repo/mathjax-config.js")
 
     def render_with_citations() -> str:
-        # Both parsing the bibliography (once per change) and nbconvert block.
+        # Both parsing the bibliography (once per change) and nbconvert block. Imported
+        # here, as render imports nbconvert: on the first view, not at the hub's start.
+        from gilhub.bibliography.preprocessor import hub_citation_preprocessor
+
         return render.render_view(
             content,
             mathjax_url=hub.repository.config.mathjax_url or mathjax,

@@ -1,7 +1,9 @@
 """Versions as HTML and as merges: a sanitised view, cell-by-cell diffs, nbdime merges.
 
 Everything here is synchronous and CPU-bound (nbconvert, nbdime); the
-handlers run it with ``asyncio.to_thread``. Nothing touches nbdime's global
+handlers run it with ``asyncio.to_thread``. nbconvert is imported on the first
+rendering: importing it (mistune, bleach, BeautifulSoup …) would delay the
+hub's start by about a second. Nothing touches nbdime's global
 diff settings: a source-only diff is made by diffing copies whose outputs
 and metadata were removed, so concurrent diffs never disturb each other.
 """
@@ -12,19 +14,19 @@ import copy
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nh3
-from jinja2 import DictLoader
 from markupsafe import Markup, escape
-from nbconvert import HTMLExporter
-from nbconvert.preprocessors import Preprocessor
 from nbdime import diff_notebooks
 from nbdime.merging import merge_notebooks
 from nbformat import NotebookNode
 
 from gilhub.repository.notebooks import parse_notebook, serialize_notebook
 from gilhub.repository.store import MATCH_END, MATCH_START
+
+if TYPE_CHECKING:
+    from nbconvert.preprocessors import Preprocessor
 
 # The lab template without its scripts from the internet (require.js,
 # mermaid): MathJax and its configuration are loaded from the hub itself, as
@@ -86,6 +88,9 @@ def render_view(
     ``preprocessors`` run before rendering (the hub passes the bibliography's
     citation preprocessor, so citations become links and a References section).
     """
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
     exporter = HTMLExporter(
         template_name="lab",
         sanitize_html=True,

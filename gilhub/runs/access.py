@@ -28,6 +28,9 @@ from gilhub.auth.tokens import NewToken, create_token, delete_token
 from gilhub.contents import roles
 from gilhub.runs.query import Run
 
+#: The environment variable that gives the worker its database URL (the run's login).
+DB_URL_ENV = "GILHUB_RUN_DB_URL"
+
 
 async def _run_role(engine: AsyncEngine, run_id: int) -> str:
     async with engine.connect() as conn:

@@ -49,7 +49,6 @@ from gilhub.runs.errors import BadRunRequest, NotebookNotFound, RunFinished, Run
 from gilhub.runs.parameters import Declared, declared_parameters_of
 from gilhub.runs.query import RUNS_CHANNEL, Run
 from gilhub.runs.schedules import RunDefinitions
-from gilhub.runs.worker import DB_URL_ENV
 from gilhub.spawner.base import Spawner, inherited_environment
 from gilhub.spawner.jobs import Job
 from gilhub.users import User, get_user_by_id
@@ -493,7 +492,7 @@ class Runs(LoggingConfigurable):
     def _worker_env(self, db_url: str, token: str) -> dict[str, str]:
         return {
             **inherited_environment(),
-            DB_URL_ENV: db_url,
+            access.DB_URL_ENV: db_url,
             self.token_env: token,
             HUB_URL_ENV: self.hub.public_url,
         }

@@ -2,9 +2,9 @@
 
 The hub starts this as a process of its own (:func:`gilhub.runs.service.launch_worker`),
 never in its event loop nor in the user's server, with limits as arguments and
-secrets only in the environment: the run's database URL under :data:`DB_URL_ENV`
-(removed before the kernel starts) and the run's token under its configured name
-(left for the kernel).
+secrets only in the environment: the run's database URL under
+:data:`~gilhub.runs.access.DB_URL_ENV` (removed before the kernel starts) and the
+run's token under its configured name (left for the kernel).
 
 **Why the worker writes to PostgreSQL itself** (rather than appending to a file
 the hub tails): the worker must reach the database anyway, as its user's own
@@ -46,12 +46,12 @@ from gilhub.contents import query as contents
 from gilhub.db import create_engine
 from gilhub.db.engine import use_selector_loop_on_windows
 from gilhub.runs import query
+from gilhub.runs.access import DB_URL_ENV
 from gilhub.runs.engine import ENGINE_NAME, ReportingManager
 from gilhub.runs.parameters import declared_parameters
 from gilhub.runs.query import Run
 
 #: The environment variable carrying the user's database URL (with its password).
-DB_URL_ENV = "GILHUB_RUN_DB_URL"
 #: How long a worker keeps trying to reach a database that went away.
 DB_PATIENCE_SECONDS = 600.0
 _MODULE_NOTEBOOK = re.compile(r"^(?P<module>.+)/notebooks/(?P<name>[^/]+)$")

@@ -50,8 +50,9 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
-def database_socket(db_url: Any) -> Path | None:
-    """The Unix socket a PostgreSQL URL connects through (the embedded cluster's), if any."""
+def database_socket_dir(db_url: Any) -> Path | None:
+    """The directory of the Unix socket a PostgreSQL URL connects through (the embedded
+    cluster's), if any."""
     if not db_url:
         return None
     url = make_url(db_url) if isinstance(db_url, str) else db_url
@@ -59,7 +60,7 @@ def database_socket(db_url: Any) -> Path | None:
     host = host[0] if isinstance(host, tuple) else host
     if not host.startswith("/"):
         return None
-    return Path(host) / f".s.PGSQL.{url.port or 5432}"
+    return Path(host)
 
 
 class LocalProcessSpawner(Spawner):
@@ -162,11 +163,11 @@ class LocalProcessSpawner(Spawner):
                     " directory closed to other accounts): install Python and gilhub where"
                     " every account can read them (e.g. /opt/gilhub), or set c.Spawner.cmd"
                 )
-        socket = database_socket(self.hub.db_url)
-        if socket is not None and not sandbox and not open_to_others(socket.parent):
+        socket_dir = database_socket_dir(self.hub.db_url)
+        if socket_dir is not None and not sandbox and not open_to_others(socket_dir):
             raise IsolationUnavailable(
-                f"users' system accounts cannot reach the database socket {socket} without"
-                " the bubblewrap sandbox (which binds it in): install bubblewrap, or give"
+                f"users' system accounts cannot reach the database socket in {socket_dir}"
+                " without the bubblewrap sandbox (which binds it in): install bubblewrap, or give"
                 " db_url a PostgreSQL server reachable over TCP"
             )
 
@@ -270,12 +271,12 @@ class LocalProcessSpawner(Spawner):
         # and every directory the hub imports from (a virtual environment's .pth files may
         # add some outside it)
         runtime |= {Path(entry) for entry in sys.path if entry and os.path.isdir(entry)}
-        socket = database_socket(self.hub.db_url)
+        socket_dir = database_socket_dir(self.hub.db_url)
         return Sandbox(
             home=self.working_dir(),
             hidden=hidden,
             runtime=sorted(runtime),
-            sockets=[socket] if socket is not None else [],
+            socket_dirs=[socket_dir] if socket_dir is not None else [],
         )
 
     async def start(self) -> tuple[str, int]:

@@ -11,8 +11,10 @@ The server and its kernels run in namespaces of their own, made by Debian's
   hub's data directory, the home directories and the hub account's home, then the
   user's own home bound back read-write at its own path; its own ``/tmp``,
   ``/dev`` and ``/dev/shm``; the Python installation bound back read-only where it
-  lies under a hidden directory (never inside the data directory); the database's
-  Unix socket bound at its own path;
+  lies under a hidden directory (never inside the data directory); the directory
+  of the database's Unix socket bound back read-only at its own path (the
+  directory, not the socket: the new socket of a restarted PostgreSQL appears in
+  it; connecting needs no write access);
 - the network is shared: the server listens on 127.0.0.1 for the hub's proxy.
 
 Who makes it: a hub that does not run as root makes it with its own account and
@@ -105,13 +107,14 @@ class Sandbox:
     ``hidden`` directories are covered by empty tmpfs, the first being the hub's data
     directory; ``runtime`` paths under a hidden one (the Python installation,
     PYTHONPATH) are bound back read-only, except inside the data directory or the
-    home; ``sockets`` (the database's) are bound at their own paths.
+    home; ``socket_dirs`` (the database socket's) are bound back read-only wherever
+    they are.
     """
 
     home: Path
     hidden: Sequence[Path]
     runtime: Sequence[Path] = ()
-    sockets: Sequence[Path] = ()
+    socket_dirs: Sequence[Path] = ()
 
     def command(self, bwrap: str, cmd: Sequence[str], *, setpriv: Sequence[str] = ()) -> list[str]:
         """``cmd`` inside the sandbox.
@@ -133,9 +136,10 @@ class Sandbox:
         # the sandbox's own /tmp now covers the hub's: bind back what runs from there
         args += self._bind_back([PRIVATE_TMP], data_dir)
         args += ["--bind", home, home]
-        for socket in self.sockets:
-            # --dir: the socket's directories open to the server (bwrap makes them 0700).
-            args += ["--dir", str(socket.parent), "--bind", str(socket), str(socket)]
+        for directory in map(str, self.socket_dirs):
+            # --dir first: the directories on the way open to the server (0755; bwrap would
+            # make them 0700). Read-only: connecting to the socket needs no write access.
+            args += ["--dir", directory, "--ro-bind", directory, directory]
         return [*args, "--chdir", home, "--", *setpriv, *cmd]
 
     def _bind_back(self, covered: Sequence[Path], data_dir: Path | None) -> list[str]:

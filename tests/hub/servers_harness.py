@@ -3,7 +3,8 @@
 The hub is gilhub's own :class:`~gilhub.app.GilHub` on a per-module database
 (from ``tests/conftest.py``), listening on a free loopback port; its user
 servers are real ``jupyter_server`` children. Helpers create users and give
-back what a client needs: an API token and a signed session cookie.
+back what a client needs: an API token and a signed session cookie; others
+start, follow and stop a user's server over any hub's REST API.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from jupyter_client.session import Session, json_packer
 from tornado.web import create_signed_value
 from traitlets.config import Config
@@ -150,6 +152,45 @@ def using_spawner(hub: GilHub, spawner_class: type):
         yield
     finally:
         hub.spawner_class = previous
+
+
+# -- a hub's users' servers, over its REST API
+
+
+async def progress_events(client: httpx.AsyncClient, name: str) -> list[dict]:
+    """Follow the server's progress stream (``text/event-stream``) until ready or failed."""
+    events = []
+    async with asyncio.timeout(120):
+        async with client.stream("GET", f"/hub/api/users/{name}/server/progress") as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    events.append(json.loads(line.removeprefix("data:")))
+                    if events[-1]["ready"] or events[-1]["failed"]:
+                        break
+    return events
+
+
+async def start_server(client: httpx.AsyncClient, name: str) -> None:
+    response = await client.post(f"/hub/api/users/{name}/server")
+    assert response.status_code in (201, 202), response.text
+    events = await progress_events(client, name)
+    assert events[-1]["ready"], events
+    assert events[-1]["url"] == f"/user/{name}/"
+
+
+async def server_model(client: httpx.AsyncClient, name: str) -> dict | None:
+    response = await client.get(f"/hub/api/users/{name}")
+    response.raise_for_status()
+    return response.json()["servers"].get("")
+
+
+async def wait_until_gone(client: httpx.AsyncClient, name: str) -> None:
+    """Poll the user's model until it lists no server (no duration is asserted)."""
+    async with asyncio.timeout(90):
+        while await server_model(client, name) is not None:
+            await asyncio.sleep(0.2)
 
 
 def hub_url(hub: GilHub, path: str = "", scheme: str = "http") -> str:

@@ -7,8 +7,6 @@ Everything is real: the hub, PostgreSQL, ``jupyter_server`` children, HTTP and W
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 
 import httpx
@@ -19,45 +17,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from tests.hub.conftest import RunningHub, start_test_hub
-from tests.hub.servers_harness import execute
+from tests.hub.servers_harness import (
+    execute,
+    progress_events,
+    server_model,
+    start_server,
+    wait_until_gone,
+)
 
 pytestmark = pytest.mark.timeout(300)
-
-
-async def progress_events(client: httpx.AsyncClient, name: str) -> list[dict]:
-    """Follow the server's progress stream (``text/event-stream``) until ready or failed."""
-    events = []
-    async with asyncio.timeout(120):
-        async with client.stream("GET", f"/hub/api/users/{name}/server/progress") as stream:
-            assert stream.status_code == 200
-            assert stream.headers["content-type"].startswith("text/event-stream")
-            async for line in stream.aiter_lines():
-                if line.startswith("data:"):
-                    events.append(json.loads(line.removeprefix("data:")))
-                    if events[-1]["ready"] or events[-1]["failed"]:
-                        break
-    return events
-
-
-async def start_server(client: httpx.AsyncClient, name: str) -> None:
-    response = await client.post(f"/hub/api/users/{name}/server")
-    assert response.status_code in (201, 202), response.text
-    events = await progress_events(client, name)
-    assert events[-1]["ready"], events
-    assert events[-1]["url"] == f"/user/{name}/"
-
-
-async def server_model(client: httpx.AsyncClient, name: str) -> dict | None:
-    response = await client.get(f"/hub/api/users/{name}")
-    response.raise_for_status()
-    return response.json()["servers"].get("")
-
-
-async def wait_until_gone(client: httpx.AsyncClient, name: str) -> None:
-    """Poll the user's model until it lists no server (no duration is asserted)."""
-    async with asyncio.timeout(90):
-        while await server_model(client, name) is not None:
-            await asyncio.sleep(0.2)
 
 
 async def server_pid(hub: RunningHub, name: str) -> int:

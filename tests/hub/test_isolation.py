@@ -83,6 +83,7 @@ json.dumps({
     "groups": os.getgroups(),
     "data_dir": attempt(lambda: sorted(os.listdir(DATA_DIR))),
     "cluster_dir": attempt(lambda: sorted(os.listdir(os.path.join(DATA_DIR, "postgres")))),
+    "socket_dir_write": attempt(lambda: open(os.path.join(DATA_DIR, "db-socket", "x"), "w")),
     "password_file": attempt(lambda: read(os.path.join(DATA_DIR, "postgres-password"))),
     "bob_environ": [attempt(lambda: read(f"/proc/{pid}/environ")) for pid in BOB_PIDS],
     "visible_pids": [int(name) for name in os.listdir("/proc") if name.isdigit()],
@@ -311,10 +312,11 @@ async def probe_from_alice(hub: Hub) -> tuple[dict, dict, list[psutil.Process]]:
 
 def assert_alice_cannot_reach_bob_or_the_hub(seen: dict, bob_processes: list) -> None:
     # Inside the sandbox the data directory is empty but for the way to the user's own home
-    # (without system accounts) and to the database's socket, bound in alone.
+    # (without system accounts) and the directory of the database's socket, read-only.
     listing, cluster = seen["data_dir"], seen["cluster_dir"]
-    assert isinstance(listing, str) or set(listing) <= {"scratch", "postgres"}, listing
-    assert isinstance(cluster, str) or set(cluster) <= {".s.PGSQL.5432"}, cluster
+    assert isinstance(listing, str) or set(listing) <= {"scratch", "db-socket"}, listing
+    assert cluster.startswith("refused"), cluster
+    assert seen["socket_dir_write"].startswith("refused"), seen["socket_dir_write"]
     assert seen["password_file"].startswith("refused"), seen["password_file"]
     assert seen["bob_environ"] and all(r.startswith("refused") for r in seen["bob_environ"])
     assert not {process.pid for process in bob_processes} & set(seen["visible_pids"])

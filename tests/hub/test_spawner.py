@@ -99,7 +99,7 @@ async def test_secrets_travel_only_in_the_environment(hub):
     assert not any(hub_password in value for value in environment.values())
     # Only an allow-list of the hub's environment is passed on, plus the server's own.
     own = {"JUPYTER_TOKEN", "GILHUB_DB_URL", "GILHUB_USER", "GILHUB_HUB_PREFIX", "JUPYTERHUB_USER"}
-    own.add("GILHUB_UPLOAD_CHUNK_MAX_AGE")
+    own |= {"GILHUB_UPLOAD_CHUNK_MAX_AGE", "GILHUB_ACTIVITY"}  # settings, not secrets
     own |= set(hub.servers._servers["alice"].spawner.private_jupyter_dirs())
     assert set(environment) <= set(INHERITED_VARIABLES) | own
     assert "--ServerApp.ip=127.0.0.1" in process.cmdline()

@@ -20,8 +20,8 @@ import pytest
 from gilhub.app import GilHub
 from gilhub.contents import query as contents
 from gilhub.contents import roles
+from gilhub.runs.access import DB_URL_ENV
 from gilhub.runs.service import Runs
-from gilhub.runs.worker import DB_URL_ENV
 from gilhub.servers import ServerManager
 from tests.hub.servers_harness import (
     TEST_ACCOUNT_PREFIX,
