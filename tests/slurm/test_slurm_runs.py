@@ -25,6 +25,7 @@ from gilhub.runs.service import Runs
 from gilhub.servers import ServerManager
 from tests.hub.servers_harness import (
     TEST_ACCOUNT_PREFIX,
+    Person,
     add_person,
     hub_url,
     server_python,
@@ -49,9 +50,9 @@ async def runs_hub(slurm, tmp_path_factory) -> AsyncIterator[GilHub]:
 class Runner:
     """A person of the hub with a system account, starting runs over the API."""
 
-    def __init__(self, hub: GilHub, name: str, token: str, role: str) -> None:
-        self.hub, self.name, self.role = hub, name, role
-        self.headers = {"Authorization": f"token {token}"}
+    def __init__(self, hub: GilHub, person: Person, role: str) -> None:
+        self.hub, self.user, self.role = hub, person.user, role
+        self.headers = {"Authorization": f"token {person.token}"}
 
     async def save(self, path: str, content: bytes) -> None:
         async with self.hub.db.begin() as conn:
@@ -85,7 +86,7 @@ class Runner:
 async def runner(hub: GilHub, name: str) -> Runner:
     await user_account(name)
     person = await add_person(hub, name)
-    return Runner(hub, name, person.token, await roles.ensure_user_role(hub.db, name))
+    return Runner(hub, person, await roles.ensure_user_role(hub.db, name))
 
 
 def job_of(hub: GilHub, run: dict) -> str:
@@ -141,6 +142,17 @@ async def test_cancelling_a_run_scancels_its_slurm_job(slurm, runs_hub):
     assert slurm.job_states().get(job_id) not in ("PENDING", "RUNNING", "COMPLETING")
     ended = await ines.finished(run)
     assert ended["status"] == "cancelled"
+
+
+async def test_removing_a_user_scancels_their_run_job(slurm, runs_hub):
+    kai = await runner(runs_hub, "kai")
+    await kai.save("sleepy.ipynb", notebook("import time\ntime.sleep(600)"))
+    run = await kai.start("sleepy.ipynb")
+    await kai.wait_for(run, lambda model: model["current_cell"] == 0)
+    job_id = job_of(runs_hub, run)
+
+    await runs_hub.accounts.remove(kai.user)
+    assert slurm.job_states().get(job_id) not in ("PENDING", "RUNNING", "COMPLETING")
 
 
 async def test_a_restarted_hub_readopts_a_running_run_job(slurm, runs_hub, tmp_path):
