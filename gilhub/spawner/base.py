@@ -196,7 +196,7 @@ class Spawner(LoggingConfigurable):
                 " and a hub running as root never runs a user's code as root."
             )
         child = await start_process(cmd, env=env, cwd=log_path.parent, log_path=log_path)
-        return ProcessJob.started(child)
+        return ProcessJob.of_child(child)
 
     async def find_job(self, state: dict[str, Any]) -> Job | None:
         """The job :meth:`start_job` started, from its :meth:`~Job.state`; ``None`` when it

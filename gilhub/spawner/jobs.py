@@ -42,66 +42,55 @@ class Job(ABC):
 
 
 class ProcessJob(Job):
-    """A job that is a process tree on the hub's machine."""
+    """A job that is a process tree on the hub's machine, known by the pid and start time
+    of its first process (a reused pid is not taken for it)."""
 
-    def __init__(self, process: psutil.Process, child: ChildProcess | None = None) -> None:
-        self.process = process
+    def __init__(
+        self, pid: int | None, create_time: float | None, child: ChildProcess | None = None
+    ) -> None:
+        self.pid, self.create_time = pid, create_time
         #: The hub's own handle when the process is its child (it reaps it).
         self.child = child
 
     @classmethod
-    def started(cls, child: ChildProcess) -> Job:
-        """The job of a process the hub has just started (``child`` may have ended)."""
-        process = find_process(child.pid, child.create_time)
-        return cls(process, child) if process is not None else _EndedJob(child)
+    def of_child(cls, child: ChildProcess) -> ProcessJob:
+        return cls(child.pid, child.create_time, child)
 
     @classmethod
     def find(cls, state: dict[str, Any]) -> ProcessJob | None:
-        process = find_process(state.get("pid"), state.get("started"))
-        return cls(process) if process is not None else None
+        """The job of ``state`` if its process is still there."""
+        job = cls(state.get("pid"), state.get("started"))
+        return job if job.process() is not None else None
+
+    def process(self) -> psutil.Process | None:
+        """The job's first process, while it runs."""
+        return find_process(self.pid, self.create_time)
 
     def state(self) -> dict[str, Any]:
-        return {"pid": self.process.pid, "started": self.process.create_time()}
+        return {"pid": self.pid, "started": self.create_time}
 
     async def wait(self) -> None:
         if self.child is not None:
             await self.child.wait()
             return
         # not the hub's child (found again after a restart): nothing says when it ends
-        while self.process.is_running() and self.process.status() != psutil.STATUS_ZOMBIE:  # noqa: ASYNC110
+        while self.process() is not None:  # noqa: ASYNC110
             await asyncio.sleep(_POLL_SECONDS)
 
     async def interrupt(self, spare: str) -> bool:
-        if is_windows():  # no SIGINT for another console's process
+        process = self.process()
+        if process is None or is_windows():  # no SIGINT for another console's process
             return False
         import signal
 
         with contextlib.suppress(psutil.Error):
-            tree = [self.process, *self.process.children(recursive=True)]
-            for process in tree:
+            for member in [process, *process.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
-                    if spare not in process.cmdline():
-                        process.send_signal(signal.SIGINT)
+                    if spare not in member.cmdline():
+                        member.send_signal(signal.SIGINT)
         return True
 
     async def end(self, grace: float) -> None:
-        await terminate_tree(self.process, child=self.child, grace=grace)
-
-
-class _EndedJob(Job):
-    """A process that ended before it could be looked at."""
-
-    def __init__(self, child: ChildProcess) -> None:
-        self.child = child
-
-    def state(self) -> dict[str, Any]:
-        return {"pid": self.child.pid, "started": self.child.create_time}
-
-    async def wait(self) -> None:
-        await self.child.wait()
-
-    async def interrupt(self, spare: str) -> bool:
-        return False
-
-    async def end(self, grace: float) -> None:
-        pass
+        process = self.process()
+        if process is not None:
+            await terminate_tree(process, child=self.child, grace=grace)

@@ -242,7 +242,7 @@ class LocalProcessSpawner(Spawner):
         child = await self._start_isolated(
             command, env={**env, **self.identity_env()}, log_path=log_path, user=user, group=group
         )
-        return ProcessJob.started(child)
+        return ProcessJob.of_child(child)
 
     async def _start_isolated(
         self,

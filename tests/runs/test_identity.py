@@ -88,7 +88,7 @@ async def worker_of(hub: RunningHub, run: dict) -> psutil.Process:
                 recorded = await conn.execute(select(runs.c.worker).where(runs.c.id == run["id"]))
             worker = ProcessJob.find(recorded.scalar() or {})
             if worker is not None:
-                return worker.process
+                return worker.process()
             await asyncio.sleep(0.2)
 
 
