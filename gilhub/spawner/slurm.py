@@ -286,10 +286,11 @@ class SlurmSpawner(Spawner):
 
     async def find_job(self, state: dict[str, Any]) -> jobs.Job | None:
         self.load_state(state)
-        if await self.poll() is not None:
-            self.queue.forget(state.get("job_id") or "")
-            return None
-        return SlurmJob(self)
+        if await self.poll() is None:
+            return SlurmJob(self)
+        if self.job_id is not None:
+            self.queue.forget(self.job_id)
+        return None
 
     async def _submit_job(self, environment: Callable[[], dict[str, str]], **script: Any) -> None:
         """Submit this spawner's job, with the environment ``environment()`` gives once the
