@@ -68,6 +68,10 @@ def with_nodelay(connection_class: type) -> type:
 def _configure_pages(settings: dict[str, Any]) -> None:
     page_config = settings.setdefault("page_config_data", {})
     page_config["token"] = ""
+    # Notebook 7 writes settings["token"] (a deprecated copy of the identity provider's
+    # token, which alone checks requests) into its pages: the browser would see the
+    # server's token and send it, and the hub would refuse it as a hub token.
+    settings["token"] = ""
     hub_prefix = os.environ.get("GILHUB_HUB_PREFIX")
     if hub_prefix:
         user = os.environ.get("GILHUB_USER", "")

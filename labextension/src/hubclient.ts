@@ -56,6 +56,17 @@ export async function postJson<T>(path: string, body: object): Promise<T> {
   return answerOf<T>(response);
 }
 
+export async function deleteJson(path: string, query: { [name: string]: string } = {}): Promise<void> {
+  const response = await fetch(hubApiUrl(path) + URLExt.objectToQueryString(query), {
+    method: 'DELETE',
+    credentials: 'same-origin',
+    headers: { 'X-XSRFToken': await xsrf() }
+  });
+  if (!response.ok) {
+    await answerOf(response);
+  }
+}
+
 export function messageOf(error: unknown): string {
   return String(error instanceof Error ? error.message : error);
 }

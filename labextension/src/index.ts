@@ -9,6 +9,7 @@
  *
  * Shared repository (issue 4): ./repository.ts. Notebook templates (issue 11): ./templates.ts.
  * Runs (issue 12): ./runs.ts.
+ * Activity record and Notebook Story (issue 13): ./activity.ts, ./story.ts.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, showDialog, showErrorMessage } from '@jupyterlab/apputils';
@@ -18,6 +19,7 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 
 import { bibPageUrl, getEntry, getKnownKeys, IBibEntry, refresh, searchEntries } from './bibclient';
+import { activityPlugin } from './activity';
 import { citedKeys } from './citations';
 import { citingMarkdownFactory } from './render';
 import { repositoryPlugin } from './repository';
@@ -228,4 +230,4 @@ const bibliographyPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [bibliographyPlugin, repositoryPlugin, templatesPlugin, runsPlugin];
+export default [bibliographyPlugin, repositoryPlugin, templatesPlugin, runsPlugin, activityPlugin];

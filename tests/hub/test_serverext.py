@@ -8,6 +8,8 @@ trip, with and without the extension; it asserts no time.
 
 from __future__ import annotations
 
+import json
+import re
 import statistics
 import uuid
 from pathlib import Path
@@ -150,3 +152,19 @@ async def test_notebook_7_is_served_beside_jupyterlab(hub):
 
     assert response.status_code == 200
     assert "notebook" in response.text.lower()
+
+
+async def test_notebook_7_pages_do_not_carry_the_server_token(hub):
+    """The page would hand the browser the server's secret, and the browser would send it as
+    ``Authorization``, which the hub refuses as a hub token (Notebook 7 could load no file)."""
+    gina = await add_person(hub, "gina")
+    assert (await start_and_wait(hub, gina.user))[-1]["ready"]
+
+    async with httpx.AsyncClient(base_url=hub_url(hub), headers=gina.cookie_header) as client:
+        page = await client.get("/user/gina/notebooks/any.ipynb")
+
+    assert page.status_code == 200
+    config = re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page.text, re.S)
+    assert config is not None, page.text
+    assert json.loads(config[1])["token"] == ""
+    assert hub.servers.upstream("gina").token not in page.text

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from traitlets.config import Config
 
-from gilhub.spawner.local import database_socket
+from gilhub.spawner.local import database_socket_dir
 from tests.hub.conftest import RunningHub, running_hub
 from tests.runs.helpers import person
 from tests.runs.test_identity import assert_ran_as, probed
@@ -24,9 +24,9 @@ async def system_users_hub(database_url, tmp_path_factory) -> AsyncIterator[Runn
     assert os.geteuid() == 0, "the tests run as root (as CI does)"
     config = Config()
     config.LocalProcessSpawner.isolation = "system-users"
-    socket = database_socket(database_url)
-    assert socket is not None, "the test cluster listens on a Unix socket"
-    closed = [p for p in socket.parents if p.stat().st_mode & 0o001 == 0]
+    socket_dir = database_socket_dir(database_url)
+    assert socket_dir is not None, "the test cluster listens on a Unix socket"
+    closed = [p for p in (socket_dir, *socket_dir.parents) if p.stat().st_mode & 0o001 == 0]
     for directory in closed:
         directory.chmod(directory.stat().st_mode | 0o001)
     try:
