@@ -204,15 +204,17 @@ class Accounts(LoggingConfigurable):
             raise NotPermitted("You cannot remove your own account.")
         if self.servers is not None:
             await self.servers.stop(user)
-        await end_user_runs(self.db, user.id, grace=STOP_GRACE_SECONDS)
+        spawner = None
+        if self.hub is not None:
+            spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self.hub)
+        await end_user_runs(self.db, user.id, grace=STOP_GRACE_SECONDS, spawner=spawner)
         async with self.db.begin() as conn:
             if not await delete_account(conn, user):
                 raise NoSuchUser(user.name)
         if user.db_role:
             await roles.end_role_sessions(self.db, user.db_role)
         self.forget(user)
-        if self.hub is not None:  # the spawner keeps, locks or deletes their system account
-            spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self.hub)
+        if spawner is not None:  # the spawner keeps, locks or deletes their system account
             await spawner.user_removed()
         self.log.info("account %s removed", user.name)
 

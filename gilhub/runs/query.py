@@ -47,8 +47,8 @@ class Run:
     error_evalue: str | None
     error_traceback: str | None
     output_path: str | None
-    worker_pid: int | None
-    worker_started: float | None
+    #: The worker as its spawner recorded it (:meth:`~gilhub.spawner.jobs.Job.state`).
+    worker: dict[str, Any] | None
     token_id: int | None
 
     @property
@@ -58,7 +58,7 @@ class Run:
     def as_json(self) -> dict[str, Any]:
         """The public model (no worker or token details)."""
         model = asdict(self)
-        for private in ("owner", "worker_pid", "worker_started", "token_id"):
+        for private in ("owner", "worker", "token_id"):
             del model[private]
         error = {key.removeprefix("error_"): model.pop(key) for key in _ERROR_KEYS}
         model["error"] = error if error["ename"] or error["evalue"] else None
@@ -191,11 +191,9 @@ async def claim_run(conn: AsyncConnection, run_id: int, token_id: int) -> Run | 
     return Run(*row)
 
 
-async def record_worker(conn: AsyncConnection, run_id: int, pid: int, create_time: float) -> None:
-    """Remember the run's worker process, to find it again after a hub restart."""
-    await conn.execute(
-        update(runs).where(runs.c.id == run_id).values(worker_pid=pid, worker_started=create_time)
-    )
+async def record_worker(conn: AsyncConnection, run_id: int, worker: dict[str, Any]) -> None:
+    """Remember the run's worker (its job's state), to find it again after a hub restart."""
+    await conn.execute(update(runs).where(runs.c.id == run_id).values(worker=worker))
 
 
 async def report_progress(conn: AsyncConnection, run_id: int, **values: Any) -> None:

@@ -9,12 +9,16 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.runs import query
-from gilhub.spawner.process import find_process, terminate_tree
+from gilhub.spawner.base import Spawner
+from gilhub.spawner.jobs import ProcessJob
 
 
-async def end_user_runs(engine: AsyncEngine, user_id: int, *, grace: float) -> None:
-    """The user is being removed: cancel their active runs and end their workers' trees
-    (without a hub too: the workers are found by their recorded pid and start time)."""
+async def end_user_runs(
+    engine: AsyncEngine, user_id: int, *, grace: float, spawner: Spawner | None = None
+) -> None:
+    """The user is being removed: cancel their active runs and end their workers, found by
+    their user's ``spawner`` (a Slurm job is cancelled); without a hub, local workers by
+    their recorded pid and start time."""
     async with engine.begin() as conn:
         active = await query.active_runs_of(conn, user_id)
         for run in active:
@@ -23,6 +27,7 @@ async def end_user_runs(engine: AsyncEngine, user_id: int, *, grace: float) -> N
                     conn, run.id, run.owner, "INFO", "Cancelled: the user is being removed."
                 )
     for run in active:
-        worker = find_process(run.worker_pid, run.worker_started)
+        state = run.worker or {}
+        worker = await spawner.find_job(state) if spawner else ProcessJob.find(state)
         if worker is not None:
-            await terminate_tree(worker, grace=grace)
+            await worker.end(grace)

@@ -7,7 +7,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -43,8 +42,7 @@ runs = Table(
     Column("error_evalue", Text),
     Column("error_traceback", Text),
     Column("output_path", Text),
-    Column("worker_pid", Integer),
-    Column("worker_started", Float),
+    Column("worker", JSONB),
     Column("token_id", BigInteger),
 )
 

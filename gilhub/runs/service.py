@@ -8,11 +8,12 @@ oldest first, at most :attr:`~Runs.max_runs` at once and
 its token and database login are revoked and, if the worker died without
 saying how the run ended, the run is marked failed.
 
-Workers are started in a session of their own and outlive the hub: at start
-the hub finds each running run's worker again by pid and process start time
-(:meth:`Runs.restore`) and watches it by polling; a worker that is gone is
-marked failed. The per-run timeout is counted from the run's start, so it holds
-across restarts too.
+Workers are started by the user's spawner (:meth:`~gilhub.spawner.base.Spawner.start_job`:
+a process in a session of its own, or a Slurm job) and outlive the hub: each is
+recorded as its :class:`~gilhub.spawner.jobs.Job`'s state, and at start the hub
+finds each running run's worker again through the spawner (:meth:`Runs.restore`)
+and watches it; a worker that is gone is marked failed. The per-run timeout is
+counted from the run's start, so it holds across restarts too.
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nbformat
-import psutil
 from jupyter_client.kernelspec import KernelSpecManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 from traitlets import Bool, Float, Integer, List, Unicode, validate
@@ -49,8 +49,8 @@ from gilhub.runs.errors import BadRunRequest, NotebookNotFound, RunFinished, Run
 from gilhub.runs.parameters import Declared, declared_parameters_of
 from gilhub.runs.query import RUNS_CHANNEL, Run
 from gilhub.runs.schedules import RunDefinitions
-from gilhub.spawner.base import inherited_environment
-from gilhub.spawner.process import ChildProcess, find_process, is_windows, terminate_tree
+from gilhub.spawner.base import Spawner, inherited_environment
+from gilhub.spawner.jobs import Job
 from gilhub.users import User, get_user_by_id
 
 if TYPE_CHECKING:
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 HUB_URL_ENV = "GILHUB_HUB_URL"
 WORKER_MODULE = "gilhub.runs.worker"
 _KERNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_POLL_SECONDS = 1.0
 #: Changes heard within this time of each other make one event.
 _COALESCE_SECONDS = 0.05
 _RESCHEDULE_SECONDS = 30.0
@@ -143,7 +142,8 @@ class Runs(LoggingConfigurable):
     def __init__(self, hub: GilHub, **kwargs: Any) -> None:
         super().__init__(parent=hub, **kwargs)
         self.hub = hub
-        self._children: dict[int, ChildProcess] = {}
+        #: The workers of the runs this hub watches.
+        self._jobs: dict[int, Job] = {}
         self._watchers: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
@@ -363,10 +363,10 @@ class Runs(LoggingConfigurable):
             if not await query.finish_run(conn, run.id, "cancelled"):
                 raise RunFinished(f"Run {run.id} has ended already.")
             await query.add_message(conn, run.id, run.owner, "INFO", "Cancelled.")
-        worker = find_process(run.worker_pid, run.worker_started)
+        worker = self._jobs.get(run.id) or await self._find_worker(run)
         if worker is not None:
-            await self._interrupt(run, worker)
-        await self._end_tree(run, worker)
+            await self._interrupt(worker)
+            await worker.end(self.stop_grace)
         async with self.engine.connect() as conn:
             return await query.get_run(conn, run.id)
 
@@ -388,12 +388,12 @@ class Runs(LoggingConfigurable):
         for run in running:
             if run.id in self._watchers:
                 continue
-            process = find_process(run.worker_pid, run.worker_started)
-            if process is None:
+            worker = await self._find_worker(run)
+            if worker is None:
                 await self._ended(run, "The run's worker was gone when the hub looked for it.")
             else:
-                self.log.info("Adopting run %s (worker pid %s)", run.id, run.worker_pid)
-                self._watch(run, process, _poll_until_gone(process))
+                self.log.info("Adopting run %s (worker %s)", run.id, run.worker)
+                self._watch(run, worker)
 
     async def stop(self) -> None:
         """Stop watching (the workers go on; the next hub re-adopts them)."""
@@ -444,27 +444,40 @@ class Runs(LoggingConfigurable):
         run = claimed
         try:
             db_url = await access.run_database_url(self.engine, self.hub.db_url, run)
-            child = await self._launch_worker(run, self._worker_env(db_url, token.token))
+            worker = await self._launch_worker(run, self._worker_env(db_url, token.token))
         except Exception as error:
             self.log.exception("Starting the worker of run %s failed", run.id)
             await self._ended(run, f"The run's worker could not start: {error}")
             return
         async with self.engine.begin() as conn:
-            await query.record_worker(conn, run.id, child.pid, child.create_time)
-        self._children[run.id] = child
-        self._watch(run, find_process(child.pid, child.create_time), child.wait())
+            await query.record_worker(conn, run.id, worker.state())
+        self._watch(run, worker)
 
-    async def _launch_worker(self, run: Run, env: dict[str, str]) -> ChildProcess:
+    async def _launch_worker(self, run: Run, env: dict[str, str]) -> Job:
         """Start the worker of ``run`` the way its user's server is started (the spawner's
         :meth:`~gilhub.spawner.base.Spawner.start_job`): in the user's system account and
-        sandbox, with their home, so a notebook run can reach no more than their server."""
+        sandbox, with their home (or as their Slurm job), so a notebook run can reach no
+        more than their server."""
+        cmd = [*self.worker_cmd, *self._worker_args(run)]
+        spawner = await self._spawner_of(run)
+        return await spawner.start_job(cmd, env=env, log_path=self._log_path(run))
+
+    async def _find_worker(self, run: Run) -> Job | None:
+        """The recorded worker of ``run`` (after a restart), ``None`` when it is gone."""
+        if run.worker is None:
+            return None
+        try:
+            spawner = await self._spawner_of(run)
+        except RunNotFound:
+            return None
+        return await spawner.find_job(run.worker)
+
+    async def _spawner_of(self, run: Run) -> Spawner:
         async with self.engine.connect() as conn:
             user = await get_user_by_id(conn, run.user_id)
         if user is None:
             raise RunNotFound(f"The user of run {run.id} is gone.")
-        spawner = self.hub.spawner_class(hub=self.hub, user=user, parent=self.hub)
-        cmd = [*self.worker_cmd, *self._worker_args(run)]
-        return await spawner.start_job(cmd, env=env, log_path=self._log_path(run))
+        return self.hub.spawner_class(hub=self.hub, user=user, parent=self.hub)
 
     def _worker_args(self, run: Run) -> list[str]:
         args = [
@@ -489,50 +502,37 @@ class Runs(LoggingConfigurable):
 
     # -- watching --------------------------------------------------------------------
 
-    def _watch(self, run: Run, worker: psutil.Process | None, exited: Awaitable[Any]) -> None:
-        """Follow ``run``'s ``worker`` until ``exited``, ending it at the run's timeout."""
-        self._watchers[run.id] = asyncio.create_task(self._watch_until_ended(run, worker, exited))
+    def _watch(self, run: Run, worker: Job) -> None:
+        """Follow ``run``'s ``worker`` until it ends, ending it at the run's timeout."""
+        self._jobs[run.id] = worker
+        self._watchers[run.id] = asyncio.create_task(self._watch_until_ended(run, worker))
 
-    async def _watch_until_ended(
-        self, run: Run, worker: psutil.Process | None, exited: Awaitable[Any]
-    ) -> None:
+    async def _watch_until_ended(self, run: Run, worker: Job) -> None:
         started = run.started or datetime.now(timezone.utc)
         remaining = self.run_timeout - (datetime.now(timezone.utc) - started).total_seconds()
         note = "The run's worker ended without saying how the run ended."
         try:
             try:
-                await asyncio.wait_for(exited, max(remaining, 0))
+                await asyncio.wait_for(worker.wait(), max(remaining, 0))
             except asyncio.TimeoutError:
                 note = f"The run took longer than its limit of {self.run_timeout} s."
-                await self._end_tree(run, worker)
-            self._children.pop(run.id, None)
+                await worker.end(self.stop_grace)
             await self._ended(run, note)
         finally:
+            self._jobs.pop(run.id, None)
             # unwatched from here on: if the end could not be recorded, the scheduler
             # finds the run again (:meth:`_adopt_running`)
             self._watchers.pop(run.id, None)
         self._wake.set()
 
-    async def _interrupt(self, run: Run, worker: psutil.Process) -> None:
-        """SIGINT to the worker's kernel (a KeyboardInterrupt in the running cell), then up
-        to :attr:`stop_grace` seconds for the worker to save the partial output and end.
-        POSIX only: on Windows the tree is ended at once."""
-        if is_windows():
+    async def _interrupt(self, worker: Job) -> None:
+        """Interrupt the worker's kernel (a KeyboardInterrupt in the running cell), then
+        give the worker up to :attr:`stop_grace` seconds to save the partial output and end
+        (a Slurm job is cancelled at once: its partial output is lost)."""
+        if not await worker.interrupt(spare=WORKER_MODULE):
             return
-        import signal
-
-        for kernel in _kernels_of(worker):
-            with contextlib.suppress(psutil.Error):
-                kernel.send_signal(signal.SIGINT)
-        child = self._children.get(run.id)
-        exited = child.wait() if child is not None else _poll_until_gone(worker)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(exited, self.stop_grace)
-
-    async def _end_tree(self, run: Run, worker: psutil.Process | None) -> None:
-        """End the worker and everything it started (its kernel)."""
-        if worker is not None:
-            await terminate_tree(worker, child=self._children.get(run.id), grace=self.stop_grace)
+            await asyncio.wait_for(worker.wait(), self.stop_grace)
 
     async def _ended(self, run: Run, note: str) -> None:
         """The worker is gone: fail the run if it is still active, revoke what it was given
@@ -544,22 +544,6 @@ class Runs(LoggingConfigurable):
                 await query.add_message(conn, run.id, run.owner, "ERROR", note)
         await access.revoke_run_token(self.engine, run, run.token_id)
         await access.drop_run_role(self.engine, run.id)
-
-
-def _kernels_of(worker: psutil.Process) -> list[psutil.Process]:
-    """What the worker started (its kernel), below the sandbox around it if any: every
-    process of the tree that is not the worker or a wrapper running it."""
-    with contextlib.suppress(psutil.Error):
-        tree = [worker, *worker.children(recursive=True)]
-        return [process for process in tree if WORKER_MODULE not in process.cmdline()]
-    return []
-
-
-async def _poll_until_gone(process: psutil.Process) -> None:
-    """Wait for a process that is not the hub's child (a re-adopted worker) to end:
-    nothing tells the hub when it does, so it looks now and then."""
-    while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:  # noqa: ASYNC110
-        await asyncio.sleep(_POLL_SECONDS)
 
 
 def _checked_notebook(notebook: Any, source: Any, version: Any) -> tuple[str, str, int | None]:

@@ -39,7 +39,9 @@ shares no code with the local one):
   says why a server ended (a cancelled job) in words.
 - :meth:`Spawner.start_job` starts another process of the user's (a notebook run's
   worker) with the same isolation as the server; the default runs it under the
-  hub's account, so a spawner that isolates users must override it.
+  hub's account, so a spawner that isolates users must override it. It returns a
+  :class:`~gilhub.spawner.jobs.Job`, whose state :meth:`Spawner.find_job` turns
+  back into the job after a hub restart.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ from traitlets import Bool, Dict, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from gilhub.spawner.isolation import Isolation
-from gilhub.spawner.process import ChildProcess, start_process
+from gilhub.spawner.jobs import Job, ProcessJob
+from gilhub.spawner.process import start_process
 
 
 class Spawner(LoggingConfigurable):
@@ -181,9 +184,7 @@ class Spawner(LoggingConfigurable):
         """End the server (its whole process tree, its job) for good; no error if gone."""
         raise NotImplementedError
 
-    async def start_job(
-        self, cmd: list[str], *, env: dict[str, str], log_path: Path
-    ) -> ChildProcess:
+    async def start_job(self, cmd: list[str], *, env: dict[str, str], log_path: Path) -> Job:
         """Start ``cmd`` (a job of the user's, such as a notebook run) as the user's server
         would run: in the same account and sandbox, with the same home. This default runs
         it under the hub's own account, in ``log_path``'s folder, and refuses when that
@@ -194,7 +195,13 @@ class Spawner(LoggingConfigurable):
                 f"{type(self).__name__} cannot run a job in {self.user.name}'s own account,"
                 " and a hub running as root never runs a user's code as root."
             )
-        return await start_process(cmd, env=env, cwd=log_path.parent, log_path=log_path)
+        child = await start_process(cmd, env=env, cwd=log_path.parent, log_path=log_path)
+        return ProcessJob.of_child(child)
+
+    async def find_job(self, state: dict[str, Any]) -> Job | None:
+        """The job :meth:`start_job` started, from its :meth:`~Job.state`; ``None`` when it
+        has ended."""
+        return ProcessJob.find(state)
 
     async def isolation_status(self) -> Isolation:
         """How this spawner keeps users apart; asked at hub start for its warning and banner."""

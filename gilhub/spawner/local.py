@@ -27,6 +27,7 @@ from gilhub.spawner.isolation import (
     IsolationUnavailable,
     choose_isolation,
 )
+from gilhub.spawner.jobs import Job, ProcessJob
 from gilhub.spawner.process import ChildProcess, find_process, start_process, terminate_tree
 from gilhub.spawner.sandbox import (
     Sandbox,
@@ -233,16 +234,15 @@ class LocalProcessSpawner(Spawner):
         bwrap = find_bwrap(self.bwrap) or self.bwrap
         return self.sandbox().command(bwrap, cmd, setpriv=setpriv), None, None
 
-    async def start_job(
-        self, cmd: list[str], *, env: dict[str, str], log_path: Path
-    ) -> ChildProcess:
+    async def start_job(self, cmd: list[str], *, env: dict[str, str], log_path: Path) -> Job:
         """Start ``cmd`` in the user's account and sandbox, with their home and Jupyter
         directories (a notebook run's worker: issue 12)."""
         await self.prepare()
         command, user, group = self.isolated_command(cmd)
-        return await self._start_isolated(
+        child = await self._start_isolated(
             command, env={**env, **self.identity_env()}, log_path=log_path, user=user, group=group
         )
+        return ProcessJob.of_child(child)
 
     async def _start_isolated(
         self,

@@ -34,6 +34,7 @@ import re
 import shlex
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -43,12 +44,13 @@ from traitlets import Bool, Float, Int, List, Unicode, default
 
 from gilhub.serverext.address import ADDRESS_URL_VARIABLE
 from gilhub.servers.models import SpawnFailed
+from gilhub.spawner import jobs
 from gilhub.spawner.accounts import account_name, find_account
 from gilhub.spawner.base import Spawner, hub_runs_as_root, private_jupyter_dirs, scratch_home
 from gilhub.spawner.isolation import Isolation
 from gilhub.spawner.slurm_queue import PENDING, UNKNOWN, Job, SlurmQueue
 
-DEFAULT_BATCH_SCRIPT = """\
+_SCRIPT_HEADER = """\
 #!/bin/bash
 #SBATCH --job-name={{ job_name }}
 #SBATCH --output={{ output }}
@@ -58,9 +60,15 @@ DEFAULT_BATCH_SCRIPT = """\
 #SBATCH {{ option }}
 {% endfor -%}
 set -eu
+"""
+DEFAULT_BATCH_SCRIPT = (
+    _SCRIPT_HEADER
+    + """\
 address=$({{ python }} -m gilhub.serverext.address)
 exec {{ command }} --ServerApp.ip="$address"
 """
+)
+DEFAULT_JOB_SCRIPT = _SCRIPT_HEADER + "exec {{ command }}\n"
 
 #: Slurm's reasons for a pending job, in words for the person waiting.
 PENDING_REASONS = {
@@ -103,6 +111,12 @@ class SlurmSpawner(Spawner):
         python (cmd[0]) and command (the server's command line, shell-quoted). It must
         run {{ command }} with --ServerApp.ip set to an address of the node the hub can
         reach. It is given to sbatch on standard input and holds no secret.""",
+    )
+    job_script = Unicode(
+        DEFAULT_JOB_SCRIPT,
+        config=True,
+        help="""Jinja template of the batch script of a user's other jobs (a notebook run's
+        worker): the variables of batch_script; it must run {{ command }}.""",
     )
     output = Unicode(
         "{home}/.gilhub-slurm-%j.log",
@@ -189,12 +203,16 @@ class SlurmSpawner(Spawner):
         self._home = Path(account.pw_dir)
 
     def get_env(self) -> dict[str, str]:
+        env = {**super().get_env(), **self.identity_env()}
+        env[ADDRESS_URL_VARIABLE] = self.address_url()
+        return env
+
+    def identity_env(self) -> dict[str, str]:
+        """The job's home, account name and private Jupyter directories."""
         assert self._home is not None
-        env = super().get_env()
-        env.update(private_jupyter_dirs(self._home), HOME=str(self._home))
+        env = {**private_jupyter_dirs(self._home), "HOME": str(self._home)}
         if self._account is not None:
             env.update(USER=self._account.pw_name, LOGNAME=self._account.pw_name)
-        env[ADDRESS_URL_VARIABLE] = self.address_url()
         return env
 
     def address_url(self) -> str:
@@ -223,37 +241,67 @@ class SlurmSpawner(Spawner):
                 options.append(f"{option}={value}")
         return [*options, *self.extra_options]
 
-    def batch_script_text(self, env: dict[str, str]) -> str:
-        """The batch script: no secret in it (the environment carries them)."""
-        template = jinja2.Environment(
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,  # noqa: S701 (a shell script)
-        ).from_string(self.batch_script)
-        return template.render(
-            job_name=_UNSAFE_IN_JOB_NAME.sub("_", f"gilhub-{self.user.name}"),
-            output=self._output,
-            home=self._home,
-            export=",".join(sorted(env)),
-            options=self.sbatch_options(),
-            python=shlex.quote(self.cmd[0]),
-            command=shlex.join([*self.cmd, *self.get_args(0)]),
+    def batch_script_text(
+        self, env: dict[str, str], *, template: str | None = None, command: list[str] | None = None
+    ) -> str:
+        """The batch script of the server (or, given ``template`` and ``command``, of
+        another job): no secret in it (the environment carries them)."""
+        command = command or [*self.cmd, *self.get_args(0)]
+        name = f"gilhub-{self.user.name}" if template is None else f"gilhub-job-{self.user.name}"
+        return (
+            jinja2.Environment(
+                undefined=jinja2.StrictUndefined,
+                keep_trailing_newline=True,
+                autoescape=False,  # noqa: S701 (a shell script)
+            )
+            .from_string(template or self.batch_script)
+            .render(
+                job_name=_UNSAFE_IN_JOB_NAME.sub("_", name),
+                output=self._output,
+                home=self._home,
+                export=",".join(sorted(env)),
+                options=self.sbatch_options(),
+                python=shlex.quote(command[0]),
+                command=shlex.join(command),
+            )
         )
 
     # -- the contract ---------------------------------------------------------------
 
     async def start(self) -> tuple[str, int]:
+        self._address = asyncio.get_running_loop().create_future()
+        await self._submit_job(self.get_env)
+        self.log.info("submitted the server of %s as Slurm job %s", self.user.name, self.job_id)
+        self.host, self.port = await self._wait_for_address()
+        return self.host, self.port
+
+    async def start_job(self, cmd: list[str], *, env: dict[str, str], log_path: Path) -> jobs.Job:
+        """Submit ``cmd`` (a notebook run's worker) as a job of the user's, as the server is
+        submitted (its output goes to :attr:`output`, not ``log_path``)."""
+        await self._submit_job(
+            lambda: {**env, **self.identity_env()}, template=self.job_script, command=cmd
+        )
+        self.log.info("submitted a job of %s as Slurm job %s", self.user.name, self.job_id)
+        return SlurmJob(self)
+
+    async def find_job(self, state: dict[str, Any]) -> jobs.Job | None:
+        self.load_state(state)
+        if await self.poll() is None:
+            return SlurmJob(self)
+        if self.job_id is not None:
+            self.queue.forget(self.job_id)
+        return None
+
+    async def _submit_job(self, environment: Callable[[], dict[str, str]], **script: Any) -> None:
+        """Submit this spawner's job, with the environment ``environment()`` gives once the
+        account is settled, and watch it."""
         self.prepare()
         assert self._home is not None
         self._output = self.output.format(home=self._home)
         self._ended, self.host, self.port = None, None, None
-        self._address = asyncio.get_running_loop().create_future()
-        env = self.get_env()
-        self.job_id = await self._submit(self.batch_script_text(env), env)
+        env = environment()
+        self.job_id = await self._submit(self.batch_script_text(env, **script), env)
         self.queue.watch(self.job_id, submitted=True)
-        self.log.info("submitted the server of %s as Slurm job %s", self.user.name, self.job_id)
-        self.host, self.port = await self._wait_for_address()
-        return self.host, self.port
 
     async def _submit(self, script: str, env: dict[str, str]) -> str:
         submit_env = {**env}
@@ -375,6 +423,30 @@ class SlurmSpawner(Spawner):
         self._output = state.get("output")
         if self.job_id is not None:
             self.queue.watch(self.job_id)
+
+
+class SlurmJob(jobs.Job):
+    """A user's job (a run's worker) submitted by its :class:`SlurmSpawner`, whose
+    :meth:`~SlurmSpawner.poll` and :meth:`~SlurmSpawner.stop` watch and end it."""
+
+    def __init__(self, spawner: SlurmSpawner) -> None:
+        self.spawner = spawner
+
+    def state(self) -> dict[str, Any]:
+        return self.spawner.get_state()
+
+    async def wait(self) -> None:
+        while await self.spawner.poll() is None:  # noqa: ASYNC110 (squeue says when it ends)
+            await asyncio.sleep(self.spawner.queue.poll_interval)
+        if self.spawner.job_id is not None:
+            self.spawner.queue.forget(self.spawner.job_id)
+
+    async def interrupt(self, spare: str) -> bool:
+        """Not done: Slurm signals a job's processes all alike; :meth:`end` cancels it."""
+        return False
+
+    async def end(self, grace: float) -> None:
+        await self.spawner.stop()
 
 
 async def _run(

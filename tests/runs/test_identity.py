@@ -18,7 +18,7 @@ from gilhub.db import create_engine
 from gilhub.runs import query
 from gilhub.runs.schema import messages, runs
 from gilhub.spawner.accounts import account_name
-from gilhub.spawner.process import find_process
+from gilhub.spawner.jobs import ProcessJob
 from tests.hub.conftest import RunningHub
 from tests.hub.servers_harness import TEST_ACCOUNT_PREFIX
 from tests.runs.helpers import PATIENCE_SECONDS, Person, notebook, person
@@ -85,16 +85,10 @@ async def worker_of(hub: RunningHub, run: dict) -> psutil.Process:
     async with asyncio.timeout(PATIENCE_SECONDS):
         while True:
             async with hub.app.db.connect() as conn:
-                pid, started = (
-                    await conn.execute(
-                        select(runs.c.worker_pid, runs.c.worker_started).where(
-                            runs.c.id == run["id"]
-                        )
-                    )
-                ).one()
-            worker = find_process(pid, started)
+                recorded = await conn.execute(select(runs.c.worker).where(runs.c.id == run["id"]))
+            worker = ProcessJob.find(recorded.scalar() or {})
             if worker is not None:
-                return worker
+                return worker.process()
             await asyncio.sleep(0.2)
 
 

@@ -43,8 +43,8 @@ async def test_a_run_whose_worker_ended_while_no_hub_ran_is_marked_failed(
         run = await bob.start("sleepy.ipynb")
         await bob.wait_for(run, lambda model: model["current_cell"] == 0)
         async with first.app.db.connect() as conn:
-            query = select(runs.c.worker_pid).where(runs.c.id == run["id"])
-            worker = psutil.Process((await conn.execute(query)).scalar())
+            query = select(runs.c.worker).where(runs.c.id == run["id"])
+            worker = psutil.Process((await conn.execute(query)).scalar()["pid"])
     tree = [worker, *worker.children(recursive=True)]
     for process in tree:
         process.kill()

@@ -215,8 +215,8 @@ async def test_cancel_ends_the_worker_and_its_kernel(people):
     run = await alice.start("sleepy.ipynb")
     await alice.wait_for(run, lambda model: model["current_cell"] == 1)
     async with alice.hub.app.db.connect() as conn:
-        pid = (await conn.execute(select(runs.c.worker_pid).where(runs.c.id == run["id"]))).scalar()
-    worker = psutil.Process(pid)
+        recorded = await conn.execute(select(runs.c.worker).where(runs.c.id == run["id"]))
+    worker = psutil.Process(recorded.scalar()["pid"])
     tree = [worker, *worker.children(recursive=True)]
     assert len(tree) >= 2  # the worker and its kernel
 

@@ -1,0 +1,184 @@
+"""Notebook runs executed as jobs of a real single-node Slurm (fixtures in conftest.py).
+
+With ``SlurmSpawner`` a run's worker is submitted as a Slurm job of its user's (the
+spawner's ``start_job``), and watched, cancelled and found again after a restart
+through the hub's one Slurm queue. A module of its own: its hub must be the only one
+on its database (hubs share the runs' queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import nbformat
+import pytest
+
+from gilhub.app import GilHub
+from gilhub.contents import query as contents
+from gilhub.contents import roles
+from gilhub.runs.access import DB_URL_ENV
+from gilhub.runs.service import Runs
+from gilhub.servers import ServerManager
+from tests.hub.servers_harness import (
+    TEST_ACCOUNT_PREFIX,
+    Person,
+    add_person,
+    hub_url,
+    server_python,
+    stop_hub,
+)
+from tests.runs.helpers import PATIENCE_SECONDS, notebook
+from tests.slurm.conftest import slurm_hub_config, start_slurm_hub, user_account
+
+
+@pytest.fixture(scope="module")
+async def runs_hub(slurm, tmp_path_factory) -> AsyncIterator[GilHub]:
+    config = slurm_hub_config()
+    config.Runs.worker_cmd = [server_python(), "-m", "gilhub.runs.worker"]
+    config.Runs.stop_grace = 5.0
+    hub = await start_slurm_hub(tmp_path_factory.mktemp("slurm-runs-hub"), config)
+    try:
+        yield hub
+    finally:
+        await stop_hub(hub)
+
+
+class Runner:
+    """A person of the hub with a system account, starting runs over the API."""
+
+    def __init__(self, hub: GilHub, person: Person, role: str) -> None:
+        self.hub, self.user, self.role = hub, person.user, role
+        self.headers = {"Authorization": f"token {person.token}"}
+
+    async def save(self, path: str, content: bytes) -> None:
+        async with self.hub.db.begin() as conn:
+            await contents.write_file(conn, self.role, path, content)
+
+    async def load(self, path: str) -> bytes:
+        async with self.hub.db.connect() as conn:
+            return (await contents.read_file(conn, self.role, path)).content
+
+    async def api(self, method: str, path: str, **kwargs) -> httpx.Response:
+        async with httpx.AsyncClient(headers=self.headers, timeout=60) as client:
+            return await client.request(method, hub_url(self.hub, path), **kwargs)
+
+    async def start(self, path: str, **body) -> dict:
+        response = await self.api("POST", "/hub/api/runs", json={"notebook": path, **body})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def wait_for(self, run: dict, condition) -> dict:
+        async with asyncio.timeout(PATIENCE_SECONDS):
+            while True:
+                model = (await self.api("GET", f"/hub/api/runs/{run['id']}")).json()
+                if condition(model):
+                    return model
+                await asyncio.sleep(0.2)
+
+    async def finished(self, run: dict) -> dict:
+        return await self.wait_for(run, lambda model: model["status"] not in ("queued", "running"))
+
+
+async def runner(hub: GilHub, name: str) -> Runner:
+    await user_account(name)
+    person = await add_person(hub, name)
+    return Runner(hub, person, await roles.ensure_user_role(hub.db, name))
+
+
+def job_of(hub: GilHub, run: dict) -> str:
+    """The Slurm job the hub watches as the run's worker."""
+    return hub.runs._jobs[run["id"]].spawner.job_id
+
+
+async def test_a_parameterised_run_executes_as_a_slurm_job_with_its_output_and_messages(
+    slurm, runs_hub
+):
+    hana = await runner(runs_hub, "hana")
+    source = notebook(
+        "import os\nprint(os.environ['SLURM_JOB_ID'], os.environ['USER'], x * 2)",
+        parameters="x = 1",
+    )
+    await hana.save("mod/notebooks/calc.ipynb", source)
+    run = await hana.start("mod/notebooks/calc.ipynb", parameters={"x": 21})
+    running = await hana.wait_for(run, lambda model: model["status"] != "queued")
+    job_id = job_of(runs_hub, run) if running["status"] == "running" else None
+
+    done = await hana.finished(run)
+    assert done["status"] == "completed", done
+    assert done["cells_done"] == done["cells_total"]
+    printed = [m["text"] for m in done["messages"] if m["level"] == "INFO"]
+    job_line = next(text for text in printed if text.strip().endswith(" 42"))
+    ran_in_job, ran_as, _ = job_line.split()
+    assert ran_as == f"{TEST_ACCOUNT_PREFIX}hana"  # the user's account, not root
+    assert job_id is None or ran_in_job == job_id
+    async with asyncio.timeout(PATIENCE_SECONDS):  # the worker said so, then ended
+        while slurm.job_states()[ran_in_job] != "COMPLETED":
+            await asyncio.sleep(0.2)
+
+    output = nbformat.reads((await hana.load(done["output_path"])).decode(), as_version=4)
+    assert done["output_path"].startswith("temp/mod/notebooks/calc ")
+    assert "42" in output.cells[-1].outputs[0]["text"]
+
+
+async def test_cancelling_a_run_scancels_its_slurm_job(slurm, runs_hub):
+    ines = await runner(runs_hub, "ines")
+    await ines.save("sleepy.ipynb", notebook("print('before')", "import time\ntime.sleep(600)"))
+    run = await ines.start("sleepy.ipynb")
+    await ines.wait_for(run, lambda model: model["current_cell"] == 1)
+    job_id = job_of(runs_hub, run)
+    assert slurm.job_states()[job_id] == "RUNNING"
+    # the token and database URL went by environment only: the script names, never holds them
+    script = slurm.run("scontrol", "write", "batch_script", job_id, "-").stdout
+    assert runs_hub.runs.token_env in script and DB_URL_ENV in script  # in --export=
+    assert "postgresql://" not in script and "gilhub.runs.worker" in script
+
+    response = await ines.api("POST", f"/hub/api/runs/{run['id']}/cancel")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    assert slurm.job_states().get(job_id) not in ("PENDING", "RUNNING", "COMPLETING")
+    ended = await ines.finished(run)
+    assert ended["status"] == "cancelled"
+
+
+async def test_removing_a_user_scancels_their_run_job(slurm, runs_hub):
+    kai = await runner(runs_hub, "kai")
+    await kai.save("sleepy.ipynb", notebook("import time\ntime.sleep(600)"))
+    run = await kai.start("sleepy.ipynb")
+    await kai.wait_for(run, lambda model: model["current_cell"] == 0)
+    job_id = job_of(runs_hub, run)
+
+    await runs_hub.accounts.remove(kai.user)
+    assert slurm.job_states().get(job_id) not in ("PENDING", "RUNNING", "COMPLETING")
+
+
+async def test_a_restarted_hub_readopts_a_running_run_job(slurm, runs_hub, tmp_path):
+    hub = runs_hub
+    jon = await runner(hub, "jon")
+    flag = Path("/tmp", f"gilhub-run-flag-{tmp_path.name}")  # the job's node shares /tmp
+    waiting = "import os, time\nwhile not os.path.exists(flag):\n    time.sleep(0.2)"
+    await jon.save("waits.ipynb", notebook(waiting, "print('went on')", parameters="flag = ''"))
+    run = await jon.start("waits.ipynb", parameters={"flag": str(flag)})
+    await jon.wait_for(run, lambda model: model["status"] == "running")
+    job_id = job_of(hub, run)
+
+    # new runs and servers services (and with them a new Slurm queue), from the database
+    await hub.runs.stop()
+    await hub.servers.shutdown()
+    hub.servers = ServerManager(hub=hub, parent=hub)
+    await hub.servers.restore()
+    hub.runs = Runs(hub)
+    await hub.runs.restore()
+    assert job_of(hub, run) == job_id  # adopted, not failed
+    assert json.loads(json.dumps(hub.runs._jobs[run["id"]].state()))["job_id"] == job_id
+
+    try:
+        flag.touch()
+        done = await jon.finished(run)
+    finally:
+        flag.unlink(missing_ok=True)
+    assert done["status"] == "completed", done
+    assert any(m["text"].strip() == "went on" for m in done["messages"])
