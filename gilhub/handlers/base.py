@@ -362,9 +362,10 @@ class BaseHandler(RequestHandler):
         """The message meant for people: an HTTPError's text, never a traceback."""
         exception = exc_info[1] if exc_info else None
         if isinstance(exception, HTTPError) and exception.log_message:
-            return (
-                exception.log_message % exception.args if exception.args else exception.log_message
-            )
+            try:  # as tornado formats it (APIError escapes '%' in its message for this)
+                return exception.log_message % exception.args
+            except (TypeError, ValueError):  # a bare '%' in a message raised without args
+                return exception.log_message
         return ""
 
 
