@@ -326,7 +326,9 @@ async def gilhub(root: Path, work: Path) -> AsyncIterator[Hub]:
     assert root == gilhub_root(work.parent)
     config = GILHUB_CONFIG.format(args=server_args(root))
     (work / "gilhub_config.py").write_text(config)
-    run_gilhub_cli(["user", "add", USER, "--password-stdin"], work, stdin=secrets.token_hex(16))
+    run_gilhub_cli(
+        ["user", "add", USER, "--password-stdin", "--create"], work, stdin=secrets.token_hex(16)
+    )
     token = run_gilhub_cli(["token", USER], work).strip().splitlines()[-1].strip()
     port = free_port()
     argv = [str(Path(sys.executable).with_name("gilhub")), "--ip=127.0.0.1", f"--port={port}"]

@@ -83,7 +83,9 @@ async def simulate(users: int, work: Path, runtime: tuple[int, int]) -> Report:
     (work / "gilhub_config.py").write_text(config)
     admin_password = secrets.token_urlsafe(16)
     run_gilhub_cli(
-        ["user", "add", "benchadmin", "--admin", "--password-stdin"], work, admin_password
+        ["user", "add", "benchadmin", "--admin", "--password-stdin", "--create"],
+        work,
+        admin_password,
     )
     token = run_gilhub_cli(["token", "benchadmin"], work).strip().splitlines()[-1].strip()
     port = free_port()

@@ -130,7 +130,9 @@ async def gilhub_hub(work: Path) -> AsyncIterator[LoadHub]:
     work = work / "gilhub"
     work.mkdir()
     (work / "gilhub_config.py").write_text(GILHUB_LOAD_CONFIG)
-    run_gilhub_cli(["user", "add", "loadadmin", "--admin", "--password-stdin"], work, PASSWORD)
+    run_gilhub_cli(
+        ["user", "add", "loadadmin", "--admin", "--password-stdin", "--create"], work, PASSWORD
+    )
     token = run_gilhub_cli(["token", "loadadmin"], work).strip().splitlines()[-1].strip()
     port = free_port()
     argv = [str(Path(sys.executable).with_name("gilhub")), "--ip=127.0.0.1", f"--port={port}"]
@@ -171,7 +173,7 @@ async def log_in(client: httpx.AsyncClient, hub: Hub, name: str) -> None:
     match = XSRF_FIELD.search(page.text)
     form = {"username": name, "password": PASSWORD, **({"_xsrf": match[1]} if match else {})}
     response = await client.post(f"{hub.public_url}hub/login", data=form)
-    if response.status_code != 302:
+    if response.status_code not in (302, 303):  # a form POST is answered with 303
         raise RuntimeError(f"login answered {response.status_code}")
 
 

@@ -335,7 +335,7 @@ async def measure(app: GilHub, search_only: bool) -> list[tuple[str, ...]]:
                     "_xsrf": web.cookies["_xsrf"],
                 },
             ),
-            302,
+            303,  # a form POST is answered with 303 (POST/redirect/GET)
         )
 
         async def history_page() -> None:
