@@ -206,8 +206,8 @@ class LocalProcessSpawner(Spawner):
     def server_settings(self, port: int) -> dict[str, str]:
         settings = super().server_settings(port)
         settings["ServerApp.root_dir"] = str(self.working_dir())
-        if self._account is None and hub_runs_as_root():
-            # Only reached with allow_root (choose_isolation refuses it otherwise).
+        if self.allow_root and self._account is None and hub_runs_as_root():
+            # choose_isolation refuses a root server without allow_root before this
             settings["ServerApp.allow_root"] = "True"
         return settings
 

@@ -224,8 +224,9 @@ class SlurmSpawner(Spawner):
         settings = super().server_settings(port)
         del settings["ServerApp.ip"]  # the batch script gives the node's address
         settings["ServerApp.root_dir"] = str(self._home)
-        if self._account is None and hub_runs_as_root():
-            settings["ServerApp.allow_root"] = "True"  # only with allow_root
+        if self.allow_root and self._account is None and hub_runs_as_root():
+            # prepare() refuses a root job without allow_root before this
+            settings["ServerApp.allow_root"] = "True"
         return settings
 
     def sbatch_options(self) -> list[str]:
