@@ -527,8 +527,7 @@ class Runs(LoggingConfigurable):
 
     async def _interrupt(self, worker: Job) -> None:
         """Interrupt the worker's kernel (a KeyboardInterrupt in the running cell), then
-        give the worker up to :attr:`stop_grace` seconds to save the partial output and end
-        (a Slurm job is cancelled at once: its partial output is lost)."""
+        give the worker up to :attr:`stop_grace` seconds to save the partial output and end."""
         if not await worker.interrupt(spare=WORKER_MODULE):
             return
         with contextlib.suppress(asyncio.TimeoutError):

@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import os
 import re
+import signal
 import sys
 import tempfile
 import traceback
@@ -36,6 +37,7 @@ from typing import Any
 
 import nbformat
 import papermill
+import psutil
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbformat import NotebookNode
 from papermill.exceptions import PapermillExecutionError
@@ -50,6 +52,7 @@ from gilhub.runs.access import DB_URL_ENV
 from gilhub.runs.engine import ENGINE_NAME, ReportingManager
 from gilhub.runs.parameters import declared_parameters
 from gilhub.runs.query import Run
+from gilhub.spawner.process import interrupt, is_windows, process_tree
 
 #: The environment variable carrying the user's database URL (with its password).
 #: How long a worker keeps trying to reach a database that went away.
@@ -258,7 +261,23 @@ async def _store_output(conn: AsyncConnection, run: Run, path: str, content: byt
     await query.record_output(conn, run.id, path)
 
 
+def pass_interrupts_to_the_kernel() -> None:
+    """A SIGINT to the worker (a cancelled Slurm job: ``scancel --signal=INT --batch``
+    signals the batch script's process, the worker by ``exec``) goes to the processes
+    it started instead: the kernel's running cell stops with a KeyboardInterrupt, and the
+    worker saves the notebook as far as it ran, as when the hub interrupts a local
+    worker's kernel itself (sparing the worker). Without this handler ``asyncio.run``
+    would cancel the worker before it saved. (Windows: no SIGINT from outside.)"""
+    if is_windows():
+        return
+    worker = psutil.Process()
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGINT, lambda: interrupt(process_tree(worker)[1:])
+    )
+
+
 async def run_notebook(run_id: int, limits: argparse.Namespace) -> int:
+    pass_interrupts_to_the_kernel()
     engine = create_engine(os.environ.pop(DB_URL_ENV), pool_size=1)
     try:
         async with engine.connect() as conn:

@@ -8,13 +8,18 @@ it again after a hub restart through one small interface, :class:`Job`; its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from abc import ABC, abstractmethod
 from typing import Any
 
 import psutil
 
-from gilhub.spawner.process import ChildProcess, find_process, is_windows, terminate_tree
+from gilhub.spawner.process import (
+    ChildProcess,
+    find_process,
+    interrupt,
+    process_tree,
+    terminate_tree,
+)
 
 _POLL_SECONDS = 1.0
 
@@ -79,16 +84,7 @@ class ProcessJob(Job):
 
     async def interrupt(self, spare: str) -> bool:
         process = self.process()
-        if process is None or is_windows():  # no SIGINT for another console's process
-            return False
-        import signal
-
-        with contextlib.suppress(psutil.Error):
-            for member in [process, *process.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    if spare not in member.cmdline():
-                        member.send_signal(signal.SIGINT)
-        return True
+        return process is not None and interrupt(process_tree(process), spare=spare)
 
     async def end(self, grace: float) -> None:
         process = self.process()

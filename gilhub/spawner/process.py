@@ -30,7 +30,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,10 +138,25 @@ def find_process(pid: int | None, create_time: float | None) -> psutil.Process |
     return process
 
 
-def _process_tree(process: psutil.Process) -> list[psutil.Process]:
+def process_tree(process: psutil.Process) -> list[psutil.Process]:
     with contextlib.suppress(psutil.Error):
         return [process, *process.children(recursive=True)]
     return [process]
+
+
+def interrupt(processes: Iterable[psutil.Process], *, spare: str | None = None) -> bool:
+    """SIGINT (a KeyboardInterrupt in a kernel's running cell) to ``processes``, but those
+    with ``spare`` among their arguments; ``False`` on Windows (no SIGINT for another
+    console's process)."""
+    if is_windows():
+        return False
+    import signal
+
+    for member in processes:
+        with contextlib.suppress(psutil.Error):
+            if spare is None or spare not in member.cmdline():
+                member.send_signal(signal.SIGINT)
+    return True
 
 
 def _ask_to_stop(process: psutil.Process, tree: list[psutil.Process]) -> bool:
@@ -172,7 +187,7 @@ async def terminate_tree(
     event loop reaps that one, so it is awaited through the handle rather than
     by psutil (two reapers of one pid would race).
     """
-    tree = _process_tree(process)
+    tree = process_tree(process)
     asked = _ask_to_stop(process, tree)
     alive = await _wait_gone(tree, child, grace) if asked else tree
     for member in alive:

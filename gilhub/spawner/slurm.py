@@ -116,7 +116,8 @@ class SlurmSpawner(Spawner):
         DEFAULT_JOB_SCRIPT,
         config=True,
         help="""Jinja template of the batch script of a user's other jobs (a notebook run's
-        worker): the variables of batch_script; it must run {{ command }}.""",
+        worker): the variables of batch_script; it must run {{ command }} with exec (a
+        cancelled run's worker gets its SIGINT as the batch script's process).""",
     )
     output = Unicode(
         "{home}/.gilhub-slurm-%j.log",
@@ -381,14 +382,7 @@ class SlurmSpawner(Spawner):
             return
         job = await self.queue.latest(job_id)
         if job is not None and not job.ended:
-            try:
-                _, errors, code = await _run(
-                    [*self.scancel, job_id], env=dict(os.environ), timeout=self.command_timeout
-                )
-            except SpawnFailed as failure:  # scancel missing, or Slurm not answering
-                errors, code = str(failure), -1
-            if code != 0:
-                self.log.warning("scancel %s failed: %s", job_id, errors.strip())
+            await self.scancel_job()
             deadline = time.monotonic() + self.stop_timeout
             while job is not None and not job.ended and time.monotonic() < deadline:
                 job = await self.queue.fresh(job_id)
@@ -397,6 +391,21 @@ class SlurmSpawner(Spawner):
         self.queue.forget(job_id)
         self._output = self.log_location()  # still shown after a failed start
         self.job_id = None
+
+    async def scancel_job(self, *options: str) -> bool:
+        """``scancel OPTIONS JOB`` (without options: cancel the job); whether Slurm took it
+        (a failure is logged, not raised)."""
+        assert self.job_id is not None
+        command = [*self.scancel, *options, self.job_id]
+        try:
+            _, errors, code = await _run(
+                command, env=dict(os.environ), timeout=self.command_timeout
+            )
+        except SpawnFailed as failure:  # scancel missing, or Slurm not answering
+            errors, code = str(failure), -1
+        if code != 0:
+            self.log.warning("%s failed: %s", shlex.join(command), errors.strip())
+        return code == 0
 
     def log_location(self) -> str | None:
         if self._output is None or self.job_id is None:
@@ -443,8 +452,14 @@ class SlurmJob(jobs.Job):
             self.spawner.queue.forget(self.spawner.job_id)
 
     async def interrupt(self, spare: str) -> bool:
-        """Not done: Slurm signals a job's processes all alike; :meth:`end` cancels it."""
-        return False
+        """SIGINT to the batch script's process, which is the worker (``exec``), which
+        passes it to its kernel (:func:`gilhub.runs.worker.pass_interrupts_to_the_kernel`).
+        (By default scancel signals only job steps, which a worker's job has none of;
+        ``--full`` would reach the kernel only where Slurm tracks processes by cgroup: it
+        leads a session of its own.)"""
+        if self.spawner.job_id is None:
+            return False
+        return await self.spawner.scancel_job("--signal=INT", "--batch")
 
     async def end(self, grace: float) -> None:
         await self.spawner.stop()

@@ -211,26 +211,19 @@ async def test_a_cell_that_never_ends_times_out(people):
 
 async def test_cancel_ends_the_worker_and_its_kernel(people):
     alice = people["alice"]
-    await alice.save("sleepy.ipynb", notebook("print('before')", "import time\ntime.sleep(600)"))
-    run = await alice.start("sleepy.ipynb")
-    await alice.wait_for(run, lambda model: model["current_cell"] == 1)
+    run = await alice.start_sleepy_run()
     async with alice.hub.app.db.connect() as conn:
         recorded = await conn.execute(select(runs.c.worker).where(runs.c.id == run["id"]))
     worker = psutil.Process(recorded.scalar()["pid"])
     tree = [worker, *worker.children(recursive=True)]
     assert len(tree) >= 2  # the worker and its kernel
 
-    response = await alice.api.post(f"/hub/api/runs/{run['id']}/cancel")
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "cancelled"
+    await alice.cancel(run)
     _, alive = psutil.wait_procs(tree, timeout=30)
     assert not alive
     again = await alice.api.post(f"/hub/api/runs/{run['id']}/cancel")
     assert again.status_code == 409
-    cancelled = (await alice.api.get(f"/hub/api/runs/{run['id']}")).json()
-    assert cancelled["status"] == "cancelled"
-    partial = (await alice.load(cancelled["output_path"])).decode()
-    assert "before" in partial and "KeyboardInterrupt" in partial
+    await alice.assert_partial_output_kept(run)
 
 
 async def test_another_user_can_neither_see_nor_cancel_alices_run(people):

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.app import GilHub
-from gilhub.contents import query as contents
 from gilhub.contents import roles
 from gilhub.runs.access import DB_URL_ENV
 from gilhub.runs.service import Runs
@@ -31,7 +31,7 @@ from tests.hub.servers_harness import (
     server_python,
     stop_hub,
 )
-from tests.runs.helpers import PATIENCE_SECONDS, notebook
+from tests.runs.helpers import PATIENCE_SECONDS, RunsUser, notebook
 from tests.slurm.conftest import slurm_hub_config, start_slurm_hub, user_account
 
 
@@ -47,40 +47,20 @@ async def runs_hub(slurm, tmp_path_factory) -> AsyncIterator[GilHub]:
         await stop_hub(hub)
 
 
-class Runner:
+class Runner(RunsUser):
     """A person of the hub with a system account, starting runs over the API."""
 
     def __init__(self, hub: GilHub, person: Person, role: str) -> None:
         self.hub, self.user, self.role = hub, person.user, role
         self.headers = {"Authorization": f"token {person.token}"}
 
-    async def save(self, path: str, content: bytes) -> None:
-        async with self.hub.db.begin() as conn:
-            await contents.write_file(conn, self.role, path, content)
+    @property
+    def db(self) -> AsyncEngine:
+        return self.hub.db
 
-    async def load(self, path: str) -> bytes:
-        async with self.hub.db.connect() as conn:
-            return (await contents.read_file(conn, self.role, path)).content
-
-    async def api(self, method: str, path: str, **kwargs) -> httpx.Response:
+    async def request(self, method: str, path: str, **kwargs) -> httpx.Response:
         async with httpx.AsyncClient(headers=self.headers, timeout=60) as client:
             return await client.request(method, hub_url(self.hub, path), **kwargs)
-
-    async def start(self, path: str, **body) -> dict:
-        response = await self.api("POST", "/hub/api/runs", json={"notebook": path, **body})
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    async def wait_for(self, run: dict, condition) -> dict:
-        async with asyncio.timeout(PATIENCE_SECONDS):
-            while True:
-                model = (await self.api("GET", f"/hub/api/runs/{run['id']}")).json()
-                if condition(model):
-                    return model
-                await asyncio.sleep(0.2)
-
-    async def finished(self, run: dict) -> dict:
-        return await self.wait_for(run, lambda model: model["status"] not in ("queued", "running"))
 
 
 async def runner(hub: GilHub, name: str) -> Runner:
@@ -124,11 +104,11 @@ async def test_a_parameterised_run_executes_as_a_slurm_job_with_its_output_and_m
     assert "42" in output.cells[-1].outputs[0]["text"]
 
 
-async def test_cancelling_a_run_scancels_its_slurm_job(slurm, runs_hub):
+async def test_cancelling_a_run_interrupts_its_slurm_job_which_keeps_the_partial_output(
+    slurm, runs_hub
+):
     ines = await runner(runs_hub, "ines")
-    await ines.save("sleepy.ipynb", notebook("print('before')", "import time\ntime.sleep(600)"))
-    run = await ines.start("sleepy.ipynb")
-    await ines.wait_for(run, lambda model: model["current_cell"] == 1)
+    run = await ines.start_sleepy_run()
     job_id = job_of(runs_hub, run)
     assert slurm.job_states()[job_id] == "RUNNING"
     # the token and database URL went by environment only: the script names, never holds them
@@ -136,12 +116,9 @@ async def test_cancelling_a_run_scancels_its_slurm_job(slurm, runs_hub):
     assert runs_hub.runs.token_env in script and DB_URL_ENV in script  # in --export=
     assert "postgresql://" not in script and "gilhub.runs.worker" in script
 
-    response = await ines.api("POST", f"/hub/api/runs/{run['id']}/cancel")
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "cancelled"
+    await ines.cancel(run)
     assert slurm.job_states().get(job_id) not in ("PENDING", "RUNNING", "COMPLETING")
-    ended = await ines.finished(run)
-    assert ended["status"] == "cancelled"
+    await ines.assert_partial_output_kept(run)
 
 
 async def test_removing_a_user_scancels_their_run_job(slurm, runs_hub):
