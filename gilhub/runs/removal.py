@@ -17,8 +17,9 @@ async def end_user_runs(
     engine: AsyncEngine, user_id: int, *, grace: float, spawner: Spawner | None = None
 ) -> None:
     """The user is being removed: cancel their active runs and end their workers, found by
-    their user's ``spawner`` (a Slurm job is cancelled); without a hub, local workers by
-    their recorded pid and start time."""
+    their user's ``spawner`` from what the runs recorded, whether or not a hub runs (the
+    command line): a local worker by its pid and start time, a Slurm job by its id
+    (``scancel``). Without a spawner, local workers only."""
     async with engine.begin() as conn:
         active = await query.active_runs_of(conn, user_id)
         for run in active:

@@ -171,11 +171,17 @@ class SlurmSpawner(Spawner):
         self._home: Path | None = None
         self._address: asyncio.Future[tuple[str, int]] | None = None
         self._ended: Job | None = None
+        self._own_queue: SlurmQueue | None = None
 
     @property
     def queue(self) -> SlurmQueue:
-        """The hub's one queue, shared by every user's spawner."""
-        return self.hub.servers.spawner_service(SlurmQueue)
+        """The hub's one queue, shared by every user's spawner; without a running hub (a
+        command such as ``gilhub user remove``, ending a user's jobs) one of its own."""
+        if self.hub.servers is not None:
+            return self.hub.servers.spawner_service(SlurmQueue)
+        if self._own_queue is None:
+            self._own_queue = SlurmQueue(parent=self)
+        return self._own_queue
 
     # -- who runs the job, and where -------------------------------------------------
 

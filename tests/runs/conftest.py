@@ -1,3 +1,3 @@
-"""The runs tests use the real hub fixture of the hub tests."""
+"""The runs tests use the real hub fixture of the hub tests (and its command-line directory)."""
 
-from tests.hub.conftest import hub  # noqa: F401  (re-exported as a fixture)
+from tests.hub.conftest import hub, workdir  # noqa: F401  (re-exported as fixtures)

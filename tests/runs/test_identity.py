@@ -21,6 +21,7 @@ from gilhub.spawner.accounts import account_name
 from gilhub.spawner.jobs import ProcessJob
 from tests.hub.conftest import RunningHub
 from tests.hub.servers_harness import TEST_ACCOUNT_PREFIX
+from tests.hub.test_cli import gilhub
 from tests.runs.helpers import PATIENCE_SECONDS, Person, notebook, person
 
 HUB_SECRET = "the hub's own secret"
@@ -92,16 +93,23 @@ async def worker_of(hub: RunningHub, run: dict) -> psutil.Process:
             await asyncio.sleep(0.2)
 
 
-async def test_removing_a_user_mid_run_ends_the_worker_and_its_kernel(hub):
-    erin = await person(hub, "erin")
-    await erin.save("forever.ipynb", notebook("import time\ntime.sleep(600)"))
-    run = await erin.start("forever.ipynb")
-    await erin.wait_for(run, lambda model: model["current_cell"] == 0)  # the kernel runs
+@pytest.mark.parametrize("front_end", ["api", "command line"])
+async def test_removing_a_user_mid_run_ends_the_worker_and_its_kernel(hub, workdir, front_end):
+    name = "erin" if front_end == "api" else "erik"
+    owner = await person(hub, name)
+    await owner.save("forever.ipynb", notebook("import time\ntime.sleep(600)"))
+    run = await owner.start("forever.ipynb")
+    await owner.wait_for(run, lambda model: model["current_cell"] == 0)  # the kernel runs
     worker = await worker_of(hub, run)
     tree = [worker, *worker.children(recursive=True)]
-    admin = hub.client(headers={"Authorization": f"token {await hub.token_for(hub.admin_name)}"})
-    removed = await admin.delete("/hub/api/users/erin")
-    assert removed.status_code == 204, removed.text
+    if front_end == "api":
+        token = await hub.token_for(hub.admin_name)
+        admin = hub.client(headers={"Authorization": f"token {token}"})
+        removed = await admin.delete(f"/hub/api/users/{name}")
+        assert removed.status_code == 204, removed.text
+    else:  # the command line finds the worker by its recorded pid and start time
+        removed = await gilhub("user", "remove", name, cwd=workdir)
+        assert removed.returncode == 0, removed.stderr
     _, alive = await asyncio.to_thread(psutil.wait_procs, tree, timeout=PATIENCE_SECONDS)
     assert not alive
 

@@ -17,6 +17,7 @@ import httpx
 import nbformat
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from traitlets.config import Config
 
 from gilhub.app import GilHub
 from gilhub.contents import roles
@@ -31,16 +32,21 @@ from tests.hub.servers_harness import (
     server_python,
     stop_hub,
 )
+from tests.hub.test_cli import gilhub
 from tests.runs.helpers import PATIENCE_SECONDS, RunsUser, notebook
 from tests.slurm.conftest import slurm_hub_config, start_slurm_hub, user_account
 
 
-@pytest.fixture(scope="module")
-async def runs_hub(slurm, tmp_path_factory) -> AsyncIterator[GilHub]:
+def runs_hub_config() -> Config:
     config = slurm_hub_config()
     config.Runs.worker_cmd = [server_python(), "-m", "gilhub.runs.worker"]
     config.Runs.stop_grace = 5.0
-    hub = await start_slurm_hub(tmp_path_factory.mktemp("slurm-runs-hub"), config)
+    return config
+
+
+@pytest.fixture(scope="module")
+async def runs_hub(slurm, tmp_path_factory) -> AsyncIterator[GilHub]:
+    hub = await start_slurm_hub(tmp_path_factory.mktemp("slurm-runs-hub"), runs_hub_config())
     try:
         yield hub
     finally:
@@ -129,6 +135,29 @@ async def test_removing_a_user_scancels_their_run_job(slurm, runs_hub):
     job_id = job_of(runs_hub, run)
 
     await runs_hub.accounts.remove(kai.user)
+    assert slurm.job_states().get(job_id) not in ("PENDING", "RUNNING", "COMPLETING")
+
+
+async def test_removing_a_user_from_the_command_line_without_a_hub_scancels_their_run_job(
+    slurm, tmp_path
+):
+    data_dir = tmp_path / "data"
+    hub = await start_slurm_hub(data_dir, runs_hub_config())
+    try:
+        lea = await runner(hub, "lea")
+        run = await lea.start_sleepy_run()
+        job_id = job_of(hub, run)
+    finally:
+        await stop_hub(hub)  # the run's job goes on without its hub
+    assert slurm.job_states()[job_id] == "RUNNING"
+
+    (tmp_path / "gilhub_config.py").write_text(
+        'c.GilHub.spawner_class = "gilhub.spawner.slurm.SlurmSpawner"\n'
+        f"c.SlurmSpawner.account_prefix = {TEST_ACCOUNT_PREFIX!r}\n"
+        "c.SlurmQueue.poll_interval = 0.5\n"
+    )
+    removed = await gilhub("user", "remove", "lea", f"--data-dir={data_dir}", cwd=tmp_path)
+    assert removed.returncode == 0, removed.stderr
     assert slurm.job_states().get(job_id) not in ("PENDING", "RUNNING", "COMPLETING")
 
 
