@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from traitlets import Bool, Float, Integer, List, Unicode, validate
 from traitlets.config import LoggingConfigurable
@@ -63,6 +64,8 @@ _KERNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: Changes heard within this time of each other make one event.
 _COALESCE_SECONDS = 0.05
 _RESCHEDULE_SECONDS = 30.0
+#: How often a run's watcher asks whether its worker's job still waits to begin.
+_WAITING_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -273,13 +276,16 @@ class Runs(LoggingConfigurable):
         return run
 
     async def model(self, run: Run) -> dict[str, Any]:
-        """The run as the API shows it, with its queue position and messages."""
+        """The run as the API shows it, with its queue position, why its worker's job
+        waits (``waiting``: in Slurm's queue, say), and its messages."""
         async with self.engine.connect() as conn:
             position = await query.queue_position(conn, run)
             messages = await query.messages_after(conn, run.id)
+        worker = self._jobs.get(run.id)
         return {
             **run.as_json(),
             "queue_position": position,
+            "waiting": await worker.waiting() if worker and not run.finished else None,
             "messages": [message.as_json() for message in messages],
         }
 
@@ -511,6 +517,7 @@ class Runs(LoggingConfigurable):
         started = run.started or datetime.now(timezone.utc)
         remaining = self.run_timeout - (datetime.now(timezone.utc) - started).total_seconds()
         note = "The run's worker ended without saying how the run ended."
+        saying_why_it_waits = asyncio.create_task(self._say_why_it_waits(run, worker))
         try:
             try:
                 await asyncio.wait_for(worker.wait(), max(remaining, 0))
@@ -519,11 +526,31 @@ class Runs(LoggingConfigurable):
                 await worker.end(self.stop_grace)
             await self._ended(run, note)
         finally:
+            saying_why_it_waits.cancel()
             self._jobs.pop(run.id, None)
             # unwatched from here on: if the end could not be recorded, the scheduler
             # finds the run again (:meth:`_adopt_running`)
             self._watchers.pop(run.id, None)
         self._wake.set()
+
+    async def _say_why_it_waits(self, run: Run, worker: Job) -> None:
+        """While the worker's job has not begun (it waits in Slurm's queue), say why in the
+        run's messages, again whenever the reason changes; a job that begins within
+        :data:`_WAITING_CHECK_SECONDS` is not said to wait."""
+        said = None
+        while True:
+            await asyncio.sleep(_WAITING_CHECK_SECONDS)
+            reason = await worker.waiting()
+            if reason is None:
+                return
+            if reason != said:
+                try:
+                    async with self.engine.begin() as conn:
+                        await query.add_message(conn, run.id, run.owner, "INFO", reason)
+                except SQLAlchemyError as error:  # the database away: said at the next change
+                    self.log.warning("Could not say why run %s waits: %s", run.id, error)
+                    continue
+                said = reason
 
     async def _interrupt(self, worker: Job) -> None:
         """Interrupt the worker's kernel (a KeyboardInterrupt in the running cell), then

@@ -35,6 +35,11 @@ class Job(ABC):
     async def wait(self) -> None:
         """Until the job has ended."""
 
+    async def waiting(self) -> str | None:
+        """Why the job has not begun yet (it waits in a batch scheduler's queue), in words
+        for its user; ``None`` once it runs (or has ended)."""
+        return None
+
     @abstractmethod
     async def interrupt(self, spare: str) -> bool:
         """Interrupt what the job's command started (SIGINT: a KeyboardInterrupt in a

@@ -347,12 +347,13 @@ class SlurmSpawner(Spawner):
                 self._ended = job
                 ended = job.describe_end() if job else f"the Slurm job {self.job_id} ended"
                 raise SpawnFailed(f"Your server did not start: {ended} before it answered.")
-            message = self._waiting_message(job)
+            message = self.describe_wait(job)
             if message != said:
                 said = message
                 self.report_progress(message)
 
-    def _waiting_message(self, job: Job) -> str:
+    def describe_wait(self, job: Job) -> str:
+        """What the job waits for (in the queue, or for its server), in words."""
         if job.state == PENDING:
             reason = PENDING_REASONS.get(job.reason, "waiting to be scheduled")
             code = f" ({job.reason})" if job.reason else ""
@@ -456,6 +457,16 @@ class SlurmJob(jobs.Job):
             await asyncio.sleep(self.spawner.queue.poll_interval)
         if self.spawner.job_id is not None:
             self.spawner.queue.forget(self.spawner.job_id)
+
+    async def waiting(self) -> str | None:
+        """Why the job is still in Slurm's queue ("waiting for resources"), from the hub's
+        one queue (no squeue call of its own)."""
+        if self.spawner.job_id is None:
+            return None
+        job = await self.spawner.queue.latest(self.spawner.job_id)
+        if job is None or job.state not in (PENDING, UNKNOWN):
+            return None
+        return self.spawner.describe_wait(job)
 
     async def interrupt(self, spare: str) -> bool:
         """SIGINT to the batch script's process, which is the worker (``exec``), which

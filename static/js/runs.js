@@ -10,6 +10,9 @@
 
   function show(run) {
     document.getElementById("run-status").textContent = run.status;
+    const waiting = document.getElementById("run-waiting");
+    waiting.textContent = run.waiting || "";
+    waiting.hidden = !run.waiting;
     document.getElementById("run-cells").textContent = run.cells_done + " / " + run.cells_total;
     const bar = document.getElementById("progress-bar");
     bar.style.width = (run.cells_total ? (100 * run.cells_done) / run.cells_total : 0) + "%";

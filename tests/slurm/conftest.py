@@ -11,6 +11,8 @@ listens on the loopback (the jobs' servers log in over TCP, as on a cluster's no
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +24,7 @@ from gilhub.app import GilHub
 from gilhub.spawner.accounts import account_name, ensure_account
 from gilhub.spawner.slurm import SlurmSpawner
 from tests.hub.servers_harness import TEST_ACCOUNT_PREFIX, server_python, stop_hub
-from tests.slurm.cluster import SlurmCluster, start_cluster
+from tests.slurm.cluster import NODE_CPUS, SlurmCluster, start_cluster
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +82,23 @@ async def slurm_hub(slurm, tmp_path_factory) -> AsyncIterator[GilHub]:
 async def user_account(name: str) -> None:
     """The system account a root hub submits NAME's jobs as (a cluster's user account)."""
     await ensure_account(account_name(TEST_ACCOUNT_PREFIX, name), f"gilhub test {name}")
+
+
+async def wait_until(condition, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def node_filled(slurm: SlurmCluster) -> AsyncIterator[str]:
+    """Inside the block a job of root's takes every CPU of the node (its id is yielded),
+    so that other jobs wait for resources."""
+    filler = slurm.run(
+        "sbatch", "--parsable", f"--ntasks={NODE_CPUS}", "--output=/dev/null", "--wrap=sleep 600"
+    ).stdout.strip()
+    try:
+        await wait_until(lambda: slurm.job_states().get(filler) == "RUNNING")
+        yield filler
+    finally:
+        slurm.run("scancel", filler)

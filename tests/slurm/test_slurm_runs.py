@@ -34,7 +34,7 @@ from tests.hub.servers_harness import (
 )
 from tests.hub.test_cli import gilhub
 from tests.runs.helpers import PATIENCE_SECONDS, RunsUser, notebook
-from tests.slurm.conftest import slurm_hub_config, start_slurm_hub, user_account
+from tests.slurm.conftest import node_filled, slurm_hub_config, start_slurm_hub, user_account
 
 
 def runs_hub_config() -> Config:
@@ -125,6 +125,30 @@ async def test_cancelling_a_run_interrupts_its_slurm_job_which_keeps_the_partial
     await ines.cancel(run)
     assert slurm.job_states().get(job_id) not in ("PENDING", "RUNNING", "COMPLETING")
     await ines.assert_partial_output_kept(run)
+
+
+async def test_a_run_waiting_for_a_full_node_says_why_in_its_model_messages_and_page(
+    slurm, runs_hub
+):
+    mia = await runner(runs_hub, "mia")
+    await mia.save("quick.ipynb", notebook("print('ran')"))
+    async with node_filled(slurm):
+        run = await mia.start("quick.ipynb")
+        waiting = await mia.wait_for(run, lambda model: model["waiting"] is not None)
+        assert slurm.job_states()[job_of(runs_hub, run)] == "PENDING"
+        said = await mia.wait_for(run, lambda model: "(Resources)" in (model["waiting"] or ""))
+        assert "waits in the Slurm queue: waiting for resources" in said["waiting"]
+        assert said["status"] == "running"  # for the hub: its worker is Slurm's to start
+        told = await mia.wait_for(
+            run, lambda model: any(m["text"] == said["waiting"] for m in model["messages"])
+        )
+        assert told["waiting"] == said["waiting"]
+        page = await mia.request("GET", f"/hub/runs/{run['id']}")
+        assert page.status_code == 200 and said["waiting"] in page.text
+        assert waiting["waiting"].startswith(f"Your job {job_of(runs_hub, run)} ")
+    done = await mia.finished(run)
+    assert done["status"] == "completed", done
+    assert done["waiting"] is None
 
 
 async def test_removing_a_user_scancels_their_run_job(slurm, runs_hub):

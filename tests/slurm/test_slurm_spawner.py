@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import httpx
@@ -20,8 +19,7 @@ from tests.hub.servers_harness import (
     start_and_wait,
     wait_for_state,
 )
-from tests.slurm.cluster import NODE_CPUS
-from tests.slurm.conftest import user_account
+from tests.slurm.conftest import node_filled, user_account
 
 
 def job_of(hub, name: str) -> str:
@@ -99,11 +97,7 @@ async def test_a_pending_job_shows_its_reason_and_only_its_server_may_report_an_
     await user_account("cleo")
     cleo = await add_person(hub, "cleo")
     other = await add_person(hub, "dora")
-    filler = slurm.run(
-        "sbatch", "--parsable", f"--ntasks={NODE_CPUS}", "--output=/dev/null", "--wrap=sleep 600"
-    ).stdout.strip()
-    try:
-        await wait_until(lambda: slurm.job_states().get(filler) == "RUNNING")
+    async with node_filled(slurm):
         await hub.servers.start(cleo.user)
         url = hub_url(hub, "/hub/api/users/cleo/server/progress")
         async with httpx.AsyncClient(headers=cleo.token_header, timeout=60) as client:
@@ -125,8 +119,6 @@ async def test_a_pending_job_shows_its_reason_and_only_its_server_may_report_an_
             for bad in ({"host": "a b", "port": 1}, {"host": "h", "port": 0}, {"port": "1"}):
                 malformed = await client.post(address, json=bad, headers=own)
                 assert malformed.status_code == 400, malformed.text
-    finally:
-        slurm.run("scancel", filler)
     events = [event async for event in hub.servers.progress("cleo")]
     assert events[-1]["ready"], events
     await hub.servers.stop(cleo.user)
@@ -164,9 +156,3 @@ async def test_a_restarted_hub_readopts_a_job_on_another_address_and_notices_a_s
     await wait_for_state(hub, "emil", ServerState.STOPPED)
     status = hub.servers.status("emil")
     assert status.error and f"Slurm job {job_id} was cancelled" in status.error
-
-
-async def wait_until(condition, timeout: float = 60) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.1)
