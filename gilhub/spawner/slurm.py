@@ -32,6 +32,7 @@ import contextlib
 import os
 import re
 import shlex
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -60,6 +61,7 @@ _SCRIPT_HEADER = """\
 #SBATCH {{ option }}
 {% endfor -%}
 set -eu
+umask {{ umask }}
 """
 DEFAULT_BATCH_SCRIPT = (
     _SCRIPT_HEADER
@@ -108,7 +110,7 @@ class SlurmSpawner(Spawner):
         config=True,
         help="""Jinja template of the batch script. Variables: job_name, output, home, export
         (the exported variables' names), options (the #SBATCH options from the traitlets),
-        python (cmd[0]) and command (the server's command line, shell-quoted). It must
+        umask, python (cmd[0]) and command (the server's command line, shell-quoted). It must
         run {{ command }} with --ServerApp.ip set to an address of the node the hub can
         reach. It is given to sbatch on standard input and holds no secret.""",
     )
@@ -122,8 +124,16 @@ class SlurmSpawner(Spawner):
     output = Unicode(
         "{home}/.gilhub-slurm-%j.log",
         config=True,
-        help="""The job's output file (--output; %j is the job id, {home} the user's home).
-        The hub reads its end for the page shown when a start fails.""",
+        help="""The job's output file (--output; %j is the job id, {home} the user's home),
+        created by Slurm as the job's account with mode 0600. The hub reads its end for
+        the page shown when a start fails, and removes it when the job ended well (it
+        completed, or the hub stopped a server that had started); see README.""",
+    )
+    umask = Unicode(
+        "022",
+        config=True,
+        help="""The umask of the job's processes (the batch script's 'umask' line). sbatch
+        itself runs with umask 077, so that Slurm creates the output file private.""",
     )
     sbatch = List(Unicode(), default_value=["sbatch"], config=True, help="The sbatch command.")
     scancel = List(Unicode(), default_value=["scancel"], config=True, help="The scancel command.")
@@ -271,6 +281,7 @@ class SlurmSpawner(Spawner):
                 options=self.sbatch_options(),
                 python=shlex.quote(command[0]),
                 command=shlex.join(command),
+                umask=shlex.quote(self.umask),
             )
         )
 
@@ -376,6 +387,8 @@ class SlurmSpawner(Spawner):
             return 0  # gone from the controller's memory: its status is unknown
         if job.ended:
             self._ended = job
+            if job.exit_code == 0:
+                await self._remove_output()
             return job.exit_code
         return None
 
@@ -387,6 +400,8 @@ class SlurmSpawner(Spawner):
         job_id = self.job_id
         if job_id is None:
             return
+        # a server the hub stops after it started ends well; its output is not needed
+        ended_well = self.port is not None and self._ended is None
         job = await self.queue.latest(job_id)
         if job is not None and not job.ended:
             await self.scancel_job()
@@ -395,6 +410,8 @@ class SlurmSpawner(Spawner):
                 job = await self.queue.fresh(job_id)
             if job is not None and not job.ended:
                 self.log.warning("Slurm job %s is still %s after scancel", job_id, job.state)
+        if ended_well:
+            await self._remove_output()
         self.queue.forget(job_id)
         self._output = self.log_location()  # still shown after a failed start
         self.job_id = None
@@ -413,6 +430,12 @@ class SlurmSpawner(Spawner):
         if code != 0:
             self.log.warning("%s failed: %s", shlex.join(command), errors.strip())
         return code == 0
+
+    async def _remove_output(self) -> None:
+        """Remove the job's output file: it ended well (failed jobs keep theirs)."""
+        location = self.log_location()
+        if location is not None:
+            await asyncio.to_thread(_remove_user_file, location)
 
     def log_location(self) -> str | None:
         if self._output is None or self.job_id is None:
@@ -482,6 +505,23 @@ class SlurmJob(jobs.Job):
         await self.spawner.stop()
 
 
+def _remove_user_file(path: str) -> None:
+    """Remove ``path`` if it is a regular file, without following a symbolic link the user
+    put in its place or in place of its directory (the hub may be root; the file is in
+    the user's home)."""
+    folder, name = os.path.split(path)
+    try:
+        directory = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):  # gone already, or never written
+            if stat.S_ISREG(os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode):
+                os.unlink(name, dir_fd=directory)
+    finally:
+        os.close(directory)
+
+
 async def _run(
     command: list[str],
     *,
@@ -504,6 +544,7 @@ async def _run(
             user=user,
             group=group,
             extra_groups=[] if user is not None else None,
+            umask=0o077,  # sbatch passes it on: Slurm creates the job's output file 0600
         )
     except OSError as error:
         raise SpawnFailed(f"Cannot run {command[0]}: {error}") from error

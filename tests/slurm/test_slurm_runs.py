@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pwd
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -80,6 +82,12 @@ def job_of(hub: GilHub, run: dict) -> str:
     return hub.runs._jobs[run["id"]].spawner.job_id
 
 
+def job_output(name: str, job_id: str) -> Path:
+    """Where the job of NAME's account writes its output (SlurmSpawner.output's default)."""
+    home = pwd.getpwnam(f"{TEST_ACCOUNT_PREFIX}{name}").pw_dir
+    return Path(home, f".gilhub-slurm-{job_id}.log")
+
+
 async def test_a_parameterised_run_executes_as_a_slurm_job_with_its_output_and_messages(
     slurm, runs_hub
 ):
@@ -104,6 +112,8 @@ async def test_a_parameterised_run_executes_as_a_slurm_job_with_its_output_and_m
     async with asyncio.timeout(PATIENCE_SECONDS):  # the worker said so, then ended
         while slurm.job_states()[ran_in_job] != "COMPLETED":
             await asyncio.sleep(0.2)
+        while job_output("hana", ran_in_job).exists():  # a job that ended well leaves none
+            await asyncio.sleep(0.2)
 
     output = nbformat.reads((await hana.load(done["output_path"])).decode(), as_version=4)
     assert done["output_path"].startswith("temp/mod/notebooks/calc ")
@@ -122,9 +132,14 @@ async def test_cancelling_a_run_interrupts_its_slurm_job_which_keeps_the_partial
     assert runs_hub.runs.token_env in script and DB_URL_ENV in script  # in --export=
     assert "postgresql://" not in script and "gilhub.runs.worker" in script
 
+    output = job_output("ines", job_id)
+    assert output.stat().st_uid == pwd.getpwnam(f"{TEST_ACCOUNT_PREFIX}ines").pw_uid
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+
     await ines.cancel(run)
     assert slurm.job_states().get(job_id) not in ("PENDING", "RUNNING", "COMPLETING")
     await ines.assert_partial_output_kept(run)
+    assert output.exists()  # kept: the job did not end well
 
 
 async def test_a_run_waiting_for_a_full_node_says_why_in_its_model_messages_and_page(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import stat
+from pathlib import Path
 
 import httpx
 import websockets
@@ -66,9 +68,13 @@ async def test_a_server_started_through_slurm_is_used_through_the_proxy_then_sto
             result, _ = await execute(websocket, "import os; os.environ['SLURM_JOB_ID']", "s")
         assert result == repr(job_id)
 
+    output = Path(spawner.log_location())
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600  # the account's own, private
+
     await hub.servers.stop(ada.user)
     assert hub.servers.status("ada").state == ServerState.STOPPED
     assert slurm.job_states()[job_id] not in ("PENDING", "RUNNING", "COMPLETING")
+    assert not output.exists()  # the server was stopped after it ran: nothing to look into
 
 
 async def test_a_job_that_fails_at_once_is_a_clear_error_with_the_end_of_its_log(slurm_hub):
@@ -88,6 +94,7 @@ async def test_a_job_that_fails_at_once_is_a_clear_error_with_the_end_of_its_log
     assert status.state == ServerState.STOPPED
     assert "cannot start: no scratch space" in status.log_tail
     assert status.log_location.endswith(".log") and "%j" not in status.log_location
+    assert Path(status.log_location).exists()  # a failed job keeps its output
 
 
 async def test_a_pending_job_shows_its_reason_and_only_its_server_may_report_an_address(
