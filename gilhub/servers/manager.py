@@ -355,11 +355,11 @@ class ServerManager(LoggingConfigurable):
 
     def _announce_queue(self) -> None:
         """Tell every queued start how many come before it (when that changed)."""
-        for server in self._servers.values():
-            if server.state != ServerState.QUEUED:
+        for name, ahead in self._queue.ahead().items():
+            server = self._servers.get(name)
+            if server is None or server.state != ServerState.QUEUED:
                 continue
-            ahead = self._queue.ahead_of(server.user.name)
-            if ahead is None or ahead == server.announced_ahead:
+            if ahead == server.announced_ahead:
                 continue
             server.announced_ahead = ahead
             position = ahead - self._queue.starting + 1

@@ -26,13 +26,14 @@ class SpawnQueue:
     def waiting(self) -> int:
         return len(self._waiting)
 
-    def ahead_of(self, key: Hashable) -> int | None:
-        """How many starts come before ``key``'s (running ones included); ``None`` if it
-        is not waiting."""
-        for index, (waiting_key, _) in enumerate(self._waiting):
-            if waiting_key == key:
-                return self.starting + index
-        return None
+    def ahead(self) -> dict[Hashable, int]:
+        """How many starts come before each waiting key's (running ones included), all in
+        one pass over the line (asking key by key made each move of a long line cost its
+        length squared)."""
+        counts: dict[Hashable, int] = {}
+        for index, (key, _) in enumerate(self._waiting):
+            counts.setdefault(key, self.starting + index)
+        return counts
 
     @contextlib.asynccontextmanager
     async def slot(self, key: Hashable) -> AsyncIterator[None]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import shlex
@@ -266,23 +267,15 @@ class SlurmSpawner(Spawner):
         another job): no secret in it (the environment carries them)."""
         command = command or [*self.cmd, *self.get_args(0)]
         name = f"gilhub-{self.user.name}" if template is None else f"gilhub-job-{self.user.name}"
-        return (
-            jinja2.Environment(
-                undefined=jinja2.StrictUndefined,
-                keep_trailing_newline=True,
-                autoescape=False,  # noqa: S701 (a shell script)
-            )
-            .from_string(template or self.batch_script)
-            .render(
-                job_name=_UNSAFE_IN_JOB_NAME.sub("_", name),
-                output=self._output,
-                home=self._home,
-                export=",".join(sorted(env)),
-                options=self.sbatch_options(),
-                python=shlex.quote(command[0]),
-                command=shlex.join(command),
-                umask=shlex.quote(self.umask),
-            )
+        return _compiled(template or self.batch_script).render(
+            job_name=_UNSAFE_IN_JOB_NAME.sub("_", name),
+            output=self._output,
+            home=self._home,
+            export=",".join(sorted(env)),
+            options=self.sbatch_options(),
+            python=shlex.quote(command[0]),
+            command=shlex.join(command),
+            umask=shlex.quote(self.umask),
         )
 
     # -- the contract ---------------------------------------------------------------
@@ -503,6 +496,17 @@ class SlurmJob(jobs.Job):
 
     async def end(self, grace: float) -> None:
         await self.spawner.stop()
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(template: str) -> jinja2.Template:
+    """A batch script template, compiled once (not at each of many submits: it blocked the
+    hub's loop for milliseconds each time)."""
+    return jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 (a shell script)
+    ).from_string(template)
 
 
 def _remove_user_file(path: str) -> None:
