@@ -182,7 +182,7 @@ def report(phases: list[Phase], calls: int, watched: float) -> str:
         [
             "# Slurm spawner, 200 simulated jobs (bench/slurm_bench.py)",
             "",
-            f"{platform.node()}, {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}"
+            f"{platform.node()}, {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}"
             f" UTC; {os.cpu_count()} CPUs, load average at the end {load} (1, 5, 15 min);"
             f" the 200 starts took {phases[1].seconds:.0f} s",
             "",
