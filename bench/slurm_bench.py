@@ -178,12 +178,13 @@ def report(phases: list[Phase], calls: int, watched: float) -> str:
         return f"| {label} | " + " | ".join(figure(phase) for phase in phases) + " |"
 
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    now = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     text = "\n".join(
         [
             "# Slurm spawner, 200 simulated jobs (bench/slurm_bench.py)",
             "",
-            f"{platform.node()}, {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}"
-            f" UTC; {os.cpu_count()} CPUs, load average at the end {load} (1, 5, 15 min);"
+            f"{platform.node()}, {platform.python_version()}, {now} UTC;"
+            f" {os.cpu_count()} CPUs, load average at the end {load} (1, 5, 15 min);"
             f" the 200 starts took {phases[1].seconds:.0f} s",
             "",
             "| measure | " + " | ".join(phase.name for phase in phases) + " |",
