@@ -305,6 +305,55 @@ async def test_executions_posted_question_answered_story_shown_in_lab_and_notebo
     assert_execution_fields(again, "x = 41\nprint(x + 1)")
 
 
+class EndModeServer(FakeActivityServer):
+    """Asks as the "end" mode does: about the notebook's cells when it is closed."""
+
+    async def activity(self, route: Route) -> None:
+        events = route.request.post_data_json["events"]
+        self.events.extend(events)
+        closed = any(e["type"] == "close" and e["path"] == NOTEBOOK for e in events)
+        prompts = [prompt("p-end", "prints", QUESTION)] if closed else []
+        await route.fulfill(json={"enabled": True, "mode": "end", "prompts": prompts})
+
+
+async def test_questions_due_when_a_notebook_is_closed_are_offered_then_and_answered_closed(
+    hub: RunningHub, this_trees_extension: None, writer: str, browser: BrowserContext
+):
+    """End mode asks when a notebook is closed: a notification offers the question at once
+    (not when the notebook is next opened), and it is answered in a side panel, beside the
+    cell's source, without opening the notebook again."""
+    name = writer
+    server = EndModeServer()
+    await server.install(browser, name)
+    page = await browser.new_page()
+    await log_in(page, hub, name)
+    await start_and_watch(page, name)
+    await page.locator(f'.jp-DirListing-item[title^="Name: {NOTEBOOK}"]').dblclick(timeout=SLOW)
+    await kernel_ready(page)
+    await server.arrived(lambda e: e["type"] == "open" and e["path"] == NOTEBOOK)
+    tab = page.locator(".lm-TabBar-tab", has_text=NOTEBOOK)
+    await page.locator(".jp-NotebookPanel:visible .jp-InputPrompt").first.click()
+    await page.keyboard.press("Control+s")  # the kernel's name is written: closing asks nothing
+    await expect(tab).not_to_have_class(re.compile("jp-mod-dirty"), timeout=SLOW)
+    await tab.locator(".lm-TabBar-tabCloseIcon").click()
+    await expect(tab).to_have_count(0)
+
+    offer = page.locator(".Toastify__toast", has_text=f"You closed {NOTEBOOK}")
+    await expect(offer).to_contain_text("a question about what you were trying to do")
+    await offer.get_by_role("button", name="Answer now").click()
+    questions = page.get_by_role("region", name="Questions about closed notebooks")
+    await expect(questions.locator("pre")).to_have_text("x = 41")  # the cell, from its story
+    question = questions.get_by_role("region", name="A question about this cell")
+    field = question.get_by_label(QUESTION)
+    await expect(field).to_be_focused()
+    await field.fill(ANSWER)
+    await field.press("Control+Enter")
+    await expect(question).to_have_count(0)
+    await expect(questions).to_contain_text(f"Nothing more to ask about {NOTEBOOK}")
+    assert server.answers == [{"prompt_id": "p-end", "answer": ANSWER}]
+    await expect(tab).to_have_count(0)  # answered without opening the notebook again
+
+
 FIX_NOTEBOOK = "fix.ipynb"
 
 
