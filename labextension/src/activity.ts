@@ -9,7 +9,7 @@
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { Cell, CodeCell } from '@jupyterlab/cells';
-import { URLExt } from '@jupyterlab/coreutils';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, KernelError, Notebook, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
@@ -168,7 +168,13 @@ export class ActivityRecorder {
     NotebookActions.executed.connect(this.onExecuted, this);
     tracker.widgetAdded.connect((_, panel) => this.watch(panel));
     tracker.forEach(panel => this.watch(panel));
-    window.addEventListener('pagehide', () => void this.queue.flush(true));
+    window.addEventListener('pagehide', () => {
+      if (PageConfig.getOption('notebookPage') === 'notebooks') {
+        // Notebook 7: the page is the notebook, closed with it (its panel is never disposed)
+        this.tracker.forEach(panel => this.notebookEvent('close', panel));
+      }
+      void this.queue.flush(true);
+    });
   }
 
   /** Ask the server now for questions about `path` (its most changed cells). */

@@ -21,9 +21,12 @@ from collections.abc import AsyncIterator, Callable
 import nbformat
 import pytest
 from playwright.async_api import BrowserContext, Locator, Page, Route, expect
+from sqlalchemy import func, select
 from traitlets.config import Config
 
+from gilhub.activity.schema import notebook_events
 from gilhub.contents import query as contents
+from gilhub.schema import users
 from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
 from tests.hub.conftest import RunningHub, running_hub
 from tests.hub.conftest import hub as hub  # the fixture, for this module
@@ -414,3 +417,37 @@ async def test_an_error_fixed_is_asked_about_and_told_in_the_story(
     await expect(story.locator(".gilhub-story-fixes")).to_contain_text(
         "ZeroDivisionError: division by zero (version 1), fixed by version 2"
     )
+
+
+async def notebook_event_stored(hub: RunningHub, name: str, kind: str, path: str) -> None:
+    """Wait until the user's server has stored a ``kind`` event of ``path``."""
+    async with asyncio.timeout(SLOW / 1000):
+        while True:
+            async with hub.app.db.connect() as conn:
+                found = await conn.execute(
+                    select(func.count())
+                    .select_from(notebook_events)
+                    .join(users, users.c.db_role == notebook_events.c.owner)
+                    .where(users.c.name == name, notebook_events.c.kind == kind)
+                    .where(notebook_events.c.path == path)
+                )
+            if found.scalar_one():
+                return
+            await asyncio.sleep(0.5)
+
+
+async def test_a_notebook_7_page_closing_closes_its_notebook_in_the_record(
+    recording_hub: RunningHub, this_trees_extension: None, fixer: str, browser: BrowserContext
+):
+    """Notebook 7's notebook closes with its page, and its panel is never disposed: the close
+    is recorded as the page goes (in "end" mode the questions it brings are asked at the
+    next open), by the real server extension."""
+    hub, name = recording_hub, fixer
+    page = await browser.new_page()
+    await log_in(page, hub, name)
+    await start_and_watch(page, name)
+    await page.goto(f"{hub.url}/user/{name}/notebooks/{FIX_NOTEBOOK}")
+    await expect(page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(1, timeout=SLOW)
+    await notebook_event_stored(hub, name, "open", FIX_NOTEBOOK)
+    await page.goto(f"{hub.url}/hub/home")
+    await notebook_event_stored(hub, name, "close", FIX_NOTEBOOK)
