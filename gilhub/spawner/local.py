@@ -254,7 +254,13 @@ class LocalProcessSpawner(Spawner):
         group: int | None,
     ) -> ChildProcess:
         return await start_process(
-            command, env=env, cwd=self.working_dir(), log_path=log_path, user=user, group=group
+            command,
+            env=env,
+            cwd=self.working_dir(),
+            log_path=log_path,
+            user=user,
+            group=group,
+            nice=self.nice,
         )
 
     def sandbox(self) -> Sandbox:
