@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import quote, urljoin
 
 import jinja2
-from traitlets import Bool, Float, Int, List, Unicode, default
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
 from gilhub.serverext.address import ADDRESS_URL_VARIABLE
 from gilhub.servers.models import SpawnFailed
@@ -136,6 +136,13 @@ class SlurmSpawner(Spawner):
         help="""The umask of the job's processes (the batch script's 'umask' line). sbatch
         itself runs with umask 077, so that Slurm creates the output file private.""",
     )
+
+    @validate("umask")
+    def _octal_umask(self, proposal: Any) -> str:
+        if not re.fullmatch(r"0?[0-7]{3}", proposal["value"]):
+            raise TraitError(f"umask must be an octal mask such as 022, not {proposal['value']!r}")
+        return proposal["value"]
+
     sbatch = List(Unicode(), default_value=["sbatch"], config=True, help="The sbatch command.")
     scancel = List(Unicode(), default_value=["scancel"], config=True, help="The scancel command.")
     command_timeout = Float(
@@ -275,7 +282,7 @@ class SlurmSpawner(Spawner):
             options=self.sbatch_options(),
             python=shlex.quote(command[0]),
             command=shlex.join(command),
-            umask=shlex.quote(self.umask),
+            umask=self.umask,
         )
 
     # -- the contract ---------------------------------------------------------------
