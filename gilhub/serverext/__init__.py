@@ -18,6 +18,9 @@ It does what jupyter_server does not do by itself:
 - **Activity.** When the site enables it, ``{base}gilhub/activity`` records cell
   executions and notebook events for the activity narrative and answers with the
   questions to put (:mod:`gilhub.serverext.activity`).
+- **Fonts in Notebook 7 after JupyterLab.** jupyter_server's static file routes share
+  one cache keyed by file name, and JupyterLab's fonts have the same names as Notebook
+  7's: the cache is keyed by route (:mod:`gilhub.serverext.static_files`).
 - **A way back to the hub.** With ``GILHUB_HUB_PREFIX`` set (the spawner sets
   it), JupyterLab's File menu offers "Hub Control Panel" and "Log Out", which
   lead to the hub's pages. The server's own ``/logout`` (JupyterLab's second
@@ -39,7 +42,7 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
-from gilhub.serverext import activity, address, outage
+from gilhub.serverext import activity, address, outage, static_files
 
 _CONNECTION_CLASS_SETTING = "kernel_websocket_connection_class"
 
@@ -100,6 +103,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     )
     settings[_CONNECTION_CLASS_SETTING] = with_nodelay(configured)
     outage.install(serverapp)
+    static_files.install()
     activity.install(serverapp)
     # Runs once the loop starts, i.e. after JupyterLab has filled its page config.
     IOLoop.current().add_callback(_configure_pages, settings)
