@@ -59,7 +59,6 @@ from gilhub.db.embedded import has_embedded_cluster, restrict_data_dir
 from gilhub.db.engine import use_selector_loop_on_windows
 from gilhub.db.notify import libpq_url
 from gilhub.db.outage import OutageReporter, is_database_unavailable
-from gilhub.handlers.flash import Flashes
 from gilhub.hub_record import forget_running_hub, record_running_hub, running_hub_pid
 from gilhub.pagetime import time_element
 from gilhub.parts import Part, load_parts
@@ -383,8 +382,6 @@ class GilHub(Application):
         )
         self.templates.filters["time"] = time_element
         self.auth_cache = AuthCache(ttl=0)
-        #: What a form's POST shows on the page it redirects to (POST/redirect/GET).
-        self.flashes = Flashes()
         self.http_server: HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
         self._housekeeping: asyncio.Task[None] | None = None
