@@ -472,8 +472,7 @@ class GilHub(Application):
                 raise DatabaseUnavailable(self._no_database_here())
             self.embedded = await asyncio.to_thread(self._start_embedded)
             url = self.embedded.url
-        cluster_account = self.embedded.server_account if self.embedded else None
-        await asyncio.to_thread(restrict_data_dir, self.data_dir, cluster_account)
+        await asyncio.to_thread(restrict_data_dir, self.data_dir)
         engine = create_engine(url)
         try:
             async with engine.connect() as conn:
