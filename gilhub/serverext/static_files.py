@@ -23,10 +23,10 @@ from jupyter_server.utils import filefind
 _found: dict[tuple[tuple[str, ...], str], str] = {}
 
 
-def find_static_file(cls: type, roots: Sequence[str], path: str) -> str:
+def find_static_file(cls: type, roots: str | Sequence[str], path: str) -> str:
     """Where ``path`` is on the search path ``roots`` (``""``: nowhere, not remembered, as
     jupyter_server does, so a file installed later is found)."""
-    key = (tuple(roots), path)
+    key = ((roots,) if isinstance(roots, str) else tuple(roots), path)
     found = _found.get(key)
     if found is None:
         try:

@@ -99,6 +99,7 @@ async def test_a_forged_or_altered_notice_cookie_is_ignored_and_cleared(hub: Run
         assert page.status_code == 200
         assert shown_token(page) is None
         assert "forged" not in page.text
+        assert not client.cookies.get(flash.COOKIE)  # of no use: cleared
 
 
 async def test_another_users_notice_cookie_shows_them_nothing(hub: RunningHub) -> None:
