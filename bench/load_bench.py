@@ -13,8 +13,10 @@ stops the server. Meanwhile a probe asks the hub's REST API for a user every 50 
 starts once on a fresh database and serves every N with new people.
 
 Reported per hub and N: how many people completed the flow, start-to-ready p50 and p95, the
-probe's p50 and p99 while the starts were under way, and the hub's peak resident memory
-(JupyterHub: hub plus proxy). Results: ``bench/results/load.md`` and ``load.png``.
+probe's p50 and p99 while the starts were under way (the probe runs in a process of its
+own, ``bench/api_probe.py``), the hub's peak resident memory and the CPU time the hub spent
+on the wave per person (JupyterHub: hub plus proxy; a figure the machine's load does not
+move much, unlike latencies). Results: ``bench/results/load.md`` and ``load.png``.
 
 This is not a test: it asserts nothing and reports what it measured, next to the goals of
 issue 10 (50 of 50 succeed; API p99 under 100 ms while 20 servers start; gilhub ahead of
@@ -28,6 +30,7 @@ import asyncio
 import contextlib
 import datetime
 import json
+import os
 import re
 import secrets
 import shutil
@@ -58,7 +61,6 @@ from bench.report import load_average, machine, markdown_table, write_report
 
 PASSWORD = "load-bench-" + secrets.token_hex(8)
 XSRF_FIELD = re.compile(r'name="_xsrf" value="([^"]+)"')
-PROBE_INTERVAL = 0.05
 FLOW_TIMEOUT = 600
 
 
@@ -77,6 +79,7 @@ class Result:
     probe: list[float]
     peak_rss: float
     started_rss: float
+    hub_cpu: float  # CPU seconds the hub (JupyterHub: hub and proxy) spent on the wave
 
     @property
     def succeeded(self) -> int:
@@ -106,6 +109,15 @@ class LoadHub:
             with contextlib.suppress(psutil.NoSuchProcess):
                 total += psutil.Process(pid).memory_info().rss
         return total / 2**20
+
+    def cpu(self) -> float:
+        """CPU seconds (user and system) spent so far by the hub's own processes."""
+        total = 0.0
+        for pid in self.pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+        return total
 
 
 # --------------------------------------------------------------------------- the hubs
@@ -258,16 +270,22 @@ async def person_flow(hub: Hub, name: str, token: str, starts: StartsUnderWay) -
 
 
 async def probe_api(hub: Hub, until: asyncio.Event) -> list[float]:
-    """Latency of ``GET users/loadprobe`` every 50 ms until ``until`` is set."""
-    timings = []
-    async with httpx.AsyncClient(headers=hub.headers, timeout=30) as client:
-        while not until.is_set():
-            began = time.perf_counter()
-            with contextlib.suppress(httpx.HTTPError):
-                (await client.get(f"{hub.hub_url}users/loadprobe")).raise_for_status()
-                timings.append(time.perf_counter() - began)
-            await asyncio.sleep(PROBE_INTERVAL)
-    return timings
+    """Latency of ``GET users/loadprobe`` every 50 ms until ``until`` is set, measured by
+    ``bench/api_probe.py`` in a process of its own (not on this busy event loop)."""
+    environment = {**os.environ, "PROBE_URL": f"{hub.hub_url}users/loadprobe"}
+    environment["PROBE_TOKEN"] = hub.token
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.api_probe",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=environment,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    await until.wait()
+    output, _ = await process.communicate(b"")
+    return json.loads(output)
 
 
 async def sample_memory(hub: LoadHub, until: asyncio.Event) -> float:
@@ -284,7 +302,7 @@ async def wave(hub: LoadHub, people: int, tag: str) -> Result:
     async with httpx.AsyncClient(headers=hub.hub.headers, timeout=60) as admin:
         await create_person(admin, hub.hub, "loadprobe")
         tokens = [await create_person(admin, hub.hub, name) for name in names]
-    started_rss = hub.rss()
+    started_rss, started_cpu = hub.rss(), hub.cpu()
     starts = StartsUnderWay(people)
     flows_done = asyncio.Event()
     watchers = (
@@ -303,7 +321,8 @@ async def wave(hub: LoadHub, people: int, tag: str) -> Result:
         async with httpx.AsyncClient(headers=hub.hub.headers, timeout=120) as admin:
             for name in names:
                 await admin.delete(f"{hub.hub.hub_url}users/{name}")
-    return Result(hub.hub.name, people, list(outcomes), probe, peak, started_rss)
+    hub_cpu = hub.cpu() - started_cpu
+    return Result(hub.hub.name, people, list(outcomes), probe, peak, started_rss, hub_cpu)
 
 
 async def run(systems: list[str], sizes: list[int], work: Path) -> list[Result]:
@@ -360,6 +379,7 @@ def write_markdown(results: list[Result], command: str, directory: Path) -> None
         "API p50 (ms)",
         "API p99 (ms)",
         "peak memory (MiB)",
+        "hub CPU per person (ms)",
     )
     rows = [
         (
@@ -371,6 +391,7 @@ def write_markdown(results: list[Result], command: str, directory: Path) -> None
             cell(r.probe_percentile(0.5)),
             cell(r.probe_percentile(0.99)),
             f"{r.peak_rss:.0f}",
+            f"{1000 * r.hub_cpu / r.people:.0f}",
         )
         for r in sorted(results, key=lambda r: (r.people, r.system))
     ]

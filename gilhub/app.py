@@ -62,12 +62,13 @@ from gilhub.db.outage import OutageReporter, is_database_unavailable
 from gilhub.hub_record import forget_running_hub, record_running_hub, running_hub_pid
 from gilhub.pagetime import time_element
 from gilhub.parts import Part, load_parts
+from gilhub.resolver import use_numeric_address_resolver
 from gilhub.resources import static_dir, templates_dir
 from gilhub.spawner.isolation import NOT_ISOLATED_WARNING, Isolation, IsolationUnavailable
 
 if TYPE_CHECKING:
     from gilhub.db.supervisor import PostgresSupervisor
-    from gilhub.request_gate import HubApplication
+from gilhub.request_gate import HubApplication
 
 CONFIG_FILE_NAME = "gilhub_config.py"
 #: Seconds between housekeeping rounds (shorter when uploads expire sooner).
@@ -646,6 +647,7 @@ class GilHub(Application):
         from gilhub.proxy import UpstreamPool
         from gilhub.servers import ServerManager
 
+        use_numeric_address_resolver()
         await self.open_database()
         assert self.db is not None
         self.supervise_embedded_database()

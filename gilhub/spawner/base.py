@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Dict, Float, List, Unicode
+from traitlets import Bool, Dict, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from gilhub.spawner.isolation import Isolation
@@ -103,6 +103,18 @@ class Spawner(LoggingConfigurable):
     )
     start_timeout = Float(
         60.0, config=True, help="Seconds a server may take to answer before the start fails."
+    )
+    nice = Int(
+        10,
+        min=0,
+        max=19,
+        config=True,
+        help="""How far below the hub's CPU priority a user's processes run (the server, its
+        kernels and runs: Unix nice 0-19; on Windows any value above 0 is "below normal").
+        When the machine is busy, the hub and PostgreSQL are then served first, so one
+        user's busy kernel, or twenty servers starting at once, cannot make the hub slow for
+        everyone; users' processes still share the CPU fairly among themselves. 0 runs them
+        at the hub's priority.""",
     )
     contents_manager_class = Unicode(
         "gilhub.contents.PostgresContentsManager",
@@ -231,7 +243,9 @@ class Spawner(LoggingConfigurable):
                 f"{type(self).__name__} cannot run a job in {self.user.name}'s own account,"
                 " and a hub running as root never runs a user's code as root."
             )
-        child = await start_process(cmd, env=env, cwd=log_path.parent, log_path=log_path)
+        child = await start_process(
+            cmd, env=env, cwd=log_path.parent, log_path=log_path, nice=self.nice
+        )
         return ProcessJob.of_child(child)
 
     async def find_job(self, state: dict[str, Any]) -> Job | None:

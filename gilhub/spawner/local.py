@@ -229,7 +229,13 @@ class LocalProcessSpawner(Spawner):
         group: int | None,
     ) -> ChildProcess:
         return await start_process(
-            command, env=env, cwd=self.home(), log_path=log_path, user=user, group=group
+            command,
+            env=env,
+            cwd=self.home(),
+            log_path=log_path,
+            user=user,
+            group=group,
+            nice=self.nice,
         )
 
     def sandbox(self) -> Sandbox:

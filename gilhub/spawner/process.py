@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -75,20 +76,28 @@ async def start_process(
     log_path: Path,
     user: str | None = None,
     group: int | None = None,
+    nice: int = 0,
 ) -> ChildProcess:
-    """Start ``cmd`` with stdout and stderr appended to ``log_path``."""
+    """Start ``cmd`` with stdout and stderr appended to ``log_path``, ``nice`` steps below
+    the hub's CPU priority (see ``Spawner.nice``)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:  # noqa: ASYNC230 - opening, not reading
         io = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": subprocess.STDOUT}
         if is_windows():
             flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
+            if nice > 0:
+                flags |= subprocess.BELOW_NORMAL_PRIORITY_CLASS  # type: ignore[attr-defined]
             # Popen returns once the process exists (see the module docstring for why not asyncio).
             popen = subprocess.Popen(list(cmd), env=env, cwd=cwd, creationflags=flags, **io)  # noqa: ASYNC220
             pid, waiter = popen.pid, _wait_in_daemon_thread(popen)
         else:
             # No supplementary groups (the hub's, root's among them) for another account.
             groups = [] if user is not None else None
+            # coreutils' nice rather than preexec_fn, which is unsafe in a threaded hub;
+            # the sandbox and everything the server starts inherit the priority
+            niced = [shutil.which("nice") or "nice", "-n", str(nice)] if nice > 0 else []
             proc = await asyncio.create_subprocess_exec(
+                *niced,
                 *cmd,
                 env=env,
                 cwd=cwd,

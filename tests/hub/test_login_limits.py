@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.accounts import create_account
-from gilhub.auth.passwords import PasswordHasher
+from gilhub.auth.passwords import HASHING_NICENESS, PasswordHasher
 from tests.hub.conftest import USER_PASSWORD, RunningHub, running_hub, write_config
 from tests.hub.ldap_server import free_port
 from tests.hub.servers_harness import server_python
@@ -125,6 +126,22 @@ def hub_process(directory: Path, port: int) -> Iterator[subprocess.Popen]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+async def test_password_hashing_yields_the_cpu_to_the_event_loop() -> None:
+    """Hashing threads run below the hub's own priority (Linux: a nice value per thread)."""
+
+    def this_threads_niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    hasher = PasswordHasher(workers=1)
+    try:
+        own_thread = this_threads_niceness()
+        worker = await hasher._run(this_threads_niceness)
+        assert worker == min(19, own_thread + HASHING_NICENESS) > own_thread
+        assert await hasher.verify(await hasher.hash("a password"), "a password")
+    finally:
+        hasher.close()
 
 
 async def test_fifty_concurrent_logins_keep_hub_memory_growth_under_200_mib(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import sys
 from pathlib import Path
 
 import httpx
@@ -111,6 +112,43 @@ async def test_start_is_idempotent_while_running(hub):
     await hub.servers.start(alice)
     assert hub.servers.status("alice").state == ServerState.RUNNING
     assert hub.servers.upstream("alice").port == port
+
+
+def niceness(process: psutil.Process) -> int:
+    return min(19, process.nice())
+
+
+async def test_users_processes_run_below_the_hubs_cpu_priority(hub):
+    """The server and the kernels it starts yield the CPU to the hub and PostgreSQL
+    (``Spawner.nice``), so a busy machine still gets the hub's answers quickly."""
+    upstream = hub.servers.upstream("alice")
+    async with httpx.AsyncClient(headers={"Authorization": f"token {upstream.token}"}) as client:
+        created = await client.post(f"http://127.0.0.1:{upstream.port}/user/alice/api/kernels")
+        assert created.status_code == 201
+        kernel = created.json()["id"]
+        server = server_process(hub, "alice")
+        expected = min(19, psutil.Process().nice() + hub.servers._servers["alice"].spawner.nice)
+        assert hub.servers._servers["alice"].spawner.nice == 10  # the default
+        assert [niceness(p) for p in [server, *server.children(recursive=True)]] == [expected] * (
+            1 + len(server.children(recursive=True))
+        )
+        await client.delete(f"http://127.0.0.1:{upstream.port}/user/alice/api/kernels/{kernel}")
+
+
+@pytest.mark.parametrize("nice", [0, 7])
+async def test_a_started_process_runs_nice_steps_below_the_hub(tmp_path, nice):
+    child = await start_process(
+        [sys.executable, "-c", "import time; time.sleep(30)"],
+        env={},
+        cwd=tmp_path,
+        log_path=tmp_path / "log",
+        nice=nice,
+    )
+    process = psutil.Process(child.pid)
+    try:
+        assert process.nice() == min(19, psutil.Process().nice() + nice)
+    finally:
+        await terminate_tree(process, child=child, grace=1)
 
 
 async def test_stop_ends_the_whole_process_tree(hub):

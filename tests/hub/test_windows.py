@@ -7,8 +7,8 @@
    their own Windows branches; what must not touch POSIX is gilhub's code.
 2. The spawner's Windows path runs for real: :func:`gilhub.spawner.process.is_windows`
    (the single switch) answers True, and only what cannot exist here is
-   stubbed: ``subprocess.CREATE_NEW_PROCESS_GROUP`` / ``CREATE_NO_WINDOW``
-   (0, because Linux's ``Popen`` refuses creation flags) and
+   stubbed: ``subprocess.CREATE_NEW_PROCESS_GROUP`` / ``CREATE_NO_WINDOW`` /
+   ``BELOW_NORMAL_PRIORITY_CLASS`` (0, because Linux's ``Popen`` refuses creation flags) and
    ``signal.CTRL_BREAK_EVENT`` (SIGTERM stands in for the console break).
    Processes are started by ``subprocess.Popen`` and awaited in a thread on a
    selector event loop, as on Windows, and stopped through the Windows
@@ -136,6 +136,7 @@ from gilhub.spawner.local import LocalProcessSpawner
 process.is_windows = lambda: True
 subprocess.CREATE_NEW_PROCESS_GROUP = 0  # Linux's Popen refuses creation flags
 subprocess.CREATE_NO_WINDOW = 0
+subprocess.BELOW_NORMAL_PRIORITY_CLASS = 0
 signal.CTRL_BREAK_EVENT = signal.SIGTERM  # stands in for the console break
 
 # A server that ignores the break and has a child: only the kill of the tree ends it.
