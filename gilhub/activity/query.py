@@ -235,6 +235,33 @@ async def prompts_in_last_hour(conn: AsyncConnection, owner: str) -> int:
     return found.scalar_one()
 
 
+async def unanswered_prompts(
+    conn: AsyncConnection, owner: str, paths: Sequence[str], limit: int
+) -> list[Prompt]:
+    """The newest ``limit`` prompts about each of ``paths`` that were put but never
+    answered, skipped or silenced, oldest first (those put together: by path and cell)."""
+    newest = (
+        select(
+            prompts.c.id,
+            prompts.c.path,
+            prompts.c.cell_id,
+            prompts.c.cell_version,
+            prompts.c.asked,
+            func.row_number()
+            .over(partition_by=prompts.c.path, order_by=prompts.c.asked.desc())
+            .label("newness"),
+        )
+        .where(prompts.c.owner == owner, prompts.c.path.in_(paths), prompts.c.closed.is_(None))
+        .subquery()
+    )
+    found = await conn.execute(
+        select(newest.c.id, newest.c.path, newest.c.cell_id, newest.c.cell_version)
+        .where(newest.c.newness <= limit)
+        .order_by(newest.c.asked, newest.c.path, newest.c.cell_id)
+    )
+    return [Prompt(row.id, row.path, row.cell_id, row.cell_version) for row in found]
+
+
 async def create_prompts(conn: AsyncConnection, owner: str, asks: Sequence[Ask]) -> list[Prompt]:
     """Record the prompts about to be put (a version asked about already is skipped)."""
     created = []

@@ -33,6 +33,8 @@ FLOOD_WINDOW_SECONDS = 60.0
 #: Events held while the database is down: at most this many, for at most this long.
 BACKLOG_EVENTS = 2000
 BACKLOG_SECONDS = 300.0
+#: Unanswered questions about a notebook asked again when it is opened: the newest few.
+REASKED_AT_OPEN = 3
 
 
 class FloodGuard:
@@ -157,8 +159,10 @@ class Recorder:
                     return OFF
                 conn, owner = user
                 await query.store_events(conn, owner, batch)
-                asks = await self._asks(conn, owner, batch)
-                prompts = await query.create_prompts(conn, owner, asks)
+                prompts = await self._unanswered_at_open(conn, owner, batch)
+                prompts += await query.create_prompts(
+                    conn, owner, await self._asks(conn, owner, batch)
+                )
         except DatabaseUnavailableError:
             self.backlog.put_back(held)
             self.backlog.hold(events)
@@ -179,6 +183,19 @@ class Recorder:
             histories = await query.notebook_histories(conn, owner, path)
             asks += end_asks(histories, rules, quiet_paths=quiet)
         return asks
+
+    async def _unanswered_at_open(
+        self, conn: AsyncConnection, owner: str, events: Sequence[Event]
+    ) -> list[query.Prompt]:
+        """Questions put but never answered, asked again when their notebook is opened: the
+        reply to a notebook's close may reach no page (a Notebook 7 tab closes with its
+        notebook; a lab tab may close right after), and a page forgets what it was asked."""
+        opened = [e.path for e in events if isinstance(e, NotebookEvent) and e.kind == "open"]
+        if self.site.rules.mode == "off" or not opened:
+            return []
+        quiet = await query.quiet_paths(conn, owner, opened)
+        paths = [path for path in dict.fromkeys(opened) if path not in quiet]
+        return await query.unanswered_prompts(conn, owner, paths, REASKED_AT_OPEN)
 
     async def _continuous_asks(
         self, conn: AsyncConnection, owner: str, cells: list[tuple[str, str]]

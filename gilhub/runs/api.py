@@ -71,6 +71,16 @@ class ParametersAPIHandler(RunsAPIHandler):
         )
 
 
+class KernelsAPIHandler(RunsAPIHandler):
+    """The kernels a run may name (``{kernels, default, any_kernel}``): what the runs'
+    workers use, which a user's server, in an environment of its own, may not have."""
+
+    @login_required
+    @run_errors
+    async def get(self) -> None:
+        self.write_json(await self.hub.runs.kernels())
+
+
 class RunAPIHandler(RunsAPIHandler):
     @login_required
     @run_errors
@@ -239,6 +249,7 @@ class LatestReportAPIHandler(RunReportAPIHandler):
 handlers = [
     (r"/hub/api/runs", RunListAPIHandler),
     (r"/hub/api/runs/parameters", ParametersAPIHandler),
+    (r"/hub/api/runs/kernels", KernelsAPIHandler),
     (r"/hub/api/runs/(\d{1,18})", RunAPIHandler),
     (r"/hub/api/runs/(\d{1,18})/cancel", RunCancelAPIHandler),
     (r"/hub/api/runs/(\d{1,18})/events", RunEventsAPIHandler),

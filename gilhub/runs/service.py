@@ -222,6 +222,17 @@ class Runs(LoggingConfigurable):
                 )
         return kernel
 
+    async def kernels(self) -> dict[str, Any]:
+        """The kernels a run may name, for a form: those installed where the hub looks, the
+        default, and whether other names are accepted too (``known_kernels_only`` off: the
+        worker then looks a kernel up in the user's own environment)."""
+        installed = await asyncio.to_thread(installed_kernels)
+        return {
+            "kernels": [kernel.as_json() for kernel in installed.values()],
+            "default": self.default_kernel,
+            "any_kernel": not self.known_kernels_only,
+        }
+
     def _checked_parameters(self, parameters: Any) -> dict[str, Any]:
         if not isinstance(parameters, dict):
             raise BadRunRequest("parameters must be a JSON object of names and values.")
@@ -567,9 +578,29 @@ def _check_notebook(path: str, content: bytes) -> None:
         raise BadRunRequest(f"{path!r} is not a readable notebook: {error}") from None
 
 
-def installed_kernels() -> set[str]:
-    """The kernels installed where the hub looks (blocking: it reads kernelspec folders)."""
-    return set(KernelSpecManager().find_kernel_specs())
+@dataclass(frozen=True)
+class KernelChoice:
+    """A kernel a run may name, as a form offers it."""
+
+    name: str
+    display_name: str
+    language: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "display_name": self.display_name, "language": self.language}
+
+
+def installed_kernels() -> dict[str, KernelChoice]:
+    """The kernels installed where the hub looks, by name (blocking: it reads kernelspec
+    folders). A folder whose ``kernel.json`` cannot be read is left out, as jupyter_client
+    leaves it out when it starts a kernel."""
+    found = sorted(KernelSpecManager().get_all_specs().items())
+    return {
+        name: KernelChoice(
+            name, spec["spec"].get("display_name") or name, spec["spec"].get("language", "")
+        )
+        for name, spec in found
+    }
 
 
 def _is_whole(value: Any) -> bool:

@@ -7,15 +7,16 @@
  * run cells through NotebookActions.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { Cell, CodeCell } from '@jupyterlab/cells';
-import { URLExt } from '@jupyterlab/coreutils';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, KernelError, Notebook, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
 
 import {
   ActivityQueue,
+  closedOffer,
   executionStatus,
   fitSource,
   IActivityAnswer,
@@ -26,6 +27,7 @@ import {
   PromptQueue,
   RefusedError
 } from './activitylog';
+import { ClosedNotebookQuestions } from './activityclosed';
 import { registerStory } from './story';
 
 const RECORDING_OFF: IActivityAnswer = { enabled: false, mode: 'off', prompts: [] };
@@ -123,6 +125,10 @@ class PromptPanel {
     cell.node.append(this.node);
   }
 
+  focus(): void {
+    this.field.focus();
+  }
+
   remove(): void {
     this.node.remove();
   }
@@ -150,7 +156,10 @@ export class ActivityRecorder {
   private readonly scheduled = new WeakMap<Cell, number>();
   private readonly clock = new NotebookClock();
 
-  constructor(private readonly tracker: INotebookTracker) {
+  constructor(
+    private readonly tracker: INotebookTracker,
+    private readonly closed: ClosedNotebookQuestions
+  ) {
     this.queue = new ActivityQueue({
       send: (events, keepalive) => postToServer<IActivityAnswer>('', { events }, keepalive),
       onAnswer: answer => this.ask(answer.prompts ?? [])
@@ -159,7 +168,13 @@ export class ActivityRecorder {
     NotebookActions.executed.connect(this.onExecuted, this);
     tracker.widgetAdded.connect((_, panel) => this.watch(panel));
     tracker.forEach(panel => this.watch(panel));
-    window.addEventListener('pagehide', () => void this.queue.flush(true));
+    window.addEventListener('pagehide', () => {
+      if (PageConfig.getOption('notebookPage') === 'notebooks') {
+        // Notebook 7: the page is the notebook, closed with it (its panel is never disposed)
+        this.tracker.forEach(panel => this.notebookEvent('close', panel));
+      }
+      void this.queue.flush(true);
+    });
   }
 
   /** Ask the server now for questions about `path` (its most changed cells). */
@@ -261,18 +276,53 @@ export class ActivityRecorder {
     return panel.content.widgets.find(cell => cell.model.id === cellId) ?? null;
   }
 
+  private isOpen(path: string): boolean {
+    return this.tracker.find(panel => panel.context.path === path) !== undefined;
+  }
+
+  /** Each notebook's next question: beside its cell where it is open, in the side panel
+   * where the user answers about it closed; closed ones not asked about yet are offered. */
   private showPrompts(): void {
     for (const path of this.prompts.pathsReady()) {
       const panel = this.tracker.find(candidate => candidate.context.path === path);
-      if (!panel) {
-        continue; // asked when the notebook is opened again
+      const prompt = panel
+        ? this.prompts.take(path, cellId => this.cellOf(panel, cellId) !== null)
+        : this.closed.wants(path)
+          ? this.prompts.take(path)
+          : null;
+      if (!prompt) {
+        continue; // a closed notebook's questions are offered below
       }
-      const prompt = this.prompts.take(path, cellId => this.cellOf(panel, cellId) !== null);
-      if (prompt) {
-        const view: PromptPanel = new PromptPanel(prompt, reply => this.answer(view, reply));
+      const view: PromptPanel = new PromptPanel(prompt, reply => this.answer(view, reply));
+      if (panel) {
         this.shown.set(path, view);
         view.show(this.cellOf(panel, prompt.cell_id)!);
+      } else {
+        this.closed.showQuestion(prompt, view.node);
+        view.focus();
       }
+    }
+    for (const path of this.prompts.closedToOffer(candidate => this.isOpen(candidate))) {
+      this.offer(path);
+    }
+  }
+
+  /** Offer the questions about a notebook just closed, without getting in the way. */
+  private offer(path: string): void {
+    Notification.info(closedOffer(path, this.prompts.waitingFor(path)), {
+      autoClose: false,
+      actions: [
+        { label: 'Answer now', caption: 'Answer in a side panel', callback: () => this.answerClosed(path) },
+        { label: 'Later', caption: 'Asked again when you open it', callback: () => undefined }
+      ]
+    });
+  }
+
+  private answerClosed(path: string): void {
+    this.closed.open(path);
+    this.showPrompts();
+    if (!this.prompts.has(path)) {
+      this.closed.finished(path); // answered meanwhile, beside its cells
     }
   }
 
@@ -280,12 +330,17 @@ export class ActivityRecorder {
     const { prompt } = view;
     await postToServer('answers', { answers: [{ prompt_id: prompt.prompt_id, ...reply }] });
     view.remove();
-    this.shown.delete(prompt.path);
+    if (this.shown.get(prompt.path) === view) {
+      this.shown.delete(prompt.path);
+    }
     this.prompts.done(prompt);
     if ('dont_ask_in_notebook' in reply) {
       this.prompts.silence(prompt.path);
     }
     this.showPrompts();
+    if (this.closed.wants(prompt.path) && !this.prompts.has(prompt.path)) {
+      this.closed.finished(prompt.path);
+    }
   }
 }
 
@@ -301,7 +356,7 @@ export const activityPlugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null,
     mainMenu: IMainMenu | null
   ) => {
-    const recorder = new ActivityRecorder(tracker);
+    const recorder = new ActivityRecorder(tracker, new ClosedNotebookQuestions(app.shell));
     registerStory(app, tracker, recorder, palette, mainMenu);
   }
 };

@@ -364,6 +364,8 @@ export class PromptQueue {
   private readonly seen = new Set<string>();
   private readonly silenced = new Set<string>();
   private readonly showing = new Map<string, IPrompt>();
+  /** Closed notebooks whose waiting questions were offered already (see `closedToOffer`). */
+  private readonly offered = new Set<string>();
 
   /** Add new questions; returns how many were new. */
   add(prompts: IPrompt[]): number {
@@ -374,9 +376,32 @@ export class PromptQueue {
       }
       this.seen.add(prompt.prompt_id);
       this.waiting.push(prompt);
+      this.offered.delete(prompt.path);
       added++;
     }
     return added;
+  }
+
+  /**
+   * The notebooks to offer questions about now although they are not open (`isOpen`):
+   * "end" mode asks when a notebook is closed, and the user should hear of it then, not
+   * when they next open it. Each arrival of questions is offered once; questions about a
+   * notebook that is open are shown beside their cells instead.
+   */
+  closedToOffer(isOpen: (path: string) => boolean): string[] {
+    const paths = this.pathsReady().filter(path => !isOpen(path) && !this.offered.has(path));
+    paths.forEach(path => this.offered.add(path));
+    return paths;
+  }
+
+  /** How many questions about `path` wait to be asked (the one on screen not counted). */
+  waitingFor(path: string): number {
+    return this.waiting.filter(prompt => prompt.path === path).length;
+  }
+
+  /** Whether anything about `path` is left to ask: waiting, or on screen. */
+  has(path: string): boolean {
+    return this.showing.has(path) || this.waitingFor(path) > 0;
   }
 
   /** The notebooks that have a question waiting and none on screen. */
@@ -445,4 +470,11 @@ export class PromptQueue {
   get size(): number {
     return this.waiting.length;
   }
+}
+
+/** The notification that offers the questions about a notebook just closed. */
+export function closedOffer(path: string, count: number): string {
+  const name = path.replace(/^.*\//, '');
+  const questions = count === 1 ? 'a question' : `${count} questions`;
+  return `You closed ${name}: ${questions} about what you were trying to do in it, to answer in a side panel without opening it again.`;
 }

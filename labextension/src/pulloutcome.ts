@@ -15,6 +15,15 @@ export interface IPullAnswer {
 /** What to do when the destination is already one of the user's files. */
 export type OnExists = 'fail' | 'beside' | 'overwrite';
 
+/**
+ * The question when the destination is already the user's file; `unsavedEdits` when it is
+ * open with changes not saved yet, which overwriting discards too.
+ */
+export function overwriteQuestion(unsavedEdits: boolean): string {
+  const edits = unsavedEdits ? ' It has unsaved changes in its open tab: overwriting discards them too.' : '';
+  return `Nothing was overwritten. Write the pulled version beside your file, or overwrite your file?${edits}`;
+}
+
 /** A pull that went through: what was written where, or that nothing needed to be. */
 export function pullReport(answer: IPullAnswer, dest: string, onExists: OnExists): string {
   const what = `version ${answer.version?.number} of ${answer.entry?.path}`;

@@ -8,13 +8,14 @@ import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application'
 import { Dialog, ICommandPalette, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { PathExt, URLExt } from '@jupyterlab/coreutils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
+import type { DocumentRegistry } from '@jupyterlab/docregistry';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
 import { hubPrefix } from './bibclient';
 import { getJson, HubError, messageOf, postJson } from './hubclient';
-import { keptReport, OnExists, pullFailure, pullReport } from './pulloutcome';
+import { keptReport, OnExists, overwriteQuestion, pullFailure, pullReport } from './pulloutcome';
 
 export const COMMAND_PUSH = 'gilhub:repo-push';
 export const COMMAND_PULL = 'gilhub:repo-pull';
@@ -104,20 +105,54 @@ function selectedPath(factory: IFileBrowserFactory, tracker: INotebookTracker): 
   return tracker.currentWidget?.context.path ?? null;
 }
 
-export async function saveIfOpen(docManager: IDocumentManager, path: string): Promise<void> {
+function openContext(docManager: IDocumentManager, path: string): DocumentRegistry.Context | undefined {
   const widget = docManager.findWidget(path);
-  const context = widget ? docManager.contextForWidget(widget) : undefined;
+  return widget ? docManager.contextForWidget(widget) : undefined;
+}
+
+export async function saveIfOpen(docManager: IDocumentManager, path: string): Promise<void> {
+  const context = openContext(docManager, path);
   if (context && context.model.dirty) {
     await context.save();
   }
 }
 
-/** Show what the hub wrote into an open file (the merge), instead of a stale copy. */
-async function revertIfOpen(docManager: IDocumentManager, path: string): Promise<void> {
-  const widget = docManager.findWidget(path);
-  const context = widget ? docManager.contextForWidget(widget) : undefined;
-  if (context && !context.model.dirty) {
+/** Whether `path` is open in a tab with changes not saved yet. */
+function hasUnsavedEdits(docManager: IDocumentManager, path: string): boolean {
+  return Boolean(openContext(docManager, path)?.model.dirty);
+}
+
+/**
+ * A document just read from disk, marked as unchanged. JupyterLab marks a notebook as
+ * changed when loading it adds the metadata it lacks (`kernelspec`, `language_info`: a
+ * notebook written by nbformat or papermill, as many pushed ones are), so a pulled
+ * notebook would ask to be saved on close although nothing of the user's is unsaved.
+ */
+function markLoaded(context: DocumentRegistry.Context): void {
+  context.model.dirty = false;
+}
+
+/**
+ * Show what the hub wrote into an open file (a pull, a merge) instead of a stale copy,
+ * reloaded from disk. Unsaved edits are kept unless `discardEdits` (the user chose to
+ * overwrite them), so that a later save cannot write them over what the hub wrote.
+ */
+async function reloadIfOpen(docManager: IDocumentManager, path: string, discardEdits = false): Promise<void> {
+  const context = openContext(docManager, path);
+  if (context && (discardEdits || !context.model.dirty)) {
     await context.revert();
+    markLoaded(context);
+  }
+}
+
+/** Open a pulled file (or bring its tab to the front), unchanged as it was pulled. */
+async function openPulled(docManager: IDocumentManager, path: string): Promise<void> {
+  const wasOpen = openContext(docManager, path) !== undefined;
+  const widget = docManager.openOrReveal(path);
+  const context = widget ? docManager.contextForWidget(widget) : undefined;
+  if (context && !wasOpen) {
+    await context.ready;
+    markLoaded(context);
   }
 }
 
@@ -195,7 +230,7 @@ async function resolvePushConflict(
   } else if (choice.button.accept && mergeable) {
     try {
       const answer = await post('merge', { ...body, base: error.answer.base });
-      await revertIfOpen(docManager, body.source);
+      await reloadIfOpen(docManager, body.source);
       await showDialog({
         title: 'Push to Repository',
         body: `Merged and pushed ${answer.entry?.path} version ${answer.version?.number}; your copy now holds the merge.`,
@@ -385,7 +420,7 @@ interface IPullRequest {
 type Pulled = IPullRequest & { answer: IAnswer };
 
 /** The pull, and the user's choice when they already have the file; null if they kept it. */
-async function pullAsking(request: IPullRequest): Promise<Pulled | null> {
+async function pullAsking(request: IPullRequest, docManager: IDocumentManager): Promise<Pulled | null> {
   try {
     return { ...request, answer: await post('pull', request) };
   } catch (error) {
@@ -394,7 +429,7 @@ async function pullAsking(request: IPullRequest): Promise<Pulled | null> {
     }
     const choice = await showDialog({
       title: `You already have ${request.dest}`,
-      body: 'Nothing was overwritten. Write the pulled version beside your file, or overwrite your file?',
+      body: overwriteQuestion(hasUnsavedEdits(docManager, request.dest)),
       buttons: [
         Dialog.cancelButton({ label: 'Keep mine' }),
         Dialog.warnButton({ label: 'Overwrite' }),
@@ -430,7 +465,7 @@ async function pullFile(docManager: IDocumentManager, factory: IFileBrowserFacto
   const dest = form.value.dest || defaultDestination(folder, path);
   let pulled: Pulled | null;
   try {
-    pulled = await pullAsking({ path, version: form.value.version || null, dest, on_exists: 'fail' });
+    pulled = await pullAsking({ path, version: form.value.version || null, dest, on_exists: 'fail' }, docManager);
   } catch (error) {
     const status = error instanceof HubError ? error.status : null;
     await showErrorMessage(title, pullFailure(status, messageOf(error)));
@@ -442,12 +477,12 @@ async function pullFile(docManager: IDocumentManager, factory: IFileBrowserFacto
   }
   const answer = pulled.answer;
   await browser?.model.refresh();
-  if (answer.path) {
-    await revertIfOpen(docManager, answer.path);
+  if (answer.path && answer.written) {
+    await reloadIfOpen(docManager, answer.path, pulled.on_exists === 'overwrite');
   }
   await showDialog({ title, body: pullReport(answer, dest, pulled.on_exists), buttons: [Dialog.okButton()] });
   if (answer.path) {
-    docManager.openOrReveal(answer.path);
+    await openPulled(docManager, answer.path);
   }
 }
 

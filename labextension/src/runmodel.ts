@@ -42,6 +42,68 @@ export interface IRun {
   messages?: IRunMessage[];
 }
 
+/** A kernel as GET /hub/api/runs/kernels and the user's server's kernelspecs list it. */
+export interface IKernelSpec {
+  name: string;
+  display_name: string;
+}
+
+/** GET /hub/api/runs/kernels: the kernels runs accept (`any_kernel`: any name, then looked
+ * up by the worker in the user's own environment). */
+export interface IRunKernels {
+  kernels: IKernelSpec[];
+  default: string;
+  any_kernel: boolean;
+}
+
+export interface IKernelChoice {
+  name: string;
+  label: string;
+}
+
+/** What the form's kernel field offers, the kernel chosen first, and a note (or ''). */
+export interface IKernelOptions {
+  kernels: IKernelChoice[];
+  kernel: string;
+  note: string;
+}
+
+/**
+ * The kernels a run can use, for the form: those the runs accept, not those of the user's
+ * server (a worker runs elsewhere, where they may not be installed). Where runs accept any
+ * name (`any_kernel`), the user's own kernels (`serverKernels`) and the one the notebook
+ * names are offered too. The notebook's kernel is chosen first when runs can use it; else
+ * the runs' default, said so.
+ */
+export function kernelOptions(
+  runs: IRunKernels,
+  serverKernels: IKernelSpec[],
+  notebookKernel: string | null
+): IKernelOptions {
+  const specs = runs.any_kernel ? [...runs.kernels, ...serverKernels] : runs.kernels;
+  const kernels: IKernelChoice[] = [];
+  for (const spec of specs) {
+    if (!kernels.some(choice => choice.name === spec.name)) {
+      kernels.push({ name: spec.name, label: `${spec.display_name} (${spec.name})` });
+    }
+  }
+  const offered = (name: string | null) => name !== null && kernels.some(choice => choice.name === name);
+  if (notebookKernel && !offered(notebookKernel) && runs.any_kernel) {
+    kernels.unshift({ name: notebookKernel, label: `${notebookKernel} (named by the notebook)` });
+  }
+  if (!kernels.length) {
+    return { kernels, kernel: '', note: 'Runs find no kernel installed on the hub: ask its administrator to install one.' };
+  }
+  if (offered(notebookKernel)) {
+    return { kernels, kernel: notebookKernel!, note: '' };
+  }
+  const kernel = offered(runs.default) ? runs.default : kernels[0].name;
+  const note = notebookKernel
+    ? `This notebook names the kernel “${notebookKernel}”, which runs on the hub do not have: it runs with the kernel chosen here.`
+    : '';
+  return { kernels, kernel, note };
+}
+
 export function isActive(run: Pick<IRun, 'status'>): boolean {
   return run.status === 'queued' || run.status === 'running';
 }

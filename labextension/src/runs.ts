@@ -23,9 +23,13 @@ import { saveIfOpen } from './repository';
 import {
   describeValue,
   IDeclaredParameter,
+  IKernelOptions,
+  IKernelSpec,
   initialFieldText,
   IRun,
   isActive,
+  IRunKernels,
+  kernelOptions,
   parametersFromFields,
   plainTraceback,
   runProgressText,
@@ -69,11 +73,6 @@ function localTime(iso: string): string {
   return new Date(iso).toLocaleTimeString();
 }
 
-interface IKernelChoice {
-  name: string;
-  label: string;
-}
-
 interface IRunChoice {
   parameters: { [name: string]: unknown };
   kernel: string;
@@ -84,7 +83,7 @@ class RunForm extends Widget {
   private readonly fields = new Map<string, HTMLInputElement>();
   private readonly kernel = element('select', { name: 'kernel' });
 
-  constructor(path: string, declared: IDeclaredParameter[], hasCell: boolean, kernels: IKernelChoice[], kernel: string) {
+  constructor(path: string, declared: IDeclaredParameter[], hasCell: boolean, kernels: IKernelOptions) {
     super();
     this.addClass('gilhub-run-form');
     const intro = element('p', {}, `Runs ${path} as a job on the hub: it goes on if you close JupyterLab.`);
@@ -96,10 +95,15 @@ class RunForm extends Widget {
     }
     this.node.append(intro);
     declared.forEach((parameter, index) => this.node.append(this.field(parameter, index)));
-    for (const choice of kernels) {
-      this.kernel.append(element('option', { value: choice.name, textContent: choice.label, selected: choice.name === kernel }));
+    for (const choice of kernels.kernels) {
+      this.kernel.append(element('option', { value: choice.name, textContent: choice.label, selected: choice.name === kernels.kernel }));
     }
     this.node.append(labelled('Kernel', this.kernel));
+    if (kernels.note) {
+      const note = element('p', { className: 'gilhub-run-kernel-note', id: 'gilhub-run-kernel-note' }, kernels.note);
+      this.kernel.setAttribute('aria-describedby', note.id);
+      this.node.append(note);
+    }
   }
 
   /** The parameter's field, labelled with its name, type and help; how its text is read
@@ -127,25 +131,26 @@ class RunForm extends Widget {
   }
 }
 
-/** The kernels the user's server offers, and the one the notebook names (else the default). */
-async function kernelChoices(app: JupyterFrontEnd, path: string): Promise<{ kernels: IKernelChoice[]; kernel: string }> {
-  const manager = app.serviceManager.kernelspecs;
-  await manager.ready;
-  const specs = manager.specs;
-  const kernels = Object.values(specs?.kernelspecs ?? {}).flatMap(spec =>
-    spec ? [{ name: spec.name, label: `${spec.display_name} (${spec.name})` }] : []
-  );
-  let kernel = specs?.default ?? 'python3';
+/**
+ * The kernels a run can use (the hub's list: a run's worker is not the user's server and
+ * may not have the server's kernels), with the one the notebook names chosen if it can.
+ */
+async function kernelChoices(app: JupyterFrontEnd, path: string): Promise<IKernelOptions> {
+  const runs = await getJson<IRunKernels>('runs/kernels');
+  let serverKernels: IKernelSpec[] = [];
+  if (runs.any_kernel) {
+    const manager = app.serviceManager.kernelspecs;
+    await manager.ready;
+    serverKernels = Object.values(manager.specs?.kernelspecs ?? {}).flatMap(spec => (spec ? [spec] : []));
+  }
+  let named: string | null = null;
   try {
     const model = await app.serviceManager.contents.get(path, { content: true, type: 'notebook' });
-    kernel = model.content?.metadata?.kernelspec?.name ?? kernel;
+    named = model.content?.metadata?.kernelspec?.name || null;
   } catch {
     // unreadable here: the hub says why when asked to run it
   }
-  if (!kernels.some(choice => choice.name === kernel)) {
-    kernels.unshift({ name: kernel, label: `${kernel} (named by the notebook, not installed here)` });
-  }
-  return { kernels, kernel };
+  return kernelOptions(runs, serverKernels, named);
 }
 
 async function runWithParameters(
@@ -169,7 +174,7 @@ async function runWithParameters(
       kernelChoices(app, path)
     ]);
     const parameters = Object.values(declared.parameters);
-    body = new RunForm(path, parameters, declared.has_parameters_cell, choices.kernels, choices.kernel);
+    body = new RunForm(path, parameters, declared.has_parameters_cell, choices);
   } catch (error) {
     await showErrorMessage(TITLE, `The notebook's parameters could not be read: ${messageOf(error)}`);
     return;

@@ -355,3 +355,38 @@ test('questions follow a renamed notebook', () => {
   queue.done(shown);
   assert.equal(queue.take('new.ipynb').prompt_id, 'p2');
 });
+
+test("questions about a closed notebook are offered at once, each arrival once", () => {
+  const queue = new log.PromptQueue();
+  const open = new Set(['open.ipynb']);
+  const isOpen = path => open.has(path);
+  queue.add([prompt('p1', 'closed.ipynb'), prompt('p2', 'closed.ipynb'), prompt('p3', 'open.ipynb')]);
+  assert.deepEqual(queue.closedToOffer(isOpen), ['closed.ipynb'], 'an open notebook asks beside its cells');
+  assert.equal(queue.waitingFor('closed.ipynb'), 2);
+  assert.deepEqual(queue.closedToOffer(isOpen), [], 'offered once, not at every answer');
+  queue.add([prompt('p4', 'closed.ipynb')]);
+  assert.deepEqual(queue.closedToOffer(isOpen), ['closed.ipynb'], 'new questions are offered again');
+  const shown = queue.take('closed.ipynb');
+  queue.add([prompt('p5', 'closed.ipynb')]);
+  assert.deepEqual(queue.closedToOffer(isOpen), [], 'not while one is being answered');
+  queue.done(shown);
+  assert.ok(queue.has('closed.ipynb'));
+  for (let next = queue.take('closed.ipynb'); next; next = queue.take('closed.ipynb')) {
+    queue.done(next);
+  }
+  assert.equal(queue.waitingFor('closed.ipynb'), 0);
+});
+
+test('a question on screen is something left to ask', () => {
+  const queue = new log.PromptQueue();
+  queue.add([prompt('p1', 'a.ipynb')]);
+  const shown = queue.take('a.ipynb');
+  assert.ok(queue.has('a.ipynb'));
+  queue.done(shown);
+  assert.ok(!queue.has('a.ipynb'));
+});
+
+test('the offer names the closed notebook and how many questions', () => {
+  assert.match(log.closedOffer('lab/story.ipynb', 1), /^You closed story\.ipynb: a question about/);
+  assert.match(log.closedOffer('story.ipynb', 3), /: 3 questions about what you were trying to do/);
+});

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { test } from 'node:test';
 
 const require = createRequire(import.meta.url);
-const { keptReport, pullFailure, pullReport } = require('./build/pulloutcome.js');
+const { keptReport, overwriteQuestion, pullFailure, pullReport } = require('./build/pulloutcome.js');
 
 const answer = (fields) => ({
   path: 'analysis/x.ipynb', written: true, entry: { path: 'x.ipynb' }, version: { number: 3 }, ...fields
@@ -51,4 +51,9 @@ test('failures say that nothing was pulled, and why', () => {
     pullFailure(400, 'a notebook is pulled to a .ipynb path, and only a notebook is'),
     'Nothing was pulled: a notebook is pulled to a .ipynb path, and only a notebook is.'
   );
+});
+
+test('overwriting a file open with unsaved edits says they go too', () => {
+  assert.doesNotMatch(overwriteQuestion(false), /unsaved/);
+  assert.match(overwriteQuestion(true), /unsaved changes in its open tab: overwriting discards them too/);
 });

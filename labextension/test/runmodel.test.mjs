@@ -103,3 +103,41 @@ test('progress in words, for every status', () => {
 test("a failed cell's traceback loses its terminal colours", () => {
   assert.equal(model.plainTraceback('\u001b[0;31mValueError\u001b[0m: bad x'), 'ValueError: bad x');
 });
+
+const runKernels = (fields = {}) => ({
+  kernels: [{ name: 'python3', display_name: 'Python 3' }, { name: 'ir', display_name: 'R' }],
+  default: 'python3',
+  any_kernel: false,
+  ...fields
+});
+const serverKernels = [{ name: 'python3', display_name: 'Python 3' }, { name: 'julia', display_name: 'Julia' }];
+
+test("the form offers the runs' kernels, not the user server's", () => {
+  const options = model.kernelOptions(runKernels(), serverKernels, 'ir');
+  assert.deepEqual(options.kernels.map(choice => choice.name), ['python3', 'ir']);
+  assert.deepEqual(options.kernels[1], { name: 'ir', label: 'R (ir)' });
+  assert.equal(options.kernel, 'ir');
+  assert.equal(options.note, '');
+});
+
+test("a notebook's kernel the runs do not have: the default is chosen, and it is said", () => {
+  const options = model.kernelOptions(runKernels(), serverKernels, 'julia');
+  assert.deepEqual(options.kernels.map(choice => choice.name), ['python3', 'ir']);
+  assert.equal(options.kernel, 'python3');
+  assert.match(options.note, /names the kernel “julia”, which runs on the hub do not have/);
+  assert.equal(model.kernelOptions(runKernels(), [], null).note, '');
+  assert.equal(model.kernelOptions(runKernels({ default: 'gone' }), [], null).kernel, 'python3');
+});
+
+test('where runs take any kernel, the user\'s own and the notebook\'s are offered too', () => {
+  const options = model.kernelOptions(runKernels({ any_kernel: true }), serverKernels, 'mykernel');
+  assert.deepEqual(options.kernels.map(choice => choice.name), ['mykernel', 'python3', 'ir', 'julia']);
+  assert.equal(options.kernel, 'mykernel');
+  assert.equal(options.note, '');
+});
+
+test('no kernel for runs at all is said', () => {
+  const options = model.kernelOptions(runKernels({ kernels: [] }), serverKernels, 'python3');
+  assert.deepEqual(options.kernels, []);
+  assert.match(options.note, /no kernel/);
+});

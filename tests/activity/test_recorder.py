@@ -7,6 +7,7 @@ counts) them when too many or too old; a flood of events is refused."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gilhub.activity import query
 from gilhub.activity.errors import Flooded
-from gilhub.activity.events import parse_events
+from gilhub.activity.events import Answer, parse_events
 from gilhub.activity.recorder import Backlog, FloodGuard, Recorder
 from gilhub.activity.rules import Rules
 from gilhub.activity.schema import executions
@@ -46,8 +47,8 @@ def events(*sources: str, cell: str = "c", path: str = "x.ipynb") -> list:
     )
 
 
-def closing(path: str) -> list:
-    event = {"type": "close", "path": path, "time": "2026-11-29T10:00:00Z"}
+def closing(path: str, kind: str = "close") -> list:
+    event = {"type": kind, "path": path, "time": "2026-11-29T10:00:00Z"}
     return parse_events({"events": [event]})
 
 
@@ -90,6 +91,33 @@ async def test_end_mode_asks_about_the_cells_that_changed_most_when_a_notebook_c
         assert (await recorder.record(closing("end.ipynb")))["enabled"] is False
         async with engine.begin() as conn:
             await query.set_recording_enabled(conn, role, True)
+    finally:
+        await manager.close()
+
+
+async def test_questions_never_answered_are_asked_again_when_their_notebook_is_opened(
+    engine: AsyncEngine, storage: tuple[str, str]
+) -> None:
+    """The reply to a close may reach no page (Notebook 7's tab closes with its notebook):
+    the next open asks again, until the question is answered, skipped or silenced."""
+    role, url = storage
+    manager = PostgresContentsManager(db_url=url)
+    site = SiteSettings(enabled=True, rules=Rules(mode="end", cells_at_end=2))
+    recorder = Recorder(site, manager.transaction, LOG)
+    try:
+        await recorder.record(
+            events("a", "b", cell="one", path="again.ipynb")
+            + events("a", "b", cell="two", path="again.ipynb")
+        )
+        put = (await recorder.record(closing("again.ipynb")))["prompts"]
+        assert [prompt["cell_id"] for prompt in put] == ["one", "two"]
+        opened = await recorder.record(closing("again.ipynb", "open"))
+        assert opened["prompts"] == put  # put together: by cell id
+        assert (await recorder.record(closing("other.ipynb", "open")))["prompts"] == []
+        await recorder.answer([Answer(uuid.UUID(put[0]["prompt_id"]), "skipped")])
+        assert (await recorder.record(closing("again.ipynb", "open")))["prompts"] == put[1:]
+        await recorder.answer([Answer(uuid.UUID(put[1]["prompt_id"]), "answered", "why")])
+        assert (await recorder.record(closing("again.ipynb", "open")))["prompts"] == []
     finally:
         await manager.close()
 

@@ -21,9 +21,12 @@ from collections.abc import AsyncIterator, Callable
 import nbformat
 import pytest
 from playwright.async_api import BrowserContext, Locator, Page, Route, expect
+from sqlalchemy import func, select
 from traitlets.config import Config
 
+from gilhub.activity.schema import notebook_events
 from gilhub.contents import query as contents
+from gilhub.schema import users
 from tests.browser.test_hub_browser import PASSWORD, SLOW, log_in, start_and_watch
 from tests.hub.conftest import RunningHub, running_hub
 from tests.hub.conftest import hub as hub  # the fixture, for this module
@@ -305,6 +308,55 @@ async def test_executions_posted_question_answered_story_shown_in_lab_and_notebo
     assert_execution_fields(again, "x = 41\nprint(x + 1)")
 
 
+class EndModeServer(FakeActivityServer):
+    """Asks as the "end" mode does: about the notebook's cells when it is closed."""
+
+    async def activity(self, route: Route) -> None:
+        events = route.request.post_data_json["events"]
+        self.events.extend(events)
+        closed = any(e["type"] == "close" and e["path"] == NOTEBOOK for e in events)
+        prompts = [prompt("p-end", "prints", QUESTION)] if closed else []
+        await route.fulfill(json={"enabled": True, "mode": "end", "prompts": prompts})
+
+
+async def test_questions_due_when_a_notebook_is_closed_are_offered_then_and_answered_closed(
+    hub: RunningHub, this_trees_extension: None, writer: str, browser: BrowserContext
+):
+    """End mode asks when a notebook is closed: a notification offers the question at once
+    (not when the notebook is next opened), and it is answered in a side panel, beside the
+    cell's source, without opening the notebook again."""
+    name = writer
+    server = EndModeServer()
+    await server.install(browser, name)
+    page = await browser.new_page()
+    await log_in(page, hub, name)
+    await start_and_watch(page, name)
+    await page.locator(f'.jp-DirListing-item[title^="Name: {NOTEBOOK}"]').dblclick(timeout=SLOW)
+    await kernel_ready(page)
+    await server.arrived(lambda e: e["type"] == "open" and e["path"] == NOTEBOOK)
+    tab = page.locator(".lm-TabBar-tab", has_text=NOTEBOOK)
+    await page.locator(".jp-NotebookPanel:visible .jp-InputPrompt").first.click()
+    await page.keyboard.press("Control+s")  # the kernel's name is written: closing asks nothing
+    await expect(tab).not_to_have_class(re.compile("jp-mod-dirty"), timeout=SLOW)
+    await tab.locator(".lm-TabBar-tabCloseIcon").click()
+    await expect(tab).to_have_count(0)
+
+    offer = page.locator(".Toastify__toast", has_text=f"You closed {NOTEBOOK}")
+    await expect(offer).to_contain_text("a question about what you were trying to do")
+    await offer.get_by_role("button", name="Answer now").click()
+    questions = page.get_by_role("region", name="Questions about closed notebooks")
+    await expect(questions.locator("pre")).to_have_text("x = 41")  # the cell, from its story
+    question = questions.get_by_role("region", name="A question about this cell")
+    field = question.get_by_label(QUESTION)
+    await expect(field).to_be_focused()
+    await field.fill(ANSWER)
+    await field.press("Control+Enter")
+    await expect(question).to_have_count(0)
+    await expect(questions).to_contain_text(f"Nothing more to ask about {NOTEBOOK}")
+    assert server.answers == [{"prompt_id": "p-end", "answer": ANSWER}]
+    await expect(tab).to_have_count(0)  # answered without opening the notebook again
+
+
 FIX_NOTEBOOK = "fix.ipynb"
 
 
@@ -365,3 +417,37 @@ async def test_an_error_fixed_is_asked_about_and_told_in_the_story(
     await expect(story.locator(".gilhub-story-fixes")).to_contain_text(
         "ZeroDivisionError: division by zero (version 1), fixed by version 2"
     )
+
+
+async def notebook_event_stored(hub: RunningHub, name: str, kind: str, path: str) -> None:
+    """Wait until the user's server has stored a ``kind`` event of ``path``."""
+    async with asyncio.timeout(SLOW / 1000):
+        while True:
+            async with hub.app.db.connect() as conn:
+                found = await conn.execute(
+                    select(func.count())
+                    .select_from(notebook_events)
+                    .join(users, users.c.db_role == notebook_events.c.owner)
+                    .where(users.c.name == name, notebook_events.c.kind == kind)
+                    .where(notebook_events.c.path == path)
+                )
+            if found.scalar_one():
+                return
+            await asyncio.sleep(0.5)
+
+
+async def test_a_notebook_7_page_closing_closes_its_notebook_in_the_record(
+    recording_hub: RunningHub, this_trees_extension: None, fixer: str, browser: BrowserContext
+):
+    """Notebook 7's notebook closes with its page, and its panel is never disposed: the close
+    is recorded as the page goes (in "end" mode the questions it brings are asked at the
+    next open), by the real server extension."""
+    hub, name = recording_hub, fixer
+    page = await browser.new_page()
+    await log_in(page, hub, name)
+    await start_and_watch(page, name)
+    await page.goto(f"{hub.url}/user/{name}/notebooks/{FIX_NOTEBOOK}")
+    await expect(page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(1, timeout=SLOW)
+    await notebook_event_stored(hub, name, "open", FIX_NOTEBOOK)
+    await page.goto(f"{hub.url}/hub/home")
+    await notebook_event_stored(hub, name, "close", FIX_NOTEBOOK)

@@ -12,9 +12,12 @@ extension; Debian's chromium through Playwright.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
+from datetime import datetime
 
+import nbformat
 import pytest
 from playwright.async_api import BrowserContext, Locator, Page, expect
 
@@ -258,5 +261,97 @@ async def test_pull_found_by_searching_in_jupyterlab_says_what_happened(
         await expect(report).to_contain_text("Nothing was pulled:", timeout=SLOW)
         await expect(report).to_contain_text("no-such.ipynb")
         await report.get_by_role("button").first.click()
+    finally:
+        await leave_lab(page, hub, user.name)
+
+
+def saved_without_kernel(source: str) -> bytes:
+    """A notebook as JupyterLab saves it without a kernel: it opens unchanged."""
+    notebook = nbformat.reads(notebook_bytes(source), as_version=4)
+    notebook.metadata = {
+        "kernelspec": {"name": "", "display_name": ""},
+        "language_info": {"name": ""},
+    }
+    return nbformat.writes(notebook).encode()
+
+
+async def test_overwrite_from_a_pull_replaces_the_open_tab_clean_and_a_save_keeps_it(
+    hub: RunningHub, this_trees_extension: None, browser: BrowserContext
+):
+    """A pull that overwrites a notebook open in a tab reloads the tab from disk: it shows
+    the pulled version, unmarked (closing it asks nothing), also when the tab held unsaved
+    edits, so that a later save writes the pulled version, not the edits, over the pull."""
+    user = await hub.add_user(f"overwriter-{secrets.token_hex(4)}", PASSWORD)
+    entry = f"shared-{secrets.token_hex(3)}.ipynb"
+    # pulled: notebooks as nbformat writes them, without the metadata JupyterLab adds on load
+    await push_notebook(hub, entry, notebook_bytes("x = 'pulled first'"))
+    async with hub.app.db.begin() as conn:
+        await contents.write_file(conn, user.db_role, entry, saved_without_kernel("x = 'mine'"))
+    page = await browser.new_page()
+    tab = page.locator(".lm-TabBar-tab", has_text=entry)
+    notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+
+    async def pull_and_overwrite(*, warned: bool) -> None:
+        await run_command(page, "Pull from Repository")
+        dialog = page.locator(".jp-Dialog")
+        await dialog.locator("input[name=path]").fill(entry)
+        await dialog.get_by_role("button", name="Pull").click()
+        mine = page.locator(".jp-Dialog", has_text=f"You already have {entry}")
+        unsaved = "unsaved changes in its open tab"
+        if warned:
+            await expect(mine).to_contain_text(unsaved, timeout=SLOW)
+        else:
+            await expect(mine).not_to_contain_text(unsaved, timeout=SLOW)
+        await mine.get_by_role("button", name="Overwrite").click()
+        report = page.locator(".jp-Dialog-content")
+        await expect(report).to_contain_text("replacing your copy", timeout=SLOW)
+        await report.get_by_role("button", name="Ok").click()
+
+    async def open_it(text: str) -> None:
+        await page.locator(f'.jp-DirListing-item[title^="Name: {entry}"]').dblclick(timeout=SLOW)
+        no_kernel = page.locator(".jp-Dialog").get_by_role("button", name="No Kernel", exact=True)
+        await no_kernel.click(timeout=SLOW)
+        await expect(notebook).to_contain_text(text, timeout=SLOW)
+
+    async def stored() -> tuple[datetime, str]:
+        async with hub.app.db.begin() as conn:
+            record = await contents.read_file(conn, user.db_role, entry)
+        return record.last_modified, parse_notebook(record.content).cells[0].source
+
+    async def saved_after(pulled: datetime) -> str:
+        async with asyncio.timeout(SLOW / 1000):
+            while (found := await stored())[0] == pulled:
+                await asyncio.sleep(0.2)
+        return found[1]
+
+    try:
+        await log_in(page, hub, user.name)
+        await start_and_watch(page, user.name)
+        await reset_workspace(page, hub, user.name)
+        await open_it("x = 'mine'")
+        await expect(tab).not_to_have_class(re.compile("jp-mod-dirty"))
+
+        await pull_and_overwrite(warned=False)
+        await expect(notebook).to_contain_text("x = 'pulled first'", timeout=SLOW)
+        await expect(tab).not_to_have_class(re.compile("jp-mod-dirty"))
+        await tab.locator(".lm-TabBar-tabCloseIcon").click()
+        await expect(tab).to_have_count(0)  # closed without asking to save
+        await expect(page.locator(".jp-Dialog")).to_have_count(0)
+
+        await open_it("x = 'pulled first'")
+        await notebook.locator(".jp-Cell").first.locator(".cm-content").click(timeout=SLOW)
+        await page.keyboard.press("Control+a")
+        await page.keyboard.insert_text("x = 'unsaved edit'")
+        await expect(tab).to_have_class(re.compile("jp-mod-dirty"))
+        await push_notebook(hub, entry, notebook_bytes("x = 'pulled again'"))
+        await pull_and_overwrite(warned=True)
+        await expect(notebook).to_contain_text("x = 'pulled again'", timeout=SLOW)
+        await expect(notebook).not_to_contain_text("unsaved edit")
+        await expect(tab).not_to_have_class(re.compile("jp-mod-dirty"))
+        pulled, _ = await stored()
+        await notebook.locator(".jp-Cell").first.click()
+        await page.keyboard.press("Control+s")
+        assert await saved_after(pulled) == "x = 'pulled again'"
+        await expect(page.locator(".jp-Dialog")).to_have_count(0)  # no "file changed" either
     finally:
         await leave_lab(page, hub, user.name)

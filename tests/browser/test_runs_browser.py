@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 
+import nbformat
 import pytest
 from playwright.async_api import BrowserContext, expect
 
@@ -49,17 +50,44 @@ async def test_run_with_parameters_and_follow_it_in_the_runs_panel(
                 parameters="greeting = 'hello'  # who says it\nrepeat: int = 1\npause = 0",
             ),
         )
+        elsewhere = nbformat.reads(notebook("1"), as_version=4)
+        elsewhere.metadata.kernelspec.name = "nokernel"  # installed nowhere runs look
+        elsewhere_name = f"elsewhere-{secrets.token_hex(3)}.ipynb"
+        await contents.write_file(
+            conn, user.db_role, elsewhere_name, nbformat.writes(elsewhere).encode()
+        )
     page = await browser.new_page()
+    dialog = page.locator(".jp-Dialog")
+
+    async def run_with_parameters(notebook_name: str) -> None:
+        await page.locator(f'.jp-DirListing-item[title^="Name: {notebook_name}"]').click(
+            button="right", timeout=SLOW
+        )
+        await page.locator(".lm-Menu-item", has_text="Run with Parameters…").click()
+
     try:
         await log_in(page, hub, user.name)
         await start_and_watch(page, user.name)
         await reset_workspace(page, hub, user.name)
 
-        await page.locator(f'.jp-DirListing-item[title^="Name: {name}"]').click(
-            button="right", timeout=SLOW
+        # the kernels offered are those runs accept, not the user server's
+        api = hub.client(headers={"Authorization": f"token {await hub.token_for(user.name)}"})
+        accepted = (await api.get("/hub/api/runs/kernels")).json()["kernels"]
+        await run_with_parameters(elsewhere_name)
+        kernel = dialog.get_by_label("Kernel")
+        await expect(kernel).to_have_value("python3", timeout=SLOW)
+        offered = kernel.locator("option")
+        await expect(offered).to_have_count(len(accepted))
+        assert await offered.evaluate_all("options => options.map(o => o.value)") == [
+            choice["name"] for choice in accepted
+        ]
+        await expect(dialog).to_contain_text(
+            "names the kernel “nokernel”, which runs on the hub do not have"
         )
-        await page.locator(".lm-Menu-item", has_text="Run with Parameters…").click()
-        dialog = page.locator(".jp-Dialog")
+        await dialog.get_by_role("button", name="Cancel").click()
+        await expect(dialog).to_have_count(0)
+
+        await run_with_parameters(name)
         greeting = dialog.get_by_label(re.compile(r"^greeting — who says it"))
         await expect(greeting).to_have_value('"hello"', timeout=SLOW)
         await expect(dialog.get_by_label(re.compile(r"^repeat \(int\)"))).to_have_value("1")
@@ -91,7 +119,6 @@ async def test_run_with_parameters_and_follow_it_in_the_runs_panel(
         )
         await expect(run.get_by_role("button", name="Cancel")).to_be_hidden()
 
-        api = hub.client(headers={"Authorization": f"token {await hub.token_for(user.name)}"})
         model = (await api.get(f"/hub/api/runs/{run_id}")).json()
         assert model["parameters"] == {"greeting": GREETING, "repeat": 3, "pause": 0}
         await check_part(page, "#gilhub-runs", "runs-panel", axe_script)

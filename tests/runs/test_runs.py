@@ -186,6 +186,30 @@ async def test_a_kernel_that_is_not_installed_is_refused_clearly(people):
     assert "python3" in refused.json()["message"]  # what is installed
 
 
+async def test_the_kernels_a_run_may_name_are_listed_for_any_user_with_runs_access(people, hub):
+    """What a run form offers: the kernels the runs accept (the 400 above names the same),
+    not those of the user's own server."""
+    alice, bob = people["alice"], people["bob"]
+    listed = await alice.api.get("/hub/api/runs/kernels")
+    assert listed.status_code == 200, listed.text
+    kernels = listed.json()
+    python3 = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    assert python3 in kernels["kernels"]
+    assert (kernels["default"], kernels["any_kernel"]) == ("python3", False)
+    assert (await bob.api.get("/hub/api/runs/kernels")).json() == kernels  # nobody's own
+    assert (await hub.client().get("/hub/api/runs/kernels")).status_code in (401, 403)
+    async with hub.app.db.begin() as conn:
+        user = await get_user_by_name(conn, "bob")
+        token = (await create_token(conn, user.id, scopes=("read:repo",))).token
+    no_runs = hub.client(headers={"Authorization": f"token {token}"})
+    assert (await no_runs.get("/hub/api/runs/kernels")).status_code == 403
+    hub.app.runs.known_kernels_only = False
+    try:
+        assert (await bob.api.get("/hub/api/runs/kernels")).json()["any_kernel"] is True
+    finally:
+        hub.app.runs.known_kernels_only = True
+
+
 async def test_a_kernel_the_worker_does_not_find_fails_the_run_clearly(people):
     """Where the hub does not check kernels (users install their own)."""
     people["alice"].hub.app.runs.known_kernels_only = False
