@@ -9,8 +9,11 @@ Run from the repository root (``wrk`` from Debian: ``apt-get install wrk``)::
 A focused part of ``hub_bench.py``: the same jupyter_server reached directly and through
 each hub (started exactly as ``hub_bench.py`` starts them), loaded by ``wrk`` (a C load
 generator: unlike an in-process Python client it is not the bottleneck) with 100 KB GETs
-over keep-alive connections. Rounds alternate between the systems, the first one rotating,
-so that all see the same machine; the medians and ratios to direct are printed. Nothing is
+over keep-alive connections, the same way for every system: one wrk thread and
+``--connections`` connections (16: enough to keep the single-threaded server busy when
+reached directly, and as many as the hub keeps idle per server). Rounds alternate between
+the systems, the first one rotating, so that all see the same machine; each round's line
+carries the load average, and the medians and ratios to direct are printed. Nothing is
 written: the README's Performance section records the figures.
 
 This is not a test: it asserts nothing.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import shutil
 import statistics
@@ -130,7 +134,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, list[Run]]:
                     measure, target, server_pids[target.name], args.seconds, args.connections
                 )
                 results.setdefault(target.name, []).append(result)
-                print(f"round {number + 1} {target.name}: {result}", flush=True)
+                load = " ".join(f"{average:.1f}" for average in os.getloadavg())
+                print(f"round {number + 1} {target.name}: {result} load {load}", flush=True)
         if args.profile:
             await profile_hub(targets[1], args)
     return results

@@ -46,8 +46,12 @@ HOP_BY_HOP = frozenset(
     )
 )  # fmt: skip
 
-# Large enough that a typical response is relayed in one read and one write.
+# Large enough that a typical response is relayed in one piece and one write.
 _CHUNK_SIZE = 512 * 1024
+# What one read from a user server's socket asks for: tornado zero-fills a buffer of this
+# size for every read, so a larger size costs time on every response; a typical response
+# (up to about the socket's receive buffer) still comes in one read.
+_READ_SIZE = 128 * 1024
 _UNLIMITED = 1 << 50
 _CONNECT_TIMEOUT = 10.0
 _HANDSHAKE_TIMEOUT = 30.0
@@ -78,7 +82,7 @@ class UpstreamPool:
                 return stream, True
         stream = await self._tcp.connect(upstream.host, upstream.port, timeout=_CONNECT_TIMEOUT)
         stream.set_nodelay(True)
-        stream.read_chunk_size = _CHUNK_SIZE  # a typical response in one read, not several
+        stream.read_chunk_size = _READ_SIZE
         return stream, False
 
     def release(self, upstream: Upstream, stream: IOStream) -> None:
@@ -116,7 +120,8 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
         self.complete = False
         self.browser_gone = False
         self._small = False
-        self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue(_RELAY_QUEUE_CHUNKS)
+        # Only a streamed body needs these (created in headers_received).
+        self._chunks: asyncio.Queue[bytes | None] | None = None
         self._writer: asyncio.Task[None] | None = None
 
     def headers_received(self, start_line, headers) -> None:  # type: ignore[override]
@@ -127,33 +132,35 @@ class _ResponseRelay(httputil.HTTPMessageDelegate):
         length = headers.get("Content-Length", "")
         self._small = length.isdigit() and int(length) <= _CHUNK_SIZE
         if not self._small:
-            self._writer = asyncio.create_task(self._write_to_browser())
+            self._chunks = asyncio.Queue(_RELAY_QUEUE_CHUNKS)
+            self._writer = asyncio.create_task(self._write_to_browser(self._chunks))
 
     async def data_received(self, chunk: bytes) -> None:  # type: ignore[override]
         if self._small:
             self.handler.write(chunk)  # at most _CHUNK_SIZE in all; sent by finish()
         elif not self.browser_gone:
+            assert self._chunks is not None
             await self._chunks.put(chunk)
 
     def finish(self) -> None:
         self.complete = True
 
-    async def _write_to_browser(self) -> None:
+    async def _write_to_browser(self, chunks: asyncio.Queue[bytes | None]) -> None:
         try:
-            while (chunk := await self._chunks.get()) is not None:
+            while (chunk := await chunks.get()) is not None:
                 self.handler.write(chunk)
                 await self.handler.flush()
         except StreamClosedError:
             # The browser went away: stop reading from the server, unblock the reader.
             self.browser_gone = True
             self.stream.close()
-            while not self._chunks.empty():
-                self._chunks.get_nowait()
+            while not chunks.empty():
+                chunks.get_nowait()
 
     async def drain(self) -> None:
         """After the whole response was read: wait until the browser has what was streamed
         (a small body goes out with the handler's ``finish()``)."""
-        if self._writer is None:
+        if self._writer is None or self._chunks is None:
             return
         if not self.browser_gone:
             await self._chunks.put(None)
@@ -188,7 +195,8 @@ class UserProxyHandler(BaseHandler):
     body_limit = _UNLIMITED
 
     def initialize(self) -> None:
-        self._body: asyncio.Queue[bytes | None] = asyncio.Queue(_BODY_QUEUE_CHUNKS)
+        #: The request body's chunks on their way upstream (only for a request with a body).
+        self._body: asyncio.Queue[bytes | None] | None = None
         self._body_refused = False
         self._upstream: Upstream | None = None
         self._exchange: asyncio.Task[None] | None = None
@@ -227,6 +235,7 @@ class UserProxyHandler(BaseHandler):
         self._upstream = upstream
         if self.has_request_body():
             # The exchange starts now and sends the body upstream chunk by chunk as it arrives.
+            self._body = asyncio.Queue(_BODY_QUEUE_CHUNKS)
             self._exchange = asyncio.create_task(self.exchange(upstream))
 
     def authorize(self, name: str) -> bool:
@@ -295,13 +304,14 @@ class UserProxyHandler(BaseHandler):
     # -- HTTP --------------------------------------------------------------------
 
     async def data_received(self, chunk: bytes) -> None:
-        if chunk and not self._body_refused:  # (an empty chunk would end a chunked body)
+        # (an empty chunk would end a chunked body)
+        if chunk and self._body is not None and not self._body_refused:
             await self._body.put(chunk)
 
     async def _forward(self, *args: Any, **kwargs: Any) -> None:
         """Every method: the body has been received; run or finish the exchange."""
         assert self._upstream is not None
-        if not self._body_refused:
+        if self._body is not None and not self._body_refused:
             await self._body.put(None)
         try:
             await (self._exchange or self.exchange(self._upstream))
@@ -367,19 +377,22 @@ class UserProxyHandler(BaseHandler):
             headers["Transfer-Encoding"] = "chunked"
         await connection.write_headers(start_line, headers)
         sent_body = False
-        while (chunk := await self._body.get()) is not None:
-            sent_body = True
-            await connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if frame_here else chunk)
-        if frame_here:
-            await connection.write(b"0\r\n\r\n")
-        self._body.put_nowait(None)  # kept for a retry's second read
+        if self._body is not None:
+            while (chunk := await self._body.get()) is not None:
+                sent_body = True
+                await connection.write(
+                    b"%x\r\n%b\r\n" % (len(chunk), chunk) if frame_here else chunk
+                )
+            if frame_here:
+                await connection.write(b"0\r\n\r\n")
+            self._body.put_nowait(None)  # kept for a retry's second read
         connection.finish()
         return sent_body
 
     def _refuse_body(self) -> None:
         """After the exchange: drop what the browser still sends (unblocking its reader)."""
         self._body_refused = True
-        while not self._body.empty():
+        while self._body is not None and not self._body.empty():
             self._body.get_nowait()
 
     def upstream_headers(
@@ -411,13 +424,19 @@ class UserProxyHandler(BaseHandler):
     def relay_headers(
         self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders
     ) -> None:
+        """The server's status and headers, minus the hop-by-hop ones, become the response's
+        in place of the hub's defaults.
+
+        Built directly rather than header by header through ``add_header``, which would
+        check again each value tornado has just parsed: a cost paid on every proxied
+        request. (``headers`` itself stays as it is: tornado reads the body by it.)
+        """
         self.set_status(start_line.code, start_line.reason or "Unknown")
-        self.clear_header("Content-Type")
-        for name in {name for name, _ in headers.get_all()}:
-            self.clear_header(name)
+        relayed = httputil.HTTPHeaders()
         for name, value in headers.get_all():
             if name.lower() not in HOP_BY_HOP:
-                self.add_header(name, value)
+                relayed.add(name, value)
+        self._headers = relayed
 
     def log_upstream_failure(self, error: BaseException) -> None:
         app_log.warning("proxy to %s failed: %r", self.request.path, error)

@@ -264,6 +264,19 @@ class Status(tornado.web.RequestHandler):
             self.write("fresh")
 
 
+class ResponseHeaders(tornado.web.RequestHandler):
+    """A response with repeated, custom and hop-by-hop headers."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/csv")
+        self.add_header("Set-Cookie", "first=1; Path=/user/echo/")
+        self.add_header("Set-Cookie", "second=2; Path=/user/echo/")
+        self.set_header("X-Served-By", "echo")
+        self.set_header("Keep-Alive", "timeout=99")
+        self.set_header("Proxy-Authenticate", "Basic")
+        self.write("a,b")
+
+
 class Chunked(tornado.web.RequestHandler):
     async def get(self) -> None:
         for part in ("one,", "two,", "three"):
@@ -315,6 +328,7 @@ async def echo(hub, people):
             (r"/user/echo/socket", EchoSocket),
             (r"/user/echo/status/(\d+)", Status),
             (r"/user/echo/chunked", Chunked),
+            (r"/user/echo/response-headers", ResponseHeaders),
             (r"/user/echo/cut-short", CutShort),
             (r"/user/echo/body", EchoBody),
         ],
@@ -357,6 +371,21 @@ async def test_headers_sent_upstream(client, echo):
 async def test_hub_token_is_replaced_by_the_server_token(client, echo):
     response = await client.get("/user/echo/headers", headers=echo.token_header)
     assert response.json()["Authorization"] == "token echo-server-token"
+
+
+async def test_the_servers_response_headers_pass_through_except_hop_by_hop_ones(client, echo):
+    response = await client.get("/user/echo/response-headers", headers=echo.token_header)
+    assert response.status_code == 200 and response.text == "a,b"
+    headers = response.headers
+    assert headers["Content-Type"] == "text/csv"
+    assert headers.get_list("Set-Cookie") == [
+        "first=1; Path=/user/echo/",
+        "second=2; Path=/user/echo/",
+    ]
+    assert headers["X-Served-By"] == "echo"
+    assert "Keep-Alive" not in headers and "Proxy-Authenticate" not in headers
+    # nothing of the hub's own pages' headers is added to a user server's answer
+    assert "Content-Security-Policy" not in headers and "X-Frame-Options" not in headers
 
 
 async def test_head_204_304_and_chunked_responses_pass_through(client, hub, echo):
