@@ -81,6 +81,37 @@ def _configure_pages(settings: dict[str, Any]) -> None:
         page_config.update(hubPrefix=hub_prefix, hubUser=user, hubHost="", hubServerName="")
 
 
+#: Front ends (JupyterLab extensions) that only work with their server extension, which
+#: ``Spawner.server_extensions`` may turn off: nbdime's diff buttons would get 404s.
+FRONT_ENDS_OF_SERVER_EXTENSIONS = {"nbdime": "nbdime-jupyterlab"}
+
+
+def _hide_front_ends_without_their_server(serverapp: Any) -> None:
+    """Turn off, in JupyterLab and Notebook 7 pages, the front ends whose server extension
+    is off in this server (through jupyterlab_server's ``page_config_hook``)."""
+    extensions = serverapp.extension_manager.extensions
+    orphans = [
+        front_end
+        for server_side, front_end in FRONT_ENDS_OF_SERVER_EXTENSIONS.items()
+        if server_side not in extensions or not extensions[server_side].enabled
+    ]
+    if not orphans:
+        return
+    settings = serverapp.web_app.settings
+    previous = settings.get("page_config_hook")
+
+    def without_orphans(handler: Any, page_config: dict[str, Any]) -> dict[str, Any]:
+        if previous is not None:
+            page_config = previous(handler, page_config)
+        disabled = page_config.setdefault("disabledExtensions", {})
+        if isinstance(disabled, list):  # the list form of page_config.json
+            disabled = page_config["disabledExtensions"] = dict.fromkeys(disabled, True)
+        disabled.update(dict.fromkeys(orphans, True))
+        return page_config
+
+    settings["page_config_hook"] = without_orphans
+
+
 class HubLogoutRedirect(RequestHandler):
     """``/user/NAME/logout`` → the hub's logout page (which ends the hub session)."""
 
@@ -105,6 +136,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     outage.install(serverapp)
     static_files.install()
     activity.install(serverapp)
+    _hide_front_ends_without_their_server(serverapp)
     # Runs once the loop starts, i.e. after JupyterLab has filled its page config.
     IOLoop.current().add_callback(_configure_pages, settings)
     hub_prefix = os.environ.get("GILHUB_HUB_PREFIX")
