@@ -22,7 +22,6 @@ import asyncio
 import hashlib
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
@@ -35,6 +34,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
 from bench.report import load_average, machine, markdown_table, write_report  # noqa: E402
+from bench.scratch_db import scratch_database  # noqa: E402
 from gilhub.activity import narrative, query  # noqa: E402
 from gilhub.activity.events import parse_events  # noqa: E402
 from gilhub.activity.recorder import Recorder  # noqa: E402
@@ -43,8 +43,6 @@ from gilhub.activity.schema import answers, cell_versions, executions, prompts  
 from gilhub.activity.site import SiteSettings  # noqa: E402
 from gilhub.contents import roles  # noqa: E402
 from gilhub.contents.manager import PostgresContentsManager  # noqa: E402
-from gilhub.db import apply_migrations, create_engine  # noqa: E402
-from gilhub.db.embedded import start_embedded  # noqa: E402
 
 NOTEBOOKS = 100
 CELLS = 50
@@ -193,19 +191,12 @@ async def measure(engine: AsyncEngine, url: str, owner: str) -> list[tuple[str, 
 
 
 async def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        database = start_embedded(Path(scratch) / "data")
-        engine = create_engine(database.url)
-        try:
-            await apply_migrations(engine)
-            owner = await roles.ensure_user_role(engine, "ada")
-            password = await roles.issue_role_password(engine, owner)
-            url = roles.user_database_url(database.url, owner, password)
-            await fill(engine, owner)
-            rows = await measure(engine, url.render_as_string(hide_password=False), owner)
-        finally:
-            await engine.dispose()
-            database.stop()
+    async with scratch_database() as scratch:
+        owner = await roles.ensure_user_role(scratch.engine, "ada")
+        password = await roles.issue_role_password(scratch.engine, owner)
+        url = roles.user_database_url(scratch.url, owner, password)
+        await fill(scratch.engine, owner)
+        rows = await measure(scratch.engine, url.render_as_string(hide_password=False), owner)
     report(rows)
 
 

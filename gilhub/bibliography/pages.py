@@ -188,7 +188,9 @@ class BibAddHandler(BibMixin, BaseHandler):
             await self.show_form(form=self.form_values(), errors=error.errors, mode=mode)
             return
         if not result.conflicts:  # POST/redirect/GET: the outcome is shown after a 303
-            self.redirect_after_post(f"{self.request.path}?mode={mode}", result=result, mode=mode)
+            self.redirect_after_post(
+                f"{self.request.path}?mode={mode}", result=result.summary(), mode=mode
+            )
             return
         pending = "\n".join(duplicate.new_bibtex for duplicate in result.conflicts)
         self.set_status(409)  # shown at once: the page keeps what is still to be decided

@@ -155,6 +155,17 @@ class MergeResult:
     def conflicts(self) -> list[Duplicate]:
         return [duplicate for duplicate in self.duplicates if not duplicate.identical]
 
+    def summary(self, max_keys: int = 20) -> dict[str, Any]:
+        """A merge without conflicts as the page after it shows it, in JSON and bounded: at
+        most ``max_keys`` keys of each kind, and how many more there are."""
+        summary: dict[str, Any] = {"conflicts": []}
+        for kind, keys in (
+            ("added", self.added), ("replaced", self.replaced), ("unchanged", self.unchanged)
+        ):  # fmt: skip
+            summary[kind] = keys[:max_keys]
+            summary[f"{kind}_more"] = max(len(keys) - max_keys, 0)
+        return summary
+
 
 def _balanced(value: str) -> bool:
     depth = 0

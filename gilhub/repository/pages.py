@@ -332,7 +332,14 @@ class PullPageHandler(RepoPageHandler):
             )
             return
         self.redirect_after_post(
-            self.repo_url("pull"), outcome=outcome, lab_url=self.lab_url(outcome.path)
+            self.repo_url("pull"),
+            outcome={
+                "path": outcome.path,
+                "entry_path": outcome.entry.path,
+                "version": outcome.version.number,
+                "written": outcome.written,
+            },
+            lab_url=self.lab_url(outcome.path),
         )
 
 

@@ -18,6 +18,9 @@ It does what jupyter_server does not do by itself:
 - **Activity.** When the site enables it, ``{base}gilhub/activity`` records cell
   executions and notebook events for the activity narrative and answers with the
   questions to put (:mod:`gilhub.serverext.activity`).
+- **Fonts in Notebook 7 after JupyterLab.** jupyter_server's static file routes share
+  one cache keyed by file name, and JupyterLab's fonts have the same names as Notebook
+  7's: the cache is keyed by route (:mod:`gilhub.serverext.static_files`).
 - **A way back to the hub.** With ``GILHUB_HUB_PREFIX`` set (the spawner sets
   it), JupyterLab's File menu offers "Hub Control Panel" and "Log Out", which
   lead to the hub's pages. The server's own ``/logout`` (JupyterLab's second
@@ -39,7 +42,7 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
-from gilhub.serverext import activity, address, outage
+from gilhub.serverext import activity, address, outage, static_files
 
 _CONNECTION_CLASS_SETTING = "kernel_websocket_connection_class"
 
@@ -78,6 +81,37 @@ def _configure_pages(settings: dict[str, Any]) -> None:
         page_config.update(hubPrefix=hub_prefix, hubUser=user, hubHost="", hubServerName="")
 
 
+#: Front ends (JupyterLab extensions) that only work with their server extension, which
+#: ``Spawner.server_extensions`` may turn off: nbdime's diff buttons would get 404s.
+FRONT_ENDS_OF_SERVER_EXTENSIONS = {"nbdime": "nbdime-jupyterlab"}
+
+
+def _hide_front_ends_without_their_server(serverapp: Any) -> None:
+    """Turn off, in JupyterLab and Notebook 7 pages, the front ends whose server extension
+    is off in this server (through jupyterlab_server's ``page_config_hook``)."""
+    extensions = serverapp.extension_manager.extensions
+    orphans = [
+        front_end
+        for server_side, front_end in FRONT_ENDS_OF_SERVER_EXTENSIONS.items()
+        if server_side not in extensions or not extensions[server_side].enabled
+    ]
+    if not orphans:
+        return
+    settings = serverapp.web_app.settings
+    previous = settings.get("page_config_hook")
+
+    def without_orphans(handler: Any, page_config: dict[str, Any]) -> dict[str, Any]:
+        if previous is not None:
+            page_config = previous(handler, page_config)
+        disabled = page_config.setdefault("disabledExtensions", {})
+        if isinstance(disabled, list):  # the list form of page_config.json
+            disabled = page_config["disabledExtensions"] = dict.fromkeys(disabled, True)
+        disabled.update(dict.fromkeys(orphans, True))
+        return page_config
+
+    settings["page_config_hook"] = without_orphans
+
+
 class HubLogoutRedirect(RequestHandler):
     """``/user/NAME/logout`` → the hub's logout page (which ends the hub session)."""
 
@@ -100,7 +134,9 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     )
     settings[_CONNECTION_CLASS_SETTING] = with_nodelay(configured)
     outage.install(serverapp)
+    static_files.install()
     activity.install(serverapp)
+    _hide_front_ends_without_their_server(serverapp)
     # Runs once the loop starts, i.e. after JupyterLab has filled its page config.
     IOLoop.current().add_callback(_configure_pages, settings)
     hub_prefix = os.environ.get("GILHUB_HUB_PREFIX")

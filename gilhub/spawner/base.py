@@ -122,6 +122,18 @@ class Spawner(LoggingConfigurable):
         help="Dotted name of the server's contents manager.",
     )
 
+    allow_root = Bool(
+        False,
+        config=True,
+        help="""Let a hub running as root run a user's server as root where no system account
+        of the user's is used: LocalProcessSpawner only with isolation "sandbox" or "none"
+        (never needed with system accounts), SlurmSpawner for users without an account.""",
+    )
+
+    #: The user's system account (a ``pwd`` entry) the server runs as, once a subclass has
+    #: settled it; ``None``: the hub's own account.
+    _account: Any = None
+
     # Set by the ServerManager before start(); secrets travel only in the environment.
     token = Unicode(help="The server's API token (goes into JUPYTER_TOKEN).")
     db_url = Unicode(help="The user's database URL with its role password (GILHUB_DB_URL).")
@@ -151,11 +163,28 @@ class Spawner(LoggingConfigurable):
         activity = getattr(self.hub, "activity", None)
         if activity is not None:
             env.update(activity.server_environment())
+        env.update(self.identity_env())
+        return env
+
+    def home(self) -> Path | None:
+        """The user's home where the server runs: its root folder, the kernels' working
+        folder and ``HOME`` (a subclass settles it before the start). ``None``: the spawner
+        leaves them to the server's environment."""
+        return None
+
+    def identity_env(self) -> dict[str, str]:
+        """The variables that place a process in the user's home and account."""
+        home = self.home()
+        if home is None:
+            return {}
+        env = {**private_jupyter_dirs(home), "HOME": str(home)}
+        if self._account is not None:
+            env.update(USER=self._account.pw_name, LOGNAME=self._account.pw_name)
         return env
 
     def server_settings(self, port: int) -> dict[str, str]:
         """The server's non-secret settings, as ``{"Class.trait": value}``."""
-        return {
+        settings = {
             "ServerApp.ip": "127.0.0.1",
             "ServerApp.port": str(port),
             "ServerApp.port_retries": "0",
@@ -171,6 +200,13 @@ class Spawner(LoggingConfigurable):
             # /user/NAME/ opens the interface the person chose (or the hub's landing_path)
             "ServerApp.default_url": "/" + (self.user.interface or self.hub.landing_path),
         }
+        home = self.home()
+        if home is not None:
+            settings["ServerApp.root_dir"] = str(home)
+        if self.allow_root and self._account is None and hub_runs_as_root():
+            # the subclasses refuse a root server without allow_root before this
+            settings["ServerApp.allow_root"] = "True"
+        return settings
 
     def get_args(self, port: int) -> list[str]:
         """Command-line arguments: :meth:`server_settings`, then :attr:`args`.

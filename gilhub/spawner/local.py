@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 from sqlalchemy.engine import make_url
-from traitlets import Bool, Enum, Int, List, Unicode
+from traitlets import Enum, Int, List, Unicode
 
 import gilhub
 from gilhub.spawner.accounts import DELETE, KEEP, LOCK, account_name, ensure_account, retire_account
@@ -81,12 +81,6 @@ class LocalProcessSpawner(Spawner):
         bwrap works, else "none" with a warning), "system-users", "sandbox",
         "system-users+sandbox" or "none".""",
     )
-    allow_root = Bool(
-        False,
-        config=True,
-        help="Let a hub running as root run users' servers as root (only with isolation "
-        '"sandbox" or "none"; never needed with system accounts).',
-    )
     account_prefix = Unicode(
         "gilhub-",
         config=True,
@@ -118,7 +112,6 @@ class LocalProcessSpawner(Spawner):
         self._attempts = 0
         self._log_offset = 0
         self._home: Path | None = None
-        self._account: Any = None
         self._isolation: Isolation | None = None
 
     def pick_port(self) -> int:
@@ -184,32 +177,14 @@ class LocalProcessSpawner(Spawner):
             name = account_name(self.account_prefix, self.user.name)
             await retire_account(name, self.removed_user_account)
 
-    def working_dir(self) -> Path:
+    def home(self) -> Path:
         """The user's home: the server's root directory and the kernels' working directory."""
         if self._home is None:
             raise RuntimeError("prepare() sets the home before the server starts")
         return self._home
 
-    def get_env(self) -> dict[str, str]:
-        return {**super().get_env(), **self.identity_env()}
-
-    def identity_env(self) -> dict[str, str]:
-        """The variables that place a process in the user's home and account."""
-        env = {**self.private_jupyter_dirs(), "HOME": str(self.working_dir())}
-        if self._account is not None:
-            env.update(USER=self._account.pw_name, LOGNAME=self._account.pw_name)
-        return env
-
     def private_jupyter_dirs(self) -> dict[str, str]:
-        return private_jupyter_dirs(self.working_dir())
-
-    def server_settings(self, port: int) -> dict[str, str]:
-        settings = super().server_settings(port)
-        settings["ServerApp.root_dir"] = str(self.working_dir())
-        if self.allow_root and self._account is None and hub_runs_as_root():
-            # choose_isolation refuses a root server without allow_root before this
-            settings["ServerApp.allow_root"] = "True"
-        return settings
+        return private_jupyter_dirs(self.home())
 
     def process_identity(self) -> tuple[str | None, int | None]:
         """(user, group) the server runs as; ``None`` keeps the hub's."""
@@ -256,7 +231,7 @@ class LocalProcessSpawner(Spawner):
         return await start_process(
             command,
             env=env,
-            cwd=self.working_dir(),
+            cwd=self.home(),
             log_path=log_path,
             user=user,
             group=group,
@@ -279,7 +254,7 @@ class LocalProcessSpawner(Spawner):
         runtime |= {Path(entry) for entry in sys.path if entry and os.path.isdir(entry)}
         socket_dir = database_socket_dir(self.hub.db_url)
         return Sandbox(
-            home=self.working_dir(),
+            home=self.home(),
             hidden=hidden,
             runtime=sorted(runtime),
             socket_dirs=[socket_dir] if socket_dir is not None else [],

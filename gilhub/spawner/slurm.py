@@ -42,13 +42,13 @@ from typing import Any
 from urllib.parse import quote, urljoin
 
 import jinja2
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Float, Int, List, TraitError, Unicode, default, validate
 
 from gilhub.serverext.address import ADDRESS_URL_VARIABLE
 from gilhub.servers.models import SpawnFailed
 from gilhub.spawner import jobs
 from gilhub.spawner.accounts import account_name, find_account
-from gilhub.spawner.base import Spawner, hub_runs_as_root, private_jupyter_dirs, scratch_home
+from gilhub.spawner.base import Spawner, hub_runs_as_root, scratch_home
 from gilhub.spawner.isolation import Isolation
 from gilhub.spawner.slurm_queue import PENDING, UNKNOWN, Job, SlurmQueue
 
@@ -163,11 +163,6 @@ class SlurmSpawner(Spawner):
         help="""Under a root hub, jobs run as system account PREFIX + NAME (the cluster's
         accounts, e.g. from the lab's directory, are usually the users' names).""",
     )
-    allow_root = Bool(
-        False,
-        config=True,
-        help="Let a root hub submit jobs as root for users without a system account.",
-    )
     pass_environment = List(
         Unicode(),
         default_value=["SLURM_CONF"],
@@ -185,7 +180,6 @@ class SlurmSpawner(Spawner):
         self.host: str | None = None
         self.port: int | None = None
         self._output: str | None = None
-        self._account: Any = None
         self._home: Path | None = None
         self._address: asyncio.Future[tuple[str, int]] | None = None
         self._ended: Job | None = None
@@ -228,17 +222,11 @@ class SlurmSpawner(Spawner):
         self._home = Path(account.pw_dir)
 
     def get_env(self) -> dict[str, str]:
-        env = {**super().get_env(), **self.identity_env()}
-        env[ADDRESS_URL_VARIABLE] = self.address_url()
-        return env
+        return {**super().get_env(), ADDRESS_URL_VARIABLE: self.address_url()}
 
-    def identity_env(self) -> dict[str, str]:
-        """The job's home, account name and private Jupyter directories."""
-        assert self._home is not None
-        env = {**private_jupyter_dirs(self._home), "HOME": str(self._home)}
-        if self._account is not None:
-            env.update(USER=self._account.pw_name, LOGNAME=self._account.pw_name)
-        return env
+    def home(self) -> Path:
+        assert self._home is not None, "prepare() settles the home before the job"
+        return self._home
 
     def address_url(self) -> str:
         """Where the server reports its address: the hub's API as the nodes reach it."""
@@ -248,10 +236,6 @@ class SlurmSpawner(Spawner):
     def server_settings(self, port: int) -> dict[str, str]:
         settings = super().server_settings(port)
         del settings["ServerApp.ip"]  # the batch script gives the node's address
-        settings["ServerApp.root_dir"] = str(self._home)
-        if self.allow_root and self._account is None and hub_runs_as_root():
-            # prepare() refuses a root job without allow_root before this
-            settings["ServerApp.allow_root"] = "True"
         return settings
 
     def sbatch_options(self) -> list[str]:

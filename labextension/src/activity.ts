@@ -9,7 +9,7 @@
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { Cell, CodeCell } from '@jupyterlab/cells';
-import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { URLExt } from '@jupyterlab/coreutils';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, KernelError, Notebook, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
@@ -168,13 +168,17 @@ export class ActivityRecorder {
     NotebookActions.executed.connect(this.onExecuted, this);
     tracker.widgetAdded.connect((_, panel) => this.watch(panel));
     tracker.forEach(panel => this.watch(panel));
-    window.addEventListener('pagehide', () => {
-      if (PageConfig.getOption('notebookPage') === 'notebooks') {
-        // Notebook 7: the page is the notebook, closed with it (its panel is never disposed)
-        this.tracker.forEach(panel => this.notebookEvent('close', panel));
-      }
-      void this.queue.flush(true);
-    });
+    window.addEventListener('pagehide', () => this.pageGoingAway());
+  }
+
+  /**
+   * The page is going away (closed, reloaded, navigated from): its notebooks close with it,
+   * in JupyterLab as in Notebook 7, though no panel is disposed.
+   */
+  private pageGoingAway(): void {
+    const closes: INotebookEvent[] = [];
+    this.tracker.forEach(panel => closes.push(this.notebookEventOf('close', panel)));
+    this.queue.leave(closes);
   }
 
   /** Ask the server now for questions about `path` (its most changed cells). */
@@ -184,9 +188,13 @@ export class ActivityRecorder {
     return this.ask(answer.prompts ?? []);
   }
 
+  private notebookEventOf(type: INotebookEvent['type'], panel: NotebookPanel): INotebookEvent {
+    return { type, path: panel.context.path, time: now() };
+  }
+
   private notebookEvent(type: INotebookEvent['type'], panel: NotebookPanel): void {
     if (this.queue.enabled) {
-      this.queue.add({ type, path: panel.context.path, time: now() });
+      this.queue.add(this.notebookEventOf(type, panel));
     }
   }
 

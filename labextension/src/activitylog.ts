@@ -47,6 +47,9 @@ export interface IActivityAnswer {
 /** The server's limits on one POST (ACTIVITY_API.md): beyond them it answers 400/413. */
 export const MAX_EVENTS_PER_POST = 200;
 export const MAX_BYTES_PER_POST = 1024 * 1024;
+/** What a request with the browser's keepalive may carry (all of them in flight together,
+ * in the Fetch standard): the one request a page going away sends. */
+export const MAX_KEEPALIVE_BYTES = 64 * 1024;
 /** A source longer than this is sent cut, with the hash of the whole (a 10 MB cell). */
 export const MAX_SOURCE_CHARS = 64 * 1024;
 /** The server refuses a longer error name (and with it the whole batch). */
@@ -205,6 +208,17 @@ export function splitIntoBatches(
   return batches;
 }
 
+/** The newest events that fit in one POST, in order: a page going away can send one
+ * keepalive request, and its notebooks' closes, the newest events, must be in it. */
+export function newestBatch(
+  events: ActivityEvent[],
+  maxEvents = MAX_EVENTS_PER_POST,
+  maxBytes = MAX_KEEPALIVE_BYTES
+): ActivityEvent[] {
+  const [newest = []] = splitIntoBatches([...events].reverse(), maxEvents, maxBytes);
+  return newest.reverse();
+}
+
 /** The server refused a batch as bad (an HTTP 4xx): sending it again cannot help. */
 export class RefusedError extends Error {}
 
@@ -279,8 +293,19 @@ export class ActivityQueue {
   }
 
   /**
-   * Send everything waiting now. With `keepalive` (the page is going away) each batch is
-   * sent once, with the browser's keepalive, and not retried.
+   * The page is going away: `last` (its notebooks' closes) joins what waits, and the newest
+   * of it that one keepalive request carries is sent at once; nothing waits for the answer.
+   */
+  leave(last: ActivityEvent[]): void {
+    if (!this.stopped) {
+      this.waiting.push(...last); // not add(): a full batch would go without keepalive
+    }
+    void this.flush(true);
+  }
+
+  /**
+   * Send everything waiting now. With `keepalive` (the page is going away) only the newest
+   * events one keepalive request carries are sent, once, and not retried.
    */
   async flush(keepalive = false): Promise<void> {
     if (this.timer !== null) {
@@ -318,7 +343,9 @@ export class ActivityQueue {
   }
 
   private async deliver(events: ActivityEvent[], keepalive: boolean): Promise<void> {
-    for (const batch of splitIntoBatches(events)) {
+    const batches = keepalive ? [newestBatch(events)] : splitIntoBatches(events);
+    this.dropped += events.length - batches.reduce((sent, batch) => sent + batch.length, 0);
+    for (const batch of batches) {
       if (this.stopped) {
         this.dropped += batch.length;
         continue;

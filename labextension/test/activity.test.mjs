@@ -200,6 +200,37 @@ test('a flush on close sends once with keepalive', async () => {
   assert.equal(queue.dropped, 1);
 });
 
+test('the newest batch keeps the newest events, in order, within the keepalive limit', () => {
+  const events = [1, 2, 3, 4].map(n => execution(n, { source: 'x'.repeat(30_000) }));
+  const newest = log.newestBatch(events);
+  assert.deepEqual(newest.map(e => e.execution_count), [3, 4]);
+  assert.ok(Buffer.byteLength(JSON.stringify({ events: newest })) <= log.MAX_KEEPALIVE_BYTES);
+  assert.deepEqual(log.newestBatch(events.slice(0, 1)), events.slice(0, 1));
+  assert.deepEqual(log.newestBatch([]), []);
+});
+
+test("a page going away sends its closes with what waits, in one keepalive request", async () => {
+  const { queue, posts } = recordingQueue({ batchSize: 3, intervalMs: 60_000 });
+  queue.add(execution(1, { source: 'x'.repeat(50_000) }));
+  queue.add(execution(2, { source: 'y'.repeat(20_000) }));
+  const closes = ['a.ipynb', 'b.ipynb'].map(path => ({ type: 'close', path, time: '2026-11-29T09:00:02.000Z' }));
+  queue.leave(closes); // three waiting or more: a plain flush would go without keepalive
+  await pause(5);
+  assert.equal(posts.length, 1);
+  assert.equal(posts[0].keepalive, true);
+  assert.deepEqual(posts[0].events, [execution(2, { source: 'y'.repeat(20_000) }), ...closes]);
+  assert.ok(Buffer.byteLength(JSON.stringify({ events: posts[0].events })) <= log.MAX_KEEPALIVE_BYTES);
+  assert.equal(queue.dropped, 1); // the oldest did not fit
+});
+
+test('a page going away sends nothing once recording is off', async () => {
+  const { queue, posts } = recordingQueue();
+  queue.stop();
+  queue.leave([{ type: 'close', path: 'a.ipynb', time: '2026-11-29T09:00:02.000Z' }]);
+  await pause(5);
+  assert.equal(posts.length, 0);
+});
+
 test('a network error is retried a bounded number of times, then the batch is dropped', async () => {
   let tries = 0;
   const { queue } = recordingQueue({

@@ -53,12 +53,13 @@ def story_notebook() -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def person_with(hub: RunningHub, path: str, notebook: bytes) -> AsyncIterator[str]:
+async def person_with(hub: RunningHub, notebooks: dict[str, bytes]) -> AsyncIterator[str]:
     """A new user (a random name: JupyterLab keeps workspaces, open tabs, per URL across
-    test runs) with ``notebook`` at ``path`` in their storage; their server stopped after."""
+    test runs) with ``notebooks`` (by path) in their storage; their server stopped after."""
     person = await hub.add_user(f"ada-{secrets.token_hex(4)}", PASSWORD)
     async with hub.app.db.begin() as conn:
-        await contents.write_file(conn, person.db_role, path, notebook)
+        for path, notebook in notebooks.items():
+            await contents.write_file(conn, person.db_role, path, notebook)
     try:
         yield person.name
     finally:
@@ -255,7 +256,7 @@ async def story_panel_asks_and_tells(page: Page, server: FakeActivityServer) -> 
 async def writer(hub: RunningHub) -> AsyncIterator[str]:
     """A user with the story notebook (ask for this before ``browser``, so that a failure's
     screenshots come before the server stops)."""
-    async with person_with(hub, NOTEBOOK, story_notebook()) as name:
+    async with person_with(hub, {NOTEBOOK: story_notebook()}) as name:
         yield name
 
 
@@ -374,7 +375,7 @@ async def recording_hub(database_url, tmp_path_factory) -> AsyncIterator[Running
 async def fixer(recording_hub: RunningHub) -> AsyncIterator[str]:
     """A user of the recording hub with a notebook of one failing cell (ask for this before
     ``browser``)."""
-    async with person_with(recording_hub, FIX_NOTEBOOK, code_notebook(divide="1 / 0")) as name:
+    async with person_with(recording_hub, {FIX_NOTEBOOK: code_notebook(divide="1 / 0")}) as name:
         yield name
 
 
@@ -451,3 +452,33 @@ async def test_a_notebook_7_page_closing_closes_its_notebook_in_the_record(
     await notebook_event_stored(hub, name, "open", FIX_NOTEBOOK)
     await page.goto(f"{hub.url}/hub/home")
     await notebook_event_stored(hub, name, "close", FIX_NOTEBOOK)
+
+
+SECOND_NOTEBOOK = "second.ipynb"
+
+
+@pytest.fixture
+async def juggler(recording_hub: RunningHub) -> AsyncIterator[str]:
+    """A user of the recording hub with two notebooks (ask for this before ``browser``)."""
+    notebooks = {FIX_NOTEBOOK: code_notebook(divide="1 / 0"), SECOND_NOTEBOOK: code_notebook()}
+    async with person_with(recording_hub, notebooks) as name:
+        yield name
+
+
+async def test_a_jupyterlab_page_going_away_closes_each_of_its_notebooks_in_the_record(
+    recording_hub: RunningHub, this_trees_extension: None, juggler: str, browser: BrowserContext
+):
+    """Reloading or closing JupyterLab disposes none of its notebook panels: each notebook
+    open in it is recorded closed as the page goes (or its session would never end), by
+    the real server extension."""
+    hub, name = recording_hub, juggler
+    page = await browser.new_page()
+    await log_in(page, hub, name)
+    await start_and_watch(page, name)
+    for path in (FIX_NOTEBOOK, SECOND_NOTEBOOK):
+        await page.locator(f'.jp-DirListing-item[title^="Name: {path}"]').dblclick(timeout=SLOW)
+        await notebook_event_stored(hub, name, "open", path)
+    await expect(page.locator(".jp-NotebookPanel")).to_have_count(2)
+    await page.reload()
+    for path in (FIX_NOTEBOOK, SECOND_NOTEBOOK):
+        await notebook_event_stored(hub, name, "close", path)

@@ -11,10 +11,13 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import socket
 import uuid
+from pathlib import Path
 
 import httpx
+import notebook
 import psutil
 import pytest
 import tornado.web
@@ -136,6 +139,54 @@ async def test_files_saved_through_the_proxy_land_in_the_users_storage(client, h
     assert record is not None and record.content == b"hello <from> alice\n"
     listed = await client.get("/user/alice/api/contents", headers=alice.token_header)
     assert [item["name"] for item in listed.json()["content"]] == ["hello.txt"]
+
+
+def font_fetch_headers(hub, page: str) -> dict[str, str]:
+    """What chromium sends for a font a page's stylesheet uses (CORS mode, same origin)."""
+    origin = hub_url(hub)
+    return {
+        "Accept": "*/*",
+        "Origin": origin,
+        "Referer": f"{origin}{page}",
+        "Sec-Fetch-Site": "same-origin",
+        "Sec-Fetch-Mode": "cors",
+        "Sec-Fetch-Dest": "font",
+    }
+
+
+async def test_notebook7_fonts_arrive_after_jupyterlab_served_their_namesakes(client, hub, people):
+    """JupyterLab and Notebook 7 ship fonts under the same names; jupyter_server handed
+    Notebook 7's route JupyterLab's copy and refused it (403)."""
+    notebook_static = Path(notebook.__file__).parent / "static"
+    fonts = sorted(path.name for path in notebook_static.glob("*.woff2"))
+    assert fonts, f"no fonts in {notebook_static}"
+    alice = people["alice"]
+    for font in fonts:
+        page = "/user/alice/lab"
+        headers = {**alice.cookie_header, **font_fetch_headers(hub, page)}
+        await client.get(f"/user/alice/static/lab/{font}", headers=headers)
+        page = "/user/alice/notebooks/x.ipynb"
+        headers = {**alice.cookie_header, **font_fetch_headers(hub, page)}
+        response = await client.get(f"/user/alice/static/notebook/{font}", headers=headers)
+        assert response.status_code == 200, (font, response.text)
+        assert response.content == (notebook_static / font).read_bytes()
+    others = {**people["bob"].cookie_header, **font_fetch_headers(hub, page)}
+    refused = await client.get(f"/user/alice/static/notebook/{fonts[0]}", headers=others)
+    assert refused.status_code == 403
+    anonymous = await client.get(
+        f"/user/alice/static/notebook/{fonts[0]}", headers=font_fetch_headers(hub, page)
+    )
+    assert anonymous.status_code == 403
+
+
+async def test_notebook7_opens_in_the_storage_root(client, people):
+    """Notebook 7 sends its file browser to ``preferredPath``, which must be a folder of the
+    storage (it was the server's home folder, /home/NAME, which the storage lacks)."""
+    page = await client.get("/user/alice/tree", headers=people["alice"].cookie_header)
+    assert page.status_code == 200
+    config = re.search(r'<script id="jupyter-config-data"[^>]*>(.*?)</script>', page.text, re.S)
+    assert config is not None, page.text[:500]
+    assert json.loads(config.group(1))["preferredPath"] == "/"
 
 
 async def test_requests_reuse_kept_alive_upstream_connections(client, hub, people):

@@ -154,6 +154,21 @@ async def test_notebook_7_is_served_beside_jupyterlab(hub):
     assert "notebook" in response.text.lower()
 
 
+async def test_pages_leave_out_front_ends_whose_server_extension_is_off(hub):
+    """nbdime's server extension is off in users' servers (the hub diffs notebooks itself):
+    its JupyterLab front end would offer diff buttons that get 404s."""
+    gwen = await add_person(hub, "gwen")
+    assert (await start_and_wait(hub, gwen.user))[-1]["ready"]
+
+    async with httpx.AsyncClient(base_url=hub_url(hub), headers=gwen.cookie_header) as client:
+        for path in ("/user/gwen/lab", "/user/gwen/notebooks/any.ipynb"):
+            page = await client.get(path)
+            assert page.status_code == 200
+            config = re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page.text, re.S)
+            assert config is not None, page.text
+            assert json.loads(config[1])["disabledExtensions"]["nbdime-jupyterlab"] is True
+
+
 async def test_notebook_7_pages_do_not_carry_the_server_token(hub):
     """The page would hand the browser the server's secret, and the browser would send it as
     ``Authorization``, which the hub refuses as a hub token (Notebook 7 could load no file)."""

@@ -343,12 +343,12 @@ async def test_system_user_spawner_runs_the_process_as_that_user(hub, tmp_path):
     assert (account_user, account_group) == ("daemon", 1)
     env = spawner.get_env()
     assert env["HOME"] == "/usr/sbin" and env["USER"] == env["LOGNAME"] == "daemon"
-    assert spawner.working_dir() == Path("/usr/sbin")
+    assert spawner.home() == Path("/usr/sbin")
 
     child = await start_process(
         ["/bin/sleep", "60"],
         env={"PATH": "/usr/bin:/bin"},
-        cwd=spawner.working_dir(),
+        cwd=spawner.home(),
         log_path=tmp_path / "daemon.log",
         user=account_user,
         group=account_group,
