@@ -39,6 +39,8 @@ export interface IRun {
   error: { cell: number | null; ename: string | null; evalue: string | null; traceback: string | null } | null;
   output_path: string | null;
   queue_position?: number | null;
+  /** Why the run's job waits before it starts (in Slurm's queue, say), while it does. */
+  waiting?: string | null;
   messages?: IRunMessage[];
 }
 
@@ -234,6 +236,9 @@ export function scopeOf(names: string[]): 'operation' | 'artifact' | 'project' {
 /** The run's progress in words: queued where, cells done, the cell running, how it ended. */
 export function runProgressText(run: IRun): string {
   const cells = `${run.cells_done} of ${run.cells_total} cells`;
+  if (run.waiting && isActive(run) && !run.cells_done) {
+    return run.waiting;
+  }
   switch (run.status) {
     case 'queued':
       return run.queue_position ? `Queued: position ${run.queue_position} in the queue` : 'Queued';

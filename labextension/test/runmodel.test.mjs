@@ -87,6 +87,10 @@ test('progress in words, for every status', () => {
   assert.equal(model.runProgressText(run({ status: 'queued', queue_position: 2 })), 'Queued: position 2 in the queue');
   assert.equal(model.runProgressText(run({ status: 'queued' })), 'Queued');
   assert.equal(model.runProgressText(run({})), 'Starting');
+  const pending = 'Your job 7 waits in the Slurm queue: waiting for resources (Resources)';
+  assert.equal(model.runProgressText(run({ waiting: pending })), pending);
+  assert.equal(model.runProgressText(run({ status: 'queued', waiting: pending })), pending);
+  assert.equal(model.runProgressText(run({ status: 'completed', waiting: pending })), 'Completed: 0 of 0 cells');
   assert.equal(
     model.runProgressText(run({ cells_done: 2, cells_total: 5, current_cell: 2 })),
     'Running cell 3: 2 of 5 cells done'
