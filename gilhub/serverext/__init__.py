@@ -103,10 +103,9 @@ def _hide_front_ends_without_their_server(serverapp: Any) -> None:
     def without_orphans(handler: Any, page_config: dict[str, Any]) -> dict[str, Any]:
         if previous is not None:
             page_config = previous(handler, page_config)
-        disabled = page_config.setdefault("disabledExtensions", {})
-        if isinstance(disabled, list):  # the list form of page_config.json
-            disabled = page_config["disabledExtensions"] = dict.fromkeys(disabled, True)
-        disabled.update(dict.fromkeys(orphans, True))
+        # a list by now: jupyterlab_server hands the front end lists, not its dicts
+        disabled = list(page_config.get("disabledExtensions") or [])
+        page_config["disabledExtensions"] = disabled + [n for n in orphans if n not in disabled]
         return page_config
 
     settings["page_config_hook"] = without_orphans
