@@ -204,6 +204,18 @@ async def from_menu(page: Page, menu: str, item: str) -> None:
     await page.locator(".lm-Menu-item:visible", has_text=re.compile(f"^{item}")).click()
 
 
+async def logged_in_page(browser: BrowserContext, hub: RunningHub, name: str) -> Page:
+    """A new page in which ``name`` has logged in and watched their server start."""
+    page = await browser.new_page()
+    await log_in(page, hub, name)
+    await start_and_watch(page, name)
+    return page
+
+
+async def open_from_file_browser(page: Page, path: str) -> None:
+    await page.locator(f'.jp-DirListing-item[title^="Name: {path}"]').dblclick(timeout=SLOW)
+
+
 async def kernel_ready(page: Page) -> None:
     """The notebook's kernel is idle (JupyterLab may first ask which kernel: Python 3)."""
     idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
@@ -266,11 +278,9 @@ async def test_executions_posted_question_answered_story_shown_in_lab_and_notebo
     name = writer
     server = FakeActivityServer()
     await server.install(browser, name)
-    page = await browser.new_page()
-    await log_in(page, hub, name)
-    await start_and_watch(page, name)
+    page = await logged_in_page(browser, hub, name)
     await start_kernel(hub, name)
-    await page.locator(f'.jp-DirListing-item[title^="Name: {NOTEBOOK}"]').dblclick(timeout=SLOW)
+    await open_from_file_browser(page, NOTEBOOK)
     cells = page.locator(".jp-NotebookPanel:visible .jp-CodeCell")
     await expect(cells).to_have_count(2, timeout=SLOW)
     await kernel_ready(page)
@@ -329,10 +339,8 @@ async def test_questions_due_when_a_notebook_is_closed_are_offered_then_and_answ
     name = writer
     server = EndModeServer()
     await server.install(browser, name)
-    page = await browser.new_page()
-    await log_in(page, hub, name)
-    await start_and_watch(page, name)
-    await page.locator(f'.jp-DirListing-item[title^="Name: {NOTEBOOK}"]').dblclick(timeout=SLOW)
+    page = await logged_in_page(browser, hub, name)
+    await open_from_file_browser(page, NOTEBOOK)
     await kernel_ready(page)
     await server.arrived(lambda e: e["type"] == "open" and e["path"] == NOTEBOOK)
     tab = page.locator(".lm-TabBar-tab", has_text=NOTEBOOK)
@@ -385,11 +393,9 @@ async def test_an_error_fixed_is_asked_about_and_told_in_the_story(
     """The whole way, nothing answered by the test: the extension, the server extension's
     rules and storage, and the hub's narrative."""
     hub, name = recording_hub, fixer
-    page = await browser.new_page()
-    await log_in(page, hub, name)
-    await start_and_watch(page, name)
+    page = await logged_in_page(browser, hub, name)
     await start_kernel(hub, name, FIX_NOTEBOOK)
-    await page.locator(f'.jp-DirListing-item[title^="Name: {FIX_NOTEBOOK}"]').dblclick(timeout=SLOW)
+    await open_from_file_browser(page, FIX_NOTEBOOK)
     cell = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").first
     await kernel_ready(page)
     output = cell.locator(".jp-OutputArea-output")
@@ -444,9 +450,7 @@ async def test_a_notebook_7_page_closing_closes_its_notebook_in_the_record(
     is recorded as the page goes (in "end" mode the questions it brings are asked at the
     next open), by the real server extension."""
     hub, name = recording_hub, fixer
-    page = await browser.new_page()
-    await log_in(page, hub, name)
-    await start_and_watch(page, name)
+    page = await logged_in_page(browser, hub, name)
     await page.goto(f"{hub.url}/user/{name}/notebooks/{FIX_NOTEBOOK}")
     await expect(page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(1, timeout=SLOW)
     await notebook_event_stored(hub, name, "open", FIX_NOTEBOOK)
@@ -472,11 +476,9 @@ async def test_a_jupyterlab_page_going_away_closes_each_of_its_notebooks_in_the_
     open in it is recorded closed as the page goes (or its session would never end), by
     the real server extension."""
     hub, name = recording_hub, juggler
-    page = await browser.new_page()
-    await log_in(page, hub, name)
-    await start_and_watch(page, name)
+    page = await logged_in_page(browser, hub, name)
     for path in (FIX_NOTEBOOK, SECOND_NOTEBOOK):
-        await page.locator(f'.jp-DirListing-item[title^="Name: {path}"]').dblclick(timeout=SLOW)
+        await open_from_file_browser(page, path)
         await notebook_event_stored(hub, name, "open", path)
     await expect(page.locator(".jp-NotebookPanel")).to_have_count(2)
     await page.reload()
