@@ -16,7 +16,7 @@ from traitlets import Enum, Int, List, Unicode
 
 import gilhub
 from gilhub.spawner.accounts import DELETE, KEEP, LOCK, account_name, ensure_account, retire_account
-from gilhub.spawner.base import Spawner, hub_runs_as_root, private_jupyter_dirs, scratch_home
+from gilhub.spawner.base import Spawner, hub_runs_as_root, scratch_home
 from gilhub.spawner.isolation import (
     AUTO,
     BOTH,
@@ -182,9 +182,6 @@ class LocalProcessSpawner(Spawner):
         if self._home is None:
             raise RuntimeError("prepare() sets the home before the server starts")
         return self._home
-
-    def private_jupyter_dirs(self) -> dict[str, str]:
-        return private_jupyter_dirs(self.home())
 
     def process_identity(self) -> tuple[str | None, int | None]:
         """(user, group) the server runs as; ``None`` keeps the hub's."""

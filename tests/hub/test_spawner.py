@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import socket
 import sys
@@ -14,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from gilhub.servers import ServerManager, ServerState
-from gilhub.spawner.base import INHERITED_VARIABLES
+from gilhub.spawner.base import INHERITED_VARIABLES, private_jupyter_dirs
 from gilhub.spawner.isolation import IsolationUnavailable
 from gilhub.spawner.local import LocalProcessSpawner
 from gilhub.spawner.process import start_process, terminate_tree
@@ -101,7 +102,7 @@ async def test_secrets_travel_only_in_the_environment(hub):
     # Only an allow-list of the hub's environment is passed on, plus the server's own.
     own = {"JUPYTER_TOKEN", "GILHUB_DB_URL", "GILHUB_USER", "GILHUB_HUB_PREFIX", "JUPYTERHUB_USER"}
     own |= {"GILHUB_UPLOAD_CHUNK_MAX_AGE", "GILHUB_ACTIVITY"}  # settings, not secrets
-    own |= set(hub.servers._servers["alice"].spawner.private_jupyter_dirs())
+    own |= set(private_jupyter_dirs(hub.servers._servers["alice"].spawner.home()))
     assert set(environment) <= set(INHERITED_VARIABLES) | own
     assert "--ServerApp.ip=127.0.0.1" in process.cmdline()
 
@@ -143,6 +144,10 @@ async def test_a_started_process_runs_nice_steps_below_the_hub(tmp_path, nice):
     )
     process = psutil.Process(child.pid)
     try:
+        # the command itself runs once `nice` has set the priority and exec'd it
+        async with asyncio.timeout(30):
+            while process.cmdline()[:1] != [sys.executable]:
+                await asyncio.sleep(0.01)
         assert process.nice() == min(19, psutil.Process().nice() + nice)
     finally:
         await terminate_tree(process, child=child, grace=1)
