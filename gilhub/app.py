@@ -68,7 +68,7 @@ from gilhub.spawner.isolation import NOT_ISOLATED_WARNING, Isolation, IsolationU
 
 if TYPE_CHECKING:
     from gilhub.db.supervisor import PostgresSupervisor
-from gilhub.request_gate import HubApplication
+    from gilhub.request_gate import HubApplication
 
 CONFIG_FILE_NAME = "gilhub_config.py"
 #: Seconds between housekeeping rounds (shorter when uploads expire sooner).
